@@ -1,0 +1,1 @@
+//! Order saga domain (work in progress).

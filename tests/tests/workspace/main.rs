@@ -1,0 +1,1 @@
+//! The workspace test binary: one binary, one module per concern.
