@@ -1,0 +1,73 @@
+//! Sample data for tests across the workspace (a demo catalog and valid
+//! requests). Not used by production code paths.
+
+use serde_json::{Value, json};
+
+use crate::money::{Currency, Money};
+use crate::order::{Order, Sku};
+use crate::pricing::Product;
+use crate::request::{OrderRequest, parse_order_value};
+use crate::{OrderId, Timestamp};
+
+/// A valid `POST /orders` body for `items` (`(sku, quantity)`), paying with `token`
+/// and shipping to `postal_code`.
+pub fn order_body(items: &[(&str, u32)], token: &str, postal_code: &str) -> Value {
+    let items: Vec<Value> = items
+        .iter()
+        .map(|(s, q)| json!({"sku": s, "quantity": q}))
+        .collect();
+    json!({
+        "customerId": "c-1",
+        "email": "buyer@example.com",
+        "items": items,
+        "payment": {"token": token},
+        "shippingAddress": {
+            "name": "Ada Lovelace",
+            "line1": "1 Analytical Way",
+            "city": "London",
+            "postalCode": postal_code,
+            "country": "GB"
+        }
+    })
+}
+
+/// A parsed request (panics on an invalid fixture: a test bug).
+#[allow(clippy::expect_used)]
+pub fn order_request(items: &[(&str, u32)], token: &str, postal_code: &str) -> OrderRequest {
+    parse_order_value(&order_body(items, token, postal_code)).expect("fixture request is valid")
+}
+
+/// A new order in `RECEIVED`.
+pub fn received_order(
+    items: &[(&str, u32)],
+    token: &str,
+    postal_code: &str,
+    now: Timestamp,
+) -> Order {
+    Order::receive(
+        OrderId::generate(now),
+        order_request(items, token, postal_code),
+        now,
+    )
+}
+
+/// A product (panics on an invalid fixture: a test bug).
+#[allow(clippy::expect_used)]
+pub fn product(sku: &str, name: &str, price_cents: i64, stock: i64) -> Product {
+    Product {
+        sku: Sku::parse(sku).expect("fixture sku"),
+        name: name.to_owned(),
+        price: Money::new(price_cents, Currency::parse("EUR").expect("EUR")),
+        stock,
+    }
+}
+
+/// The demo catalog: cheap things, and one expensive enough to need approval.
+pub fn demo_catalog() -> Vec<Product> {
+    vec![
+        product("SKU-1", "Espresso beans 1 kg", 1_999, 100),
+        product("SKU-2", "Milk frother", 4_950, 25),
+        product("SKU-3", "Grinder", 12_900, 10),
+        product("SKU-4", "Dual-boiler espresso machine", 149_000, 5),
+    ]
+}
