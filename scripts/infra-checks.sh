@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Static checks of the Terraform in infra/ and of the state machine as Terraform
+# renders it. The AWS provider is not downloaded (this also runs where it can't
+# be), so there is no `terraform validate` or `plan`; instead:
+#
+#   1. terraform fmt -check -recursive infra
+#   2. checkov on infra/ with zero failed checks (pinned, in its own venv:
+#      .venv-checkov; it clashes with python-hcl2 users)
+#   3. statemachines/order-saga.asl.json rendered by Terraform's own
+#      templatefile() with dummy ARNs, then validated by asl-validator (npm,
+#      pinned by package-lock.json, installed into ./node_modules)
+#
+# The cross-checks between infra/, the function crates, the ASL and
+# docs/contracts.md are a Rust test: cargo test -p saga-tests --test workspace infra
+#
+# Installs what is missing; every failure, including a failed install, exits
+# non-zero with a message saying what to do. Nothing is skipped silently.
+# INFRA_CHECKS_WITHOUT_TERRAFORM=1 runs checkov alone on a machine without
+# terraform, and says loudly what it did not check.
+set -euo pipefail
+
+CHECKOV_VERSION="3.3.30"
+ASL_VALIDATOR_MAJOR="4"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+ASL="statemachines/order-saga.asl.json"
+
+say() { printf 'infra-checks: %s\n' "$*"; }
+fail() {
+  printf '\ninfra-checks: FAILED: %s\n' "$1" >&2
+  shift
+  for line in "$@"; do printf '  %s\n' "$line" >&2; done
+  exit 1
+}
+
+# Terraform reads TF_CLI_CONFIG_FILE and warns on every call when it names a
+# file that does not exist; none of these steps needs a CLI configuration.
+if [[ -n "${TF_CLI_CONFIG_FILE:-}" && ! -e "${TF_CLI_CONFIG_FILE}" ]]; then
+  unset TF_CLI_CONFIG_FILE
+fi
+export CHECKPOINT_DISABLE=1
+
+[[ -d infra ]] || fail "no infra/ directory in $ROOT"
+
+# --- 1. terraform fmt --------------------------------------------------------
+have_terraform=1
+if ! command -v terraform >/dev/null 2>&1; then
+  if [[ "${INFRA_CHECKS_WITHOUT_TERRAFORM:-}" == "1" ]]; then
+    have_terraform=0
+    say "WARNING: terraform is not on PATH (INFRA_CHECKS_WITHOUT_TERRAFORM=1):"
+    say "WARNING:   NOT checked: terraform fmt, the templatefile() rendering, asl-validator"
+  else
+    fail "terraform is not on PATH" \
+      "Install Terraform >= 1.6 (https://developer.hashicorp.com/terraform/install)," \
+      "or run with INFRA_CHECKS_WITHOUT_TERRAFORM=1 to check everything else."
+  fi
+fi
+
+if [[ $have_terraform == 1 ]]; then
+  say "terraform fmt -check -recursive infra ($(terraform version | head -n1))"
+  if ! terraform fmt -check -recursive -diff infra; then
+    fail "infra/ is not formatted" "Run: terraform fmt -recursive infra"
+  fi
+fi
+
+# --- 2. checkov --------------------------------------------------------------
+VENV="$ROOT/.venv-checkov"
+CHECKOV="$VENV/bin/checkov"
+installed_checkov=""
+if [[ -x "$CHECKOV" ]]; then
+  installed_checkov="$("$CHECKOV" --version 2>/dev/null || true)"
+fi
+if [[ "$installed_checkov" != "$CHECKOV_VERSION" ]]; then
+  say "installing checkov==$CHECKOV_VERSION into .venv-checkov (PyPI)"
+  command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH; checkov needs Python >= 3.9"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" ||
+    fail "python3 -m venv .venv-checkov failed" "Install the venv module (Debian: apt-get install python3-venv)."
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "checkov==$CHECKOV_VERSION" ||
+    fail "pip could not install checkov==$CHECKOV_VERSION from PyPI" "Is PyPI reachable? Remove .venv-checkov and retry."
+  installed_checkov="$("$CHECKOV" --version)"
+  [[ "$installed_checkov" == "$CHECKOV_VERSION" ]] ||
+    fail "checkov --version says '$installed_checkov', expected $CHECKOV_VERSION"
+fi
+
+say "checkov $installed_checkov -d infra --framework terraform"
+if ! "$CHECKOV" -d infra --framework terraform --skip-download --compact --quiet; then
+  fail "checkov reported failed checks (above)" \
+    "Fix them, or skip one inline with a real reason: # checkov:skip=<ID>:<reason>"
+fi
+
+# --- 3. the rendered state machine, through asl-validator ---------------------
+if [[ $have_terraform == 1 ]]; then
+  [[ -f "$ASL" ]] || fail "$ASL is missing" "infra/sfn.tf deploys it; nothing to render or validate."
+
+  VALIDATOR="$ROOT/node_modules/.bin/asl-validator"
+  installed_validator=""
+  if [[ -f node_modules/asl-validator/package.json ]]; then
+    installed_validator="$(node -p 'require("./node_modules/asl-validator/package.json").version' 2>/dev/null || true)"
+  fi
+  if [[ ! -x "$VALIDATOR" || "${installed_validator%%.*}" != "$ASL_VALIDATOR_MAJOR" ]]; then
+    say "installing asl-validator@$ASL_VALIDATOR_MAJOR into node_modules (npm ci, package-lock.json)"
+    command -v npm >/dev/null 2>&1 || fail "npm is not on PATH; asl-validator needs Node.js >= 18 and npm"
+    npm ci --no-audit --no-fund --loglevel=error ||
+      fail "npm ci could not install asl-validator" "Is the npm registry reachable? Remove node_modules and retry."
+    [[ -x "$VALIDATOR" ]] || fail "npm ci ran but node_modules/.bin/asl-validator is missing"
+    installed_validator="$(node -p 'require("./node_modules/asl-validator/package.json").version')"
+  fi
+
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+  # The same call as infra/sfn.tf, with dummy ARNs of the same shape. A
+  # placeholder the file uses but this map lacks fails here; the Rust test
+  # checks that the map in infra/sfn.tf matches the file exactly.
+  cat >"$WORK/render.tf" <<'EOF'
+variable "asl_path" {
+  type = string
+}
+
+locals {
+  fn = "arn:aws:lambda:eu-central-1:123456789012:function:order-saga"
+  sns = "arn:aws:sns:eu-central-1:123456789012:order-saga"
+}
+
+output "definition" {
+  value = templatefile(var.asl_path, {
+    validate_function_arn         = "${local.fn}-validate"
+    reserve_function_arn          = "${local.fn}-reserve"
+    pay_function_arn              = "${local.fn}-pay"
+    ship_function_arn             = "${local.fn}-ship"
+    compensate_function_arn       = "${local.fn}-compensate"
+    request_approval_function_arn = "${local.fn}-request-approval"
+    notifications_topic_arn       = "${local.sns}-notifications"
+    alerts_topic_arn              = "${local.sns}-alerts"
+    approval_timeout_seconds      = 86400
+  })
+}
+EOF
+  say "rendering $ASL with terraform's templatefile()"
+  tf() { terraform -chdir="$WORK" "$@" -input=false -no-color >"$WORK/tf.log" 2>&1 || { cat "$WORK/tf.log" >&2; return 1; }; }
+  tf init || fail "terraform init failed in the scratch directory (log above)"
+  tf apply -auto-approve -var "asl_path=$ROOT/$ASL" ||
+    fail "templatefile() could not render $ASL (log above)" \
+      "A placeholder in the file that the vars map lacks? See docs/contracts.md."
+  RENDERED="$ROOT/target/infra-checks/order-saga.rendered.asl.json"
+  mkdir -p "$(dirname "$RENDERED")"
+  terraform -chdir="$WORK" output -raw definition >"$RENDERED"
+
+  say "asl-validator $installed_validator on the rendered definition (${RENDERED#"$ROOT"/})"
+  if ! "$VALIDATOR" --json-path "$RENDERED"; then
+    fail "asl-validator rejected $ASL as rendered by templatefile()" "Rendered file: $RENDERED"
+  fi
+fi
+
+say "OK"
