@@ -1,0 +1,85 @@
+//! An Amazon States Language engine: **parse → validate → execute**.
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use asl::*;
+//! # async fn demo(host: Arc<dyn TaskHost>) -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Parse and validate: every problem comes back at once, each with a
+//! //    JSON pointer. Only a valid definition becomes a `StateMachine`.
+//! let machine = match StateMachine::parse(r#"{"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}"#) {
+//!     Ok(m) => m.with_name("order-saga"),
+//!     Err(problems) => {
+//!         for p in &problems { eprintln!("{p}"); }
+//!         return Ok(());
+//!     }
+//! };
+//! // 2. Execute with a host (runs Task states) and a clock.
+//! let engine = Engine::new(host, Arc::new(RealClock));
+//! let handle = engine.start(&machine, StartExecution::new("order-1", serde_json::json!({})))?;
+//! let outcome = handle.outcome().await;
+//! println!("{} {:?}", outcome.status, outcome.output);
+//! # Ok(()) }
+//! ```
+//!
+//! The pieces a host provides:
+//!
+//! - [`TaskHost`]: runs one Task attempt ([`TaskRequest`] → [`TaskOutput`] or
+//!   [`TaskFailure`]).
+//! - [`Clock`]: [`RealClock`] for servers, [`ManualClock`] for tests and
+//!   virtual-time runs ([`ManualClock::run`] auto-advances).
+//! - [`Persistence`] (optional, per execution): receives an
+//!   [`ExecutionSnapshot`] before every top-level state does its work;
+//!   [`Engine::resume`] continues from one.
+//! - [`Observer`] (optional, per engine): every [`HistoryEvent`] and every
+//!   [`StateTransition`].
+//!
+//! Callbacks for `.waitForTaskToken` tasks go through
+//! [`Engine::send_task_success`], [`Engine::send_task_failure`] and
+//! [`Engine::send_task_heartbeat`].
+//!
+//! See the crate README for supported features and deviations from AWS.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod choice;
+mod clock;
+mod definition;
+mod engine;
+mod error;
+mod exec;
+mod history;
+mod host;
+mod intrinsic;
+mod model;
+mod path;
+mod random;
+mod snapshot;
+mod template;
+
+pub use clock::{Clock, ManualClock, RealClock, Sleep};
+pub use engine::{
+    CallbackError, Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError,
+    StartExecution,
+};
+pub use error::{ErrorName, Problem, UnknownErrorName};
+pub use history::{
+    ErrorDetails, EventDetails, EventType, ExecutionStartedDetails, HistoryEvent,
+    LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails, PayloadDetails,
+    StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
+    TaskScheduledDetails, TaskStartedDetails,
+};
+pub use host::{
+    IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest,
+    function_name_of, lambda_invoke_envelope,
+};
+pub use intrinsic::{Function, Intrinsic};
+pub use model::{Edge, EdgeKind, Outline, StateMachine, StateOutline};
+pub use path::{Path, ReferencePath, Root};
+pub use snapshot::{
+    ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer, Persistence,
+    PersistenceError, Phase, Position, StateTransition, TransitionOutcome,
+};
+pub use template::Expr;
+
+/// Re-exported so hosts can implement [`TaskHost`] and [`Persistence`].
+pub use async_trait::async_trait;

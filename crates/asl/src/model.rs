@@ -1,0 +1,402 @@
+//! The validated, compiled form of a definition.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+use crate::choice::Rule;
+use crate::error::{ErrorName, Problem};
+use crate::host::Resource;
+use crate::path::{Path, ReferencePath};
+use crate::template::{Expr, Template};
+
+/// A validated state machine: the only thing the engine executes.
+///
+/// Construct it with [`StateMachine::parse`] (or
+/// [`StateMachine::from_value`]); every problem in the definition is
+/// reported at once, each with a JSON pointer. Cloning is cheap.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    pub(crate) inner: Arc<Machine>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Machine {
+    pub(crate) name: String,
+    pub(crate) timeout_seconds: Option<u64>,
+    pub(crate) root: Graph,
+    pub(crate) definition: Value,
+    pub(crate) state_count: usize,
+}
+
+impl StateMachine {
+    /// Parse and validate a definition given as JSON text.
+    pub fn parse(json: &str) -> Result<StateMachine, Vec<Problem>> {
+        let v: Value = serde_json::from_str(json)
+            .map_err(|e| vec![Problem::new("", format!("the definition is not valid JSON: {e}"))])?;
+        StateMachine::from_value(&v)
+    }
+
+    /// Parse and validate a definition given as a JSON value.
+    pub fn from_value(v: &Value) -> Result<StateMachine, Vec<Problem>> {
+        crate::definition::build(v)
+    }
+
+    /// The same machine under another name (used in `$$.StateMachine.Name`
+    /// and execution ARNs; defaults to `StateMachine`).
+    #[must_use]
+    pub fn with_name(&self, name: &str) -> StateMachine {
+        StateMachine {
+            inner: Arc::new(Machine {
+                name: name.to_owned(),
+                timeout_seconds: self.inner.timeout_seconds,
+                root: self.inner.root.clone(),
+                definition: self.inner.definition.clone(),
+                state_count: self.inner.state_count,
+            }),
+        }
+    }
+
+    /// The state machine name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The definition as parsed.
+    pub fn definition(&self) -> &Value {
+        &self.inner.definition
+    }
+
+    /// Execution-level `TimeoutSeconds`, if set.
+    pub fn timeout_seconds(&self) -> Option<u64> {
+        self.inner.timeout_seconds
+    }
+
+    /// Number of states, nested ones included.
+    pub fn state_count(&self) -> usize {
+        self.inner.state_count
+    }
+
+    /// A read-only outline of the states and their transitions (for
+    /// diagrams and tooling).
+    pub fn outline(&self) -> Outline {
+        self.inner.root.outline()
+    }
+}
+
+/// One graph of states: the machine itself, a Parallel branch or a Map
+/// item processor.
+#[derive(Debug, Clone)]
+pub(crate) struct Graph {
+    pub(crate) start: usize,
+    pub(crate) states: Vec<State>,
+    pub(crate) by_name: HashMap<String, usize>,
+}
+
+impl Graph {
+    pub(crate) fn state(&self, i: usize) -> Option<&State> {
+        self.states.get(i)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct State {
+    pub(crate) name: String,
+    pub(crate) input_path: IoPath,
+    pub(crate) output_path: IoPath,
+    pub(crate) kind: Kind,
+}
+
+/// `InputPath` / `OutputPath`.
+#[derive(Debug, Clone)]
+pub(crate) enum IoPath {
+    /// Absent: `$`.
+    Identity,
+    /// `null`: `{}`.
+    Null,
+    Path(Path),
+}
+
+/// `ResultPath`.
+#[derive(Debug, Clone)]
+pub(crate) enum ResultPath {
+    /// Absent or `$`: the result replaces the input.
+    Replace,
+    /// `null`: the result is discarded, the input passes through.
+    Discard,
+    Path(ReferencePath),
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Transition {
+    Next(usize),
+    End,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Seconds {
+    Fixed(u64),
+    Path(ReferencePath),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Jitter {
+    Full,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Retrier {
+    pub(crate) errors: Vec<ErrorName>,
+    pub(crate) interval_seconds: u64,
+    pub(crate) max_attempts: u64,
+    pub(crate) backoff_rate: f64,
+    pub(crate) max_delay_seconds: Option<u64>,
+    pub(crate) jitter: Jitter,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Catcher {
+    pub(crate) errors: Vec<ErrorName>,
+    pub(crate) result_path: ResultPath,
+    pub(crate) next: usize,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WaitFor {
+    Seconds(u64),
+    Timestamp(DateTime<FixedOffset>),
+    SecondsPath(ReferencePath),
+    TimestampPath(ReferencePath),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum FailField {
+    Absent,
+    Literal(String),
+    Expr(Expr),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub(crate) resource: Resource,
+    pub(crate) resource_arn: String,
+    pub(crate) parameters: Option<Template>,
+    pub(crate) result_selector: Option<Template>,
+    pub(crate) result_path: ResultPath,
+    pub(crate) timeout: Option<Seconds>,
+    pub(crate) heartbeat: Option<Seconds>,
+    pub(crate) retry: Vec<Retrier>,
+    pub(crate) catch: Vec<Catcher>,
+    pub(crate) transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ParallelState {
+    pub(crate) branches: Vec<Graph>,
+    pub(crate) parameters: Option<Template>,
+    pub(crate) result_selector: Option<Template>,
+    pub(crate) result_path: ResultPath,
+    pub(crate) retry: Vec<Retrier>,
+    pub(crate) catch: Vec<Catcher>,
+    pub(crate) transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MapState {
+    pub(crate) items_path: Option<ReferencePath>,
+    pub(crate) item_selector: Option<Template>,
+    pub(crate) processor: Graph,
+    pub(crate) max_concurrency: Seconds,
+    pub(crate) result_selector: Option<Template>,
+    pub(crate) result_path: ResultPath,
+    pub(crate) retry: Vec<Retrier>,
+    pub(crate) catch: Vec<Catcher>,
+    pub(crate) transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Kind {
+    Pass {
+        parameters: Option<Template>,
+        result: Option<Value>,
+        result_path: ResultPath,
+        transition: Transition,
+    },
+    Task(Box<TaskState>),
+    Choice {
+        choices: Vec<(Rule, usize)>,
+        default: Option<usize>,
+    },
+    Wait {
+        wait: WaitFor,
+        transition: Transition,
+    },
+    Succeed,
+    Fail {
+        error: FailField,
+        cause: FailField,
+    },
+    Parallel(Box<ParallelState>),
+    Map(Box<MapState>),
+}
+
+impl Kind {
+    /// The `Type` as written.
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Kind::Pass { .. } => "Pass",
+            Kind::Task(_) => "Task",
+            Kind::Choice { .. } => "Choice",
+            Kind::Wait { .. } => "Wait",
+            Kind::Succeed => "Succeed",
+            Kind::Fail { .. } => "Fail",
+            Kind::Parallel(_) => "Parallel",
+            Kind::Map(_) => "Map",
+        }
+    }
+}
+
+/// A read-only view of a graph of states.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// Name of the first state.
+    pub start_at: String,
+    /// States in definition order.
+    pub states: Vec<StateOutline>,
+}
+
+/// One state in an [`Outline`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateOutline {
+    /// State name.
+    pub name: String,
+    /// `Pass`, `Task`, `Choice`, `Wait`, `Succeed`, `Fail`, `Parallel`, `Map`.
+    pub state_type: &'static str,
+    /// True for `End: true`, `Succeed` and `Fail`.
+    pub terminal: bool,
+    /// Outgoing transitions.
+    pub edges: Vec<Edge>,
+    /// Parallel branches, or the Map item processor (one entry).
+    pub branches: Vec<Outline>,
+    /// The Task resource ARN.
+    pub resource: Option<String>,
+}
+
+/// What kind of transition an [`Edge`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeKind {
+    /// `Next`.
+    Next,
+    /// A Choice rule.
+    Choice,
+    /// A Choice `Default`.
+    Default,
+    /// A `Catch`.
+    Catch,
+}
+
+/// A transition to another state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edge {
+    /// Target state name.
+    pub target: String,
+    /// Kind of transition.
+    pub kind: EdgeKind,
+    /// A short description: the rule for Choice edges, the error names for
+    /// Catch edges.
+    pub label: Option<String>,
+}
+
+impl Graph {
+    pub(crate) fn name_of(&self, i: usize) -> String {
+        self.states.get(i).map(|s| s.name.clone()).unwrap_or_default()
+    }
+
+    fn outline(&self) -> Outline {
+        let next_edge = |t: &Transition, edges: &mut Vec<Edge>| {
+            if let Transition::Next(i) = t {
+                edges.push(Edge {
+                    target: self.name_of(*i),
+                    kind: EdgeKind::Next,
+                    label: None,
+                });
+            }
+        };
+        let catch_edges = |c: &[Catcher], edges: &mut Vec<Edge>| {
+            for k in c {
+                let names: Vec<&str> = k.errors.iter().map(ErrorName::as_str).collect();
+                edges.push(Edge {
+                    target: self.name_of(k.next),
+                    kind: EdgeKind::Catch,
+                    label: Some(names.join(", ")),
+                });
+            }
+        };
+        let states = self
+            .states
+            .iter()
+            .map(|s| {
+                let mut edges = Vec::new();
+                let mut branches = Vec::new();
+                let mut resource = None;
+                let terminal = match &s.kind {
+                    Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
+                        next_edge(transition, &mut edges);
+                        matches!(transition, Transition::End)
+                    }
+                    Kind::Task(t) => {
+                        resource = Some(t.resource_arn.clone());
+                        next_edge(&t.transition, &mut edges);
+                        catch_edges(&t.catch, &mut edges);
+                        matches!(t.transition, Transition::End)
+                    }
+                    Kind::Parallel(p) => {
+                        branches = p.branches.iter().map(Graph::outline).collect();
+                        next_edge(&p.transition, &mut edges);
+                        catch_edges(&p.catch, &mut edges);
+                        matches!(p.transition, Transition::End)
+                    }
+                    Kind::Map(m) => {
+                        branches = vec![m.processor.outline()];
+                        next_edge(&m.transition, &mut edges);
+                        catch_edges(&m.catch, &mut edges);
+                        matches!(m.transition, Transition::End)
+                    }
+                    Kind::Choice { choices, default } => {
+                        for (rule, next) in choices {
+                            edges.push(Edge {
+                                target: self.name_of(*next),
+                                kind: EdgeKind::Choice,
+                                label: Some(rule.to_string()),
+                            });
+                        }
+                        if let Some(d) = default {
+                            edges.push(Edge {
+                                target: self.name_of(*d),
+                                kind: EdgeKind::Default,
+                                label: Some("default".into()),
+                            });
+                        }
+                        false
+                    }
+                    Kind::Succeed | Kind::Fail { .. } => true,
+                };
+                StateOutline {
+                    name: s.name.clone(),
+                    state_type: s.kind.type_name(),
+                    terminal,
+                    edges,
+                    branches,
+                    resource,
+                }
+            })
+            .collect();
+        Outline {
+            start_at: self.name_of(self.start),
+            states,
+        }
+    }
+}

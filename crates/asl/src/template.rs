@@ -1,0 +1,286 @@
+//! Payload templates (`Parameters`, `ResultSelector`, `ItemSelector`),
+//! compiled once: fields whose name ends in `.$` hold a path or an
+//! intrinsic call, evaluated against the input and the context object.
+
+use std::cell::OnceCell;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Failure, Problem, pointer_token};
+use crate::intrinsic::Intrinsic;
+use crate::path::Path;
+
+/// The context object, built only if something reads it.
+pub(crate) struct LazyContext<'a> {
+    cell: OnceCell<Value>,
+    build: Option<&'a dyn Fn() -> Value>,
+}
+
+impl<'a> LazyContext<'a> {
+    pub(crate) fn new(build: &'a dyn Fn() -> Value) -> Self {
+        LazyContext {
+            cell: OnceCell::new(),
+            build: Some(build),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fixed(v: Value) -> LazyContext<'static> {
+        let cell = OnceCell::new();
+        let _ = cell.set(v);
+        LazyContext { cell, build: None }
+    }
+
+    pub(crate) fn get(&self) -> &Value {
+        self.cell.get_or_init(|| match self.build {
+            Some(b) => b(),
+            None => Value::Null,
+        })
+    }
+}
+
+/// What paths are evaluated against.
+pub(crate) struct Env<'a> {
+    pub(crate) input: &'a Value,
+    pub(crate) context: &'a LazyContext<'a>,
+}
+
+impl<'a> Env<'a> {
+    pub(crate) fn new(input: &'a Value, context: &'a LazyContext<'a>) -> Self {
+        Env { input, context }
+    }
+
+    /// Select `path` from the input (`$…`) or the context (`$$…`).
+    pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
+        let root = if path.is_context() {
+            self.context.get()
+        } else {
+            self.input
+        };
+        path.select(root)
+    }
+}
+
+/// A dynamic value: a path or an intrinsic call (the value of a `.$` field).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// `$.x` / `$$.x`.
+    Path(Path),
+    /// `States.Fn(…)`.
+    Intrinsic(Intrinsic),
+}
+
+impl Expr {
+    /// Parse the value of a `.$` field.
+    pub fn parse(s: &str) -> Result<Expr, String> {
+        let t = s.trim_start();
+        if t.starts_with("States.") {
+            Intrinsic::parse(s).map(Expr::Intrinsic)
+        } else if t.starts_with('$') {
+            Path::parse(s).map(Expr::Path)
+        } else {
+            Err("the value must be a path starting with '$' or an intrinsic function call".into())
+        }
+    }
+
+    pub(crate) fn mentions(&self, path: &str) -> bool {
+        match self {
+            Expr::Path(p) => p.as_str() == path,
+            Expr::Intrinsic(i) => i.mentions(path),
+        }
+    }
+
+    /// Evaluate; `field` names the field for the error message.
+    pub(crate) fn eval(&self, env: &Env<'_>, field: &str) -> Result<Value, Failure> {
+        match self {
+            Expr::Path(p) => env.resolve(p).ok_or_else(|| {
+                let (what, doc) = if p.is_context() {
+                    ("context object", env.context.get())
+                } else {
+                    ("input", env.input)
+                };
+                Failure::runtime(format!(
+                    "The JSONPath '{}' specified for the field '{field}' could not be found in the {what} '{}'",
+                    p.as_str(),
+                    truncate(&doc.to_string(), 256)
+                ))
+            }),
+            Expr::Intrinsic(i) => i.eval(env),
+        }
+    }
+
+    /// Source text.
+    pub fn as_str(&self) -> String {
+        match self {
+            Expr::Path(p) => p.as_str().to_owned(),
+            Expr::Intrinsic(i) => i.to_string(),
+        }
+    }
+}
+
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(max).collect();
+        t.push('…');
+        t
+    }
+}
+
+/// A compiled payload template.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Template {
+    /// Static JSON.
+    Literal(Value),
+    /// An object with at least one dynamic field somewhere below.
+    Object(Vec<(String, Node)>),
+    /// An array with at least one dynamic element somewhere below.
+    Array(Vec<Template>),
+}
+
+/// A field of a dynamic object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    /// A nested template.
+    Template(Template),
+    /// A `.$` field (the key stored without `.$`).
+    Expr(Expr, String),
+}
+
+impl Template {
+    /// Compile `v`, recording problems under `pointer`.
+    pub(crate) fn compile(v: &Value, pointer: &str, problems: &mut Vec<Problem>) -> Template {
+        match v {
+            Value::Object(map) => {
+                let mut fields = Vec::with_capacity(map.len());
+                let mut dynamic = false;
+                for (k, x) in map {
+                    let ptr = format!("{pointer}/{}", pointer_token(k));
+                    if let Some(name) = k.strip_suffix(".$") {
+                        dynamic = true;
+                        if map.contains_key(name) {
+                            problems.push(Problem::new(
+                                ptr.clone(),
+                                format!("both '{name}' and '{k}' are present"),
+                            ));
+                        }
+                        match x.as_str() {
+                            Some(s) => match Expr::parse(s) {
+                                Ok(e) => fields.push((name.to_owned(), Node::Expr(e, k.clone()))),
+                                Err(e) => problems.push(Problem::new(
+                                    ptr,
+                                    format!("invalid path or intrinsic function {s:?}: {e}"),
+                                )),
+                            },
+                            None => problems.push(Problem::new(
+                                ptr,
+                                "the value of a field ending in '.$' must be a string (a path or an intrinsic function)",
+                            )),
+                        }
+                    } else {
+                        let t = Template::compile(x, &ptr, problems);
+                        dynamic |= !matches!(t, Template::Literal(_));
+                        fields.push((k.clone(), Node::Template(t)));
+                    }
+                }
+                if !dynamic {
+                    return Template::Literal(v.clone());
+                }
+                Template::Object(fields)
+            }
+            Value::Array(items) => {
+                let compiled: Vec<Template> = items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| Template::compile(x, &format!("{pointer}/{i}"), problems))
+                    .collect();
+                if compiled.iter().all(|t| matches!(t, Template::Literal(_))) {
+                    Template::Literal(v.clone())
+                } else {
+                    Template::Array(compiled)
+                }
+            }
+            other => Template::Literal(other.clone()),
+        }
+    }
+
+    /// Whether some field is exactly the path `path` (e.g. `$$.Task.Token`).
+    pub(crate) fn mentions(&self, path: &str) -> bool {
+        match self {
+            Template::Literal(_) => false,
+            Template::Array(a) => a.iter().any(|t| t.mentions(path)),
+            Template::Object(f) => f.iter().any(|(_, n)| match n {
+                Node::Template(t) => t.mentions(path),
+                Node::Expr(e, _) => e.mentions(path),
+            }),
+        }
+    }
+
+    /// Evaluate against an environment.
+    pub(crate) fn eval(&self, env: &Env<'_>) -> Result<Value, Failure> {
+        match self {
+            Template::Literal(v) => Ok(v.clone()),
+            Template::Array(items) => items
+                .iter()
+                .map(|t| t.eval(env))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Template::Object(fields) => {
+                let mut out = Map::new();
+                for (k, n) in fields {
+                    let v = match n {
+                        Node::Template(t) => t.eval(env)?,
+                        Node::Expr(e, key) => e.eval(env, key)?,
+                    };
+                    out.insert(k.clone(), v);
+                }
+                Ok(Value::Object(out))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn compiles_and_evaluates_nested_fields() {
+        let mut problems = Vec::new();
+        let t = Template::compile(
+            &json!({"a": 1, "b.$": "$.x", "c": {"d.$": "$$.Execution.Name"}, "e": [{"f.$": "States.Array(1)"}]}),
+            "/Parameters",
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let ctx = LazyContext::fixed(json!({"Execution": {"Name": "exec"}}));
+        let input = json!({"x": true});
+        let out = t.eval(&Env::new(&input, &ctx));
+        assert_eq!(
+            out,
+            Ok(json!({"a": 1, "b": true, "c": {"d": "exec"}, "e": [{"f": [1]}]}))
+        );
+    }
+
+    #[test]
+    fn missing_path_is_a_runtime_error() {
+        let mut problems = Vec::new();
+        let t = Template::compile(&json!({"b.$": "$.missing"}), "", &mut problems);
+        let ctx = LazyContext::fixed(json!({}));
+        let input = json!({});
+        let err = t.eval(&Env::new(&input, &ctx)).err();
+        assert_eq!(err.map(|e| e.error), Some(crate::ErrorName::Runtime));
+    }
+
+    #[test]
+    fn bad_fields_are_problems_with_pointers() {
+        let mut problems = Vec::new();
+        Template::compile(&json!({"a.$": "nope", "b.$": 3, "c": 1, "c.$": "$"}), "/P", &mut problems);
+        let ptrs: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
+        assert!(ptrs.contains(&"/P/a.$"));
+        assert!(ptrs.contains(&"/P/b.$"));
+        assert!(ptrs.contains(&"/P/c.$"));
+    }
+}

@@ -1,0 +1,1 @@
+//! saga-local library.

@@ -1,0 +1,2 @@
+//! saga-local binary.
+fn main() {}
