@@ -1,0 +1,162 @@
+//! [`SfnWorkflow`]: the order saga on AWS Step Functions.
+
+use async_trait::async_trait;
+use aws_sdk_sfn::Client;
+use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
+use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+use saga_core::OrderId;
+use saga_core::approval::TaskToken;
+use saga_core::ports::{Started, StoreError, TaskGone, Workflow, WorkflowError};
+use serde_json::Value;
+use tracing::instrument;
+
+use crate::config::{ConfigError, state_machine_arn_from_env};
+use crate::error::classify;
+
+/// Starts executions of one state machine and resumes its waiting tasks.
+#[derive(Debug, Clone)]
+pub struct SfnWorkflow {
+    client: Client,
+    state_machine_arn: String,
+}
+
+impl SfnWorkflow {
+    pub fn new(config: &aws_config::SdkConfig, state_machine_arn: impl Into<String>) -> Self {
+        Self::from_client(Client::new(config), state_machine_arn)
+    }
+
+    /// The state machine from `STATE_MACHINE_ARN`.
+    pub fn from_env(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Ok(Self::new(config, state_machine_arn_from_env()?))
+    }
+
+    pub fn from_client(client: Client, state_machine_arn: impl Into<String>) -> Self {
+        Self {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn state_machine_arn(&self) -> &str {
+        &self.state_machine_arn
+    }
+}
+
+fn json_error(operation: &'static str, err: serde_json::Error) -> WorkflowError {
+    WorkflowError::Store(StoreError::permanent(operation, err))
+}
+
+/// Why a task token can't be used, from `SendTaskSuccess`'s error.
+pub fn task_gone(err: &SendTaskSuccessError) -> Option<TaskGone> {
+    match err {
+        SendTaskSuccessError::TaskTimedOut(_) => Some(TaskGone::TimedOut),
+        SendTaskSuccessError::InvalidToken(_) => Some(TaskGone::InvalidToken),
+        SendTaskSuccessError::TaskDoesNotExist(_) => Some(TaskGone::DoesNotExist),
+        _ => None,
+    }
+}
+
+#[async_trait]
+impl Workflow for SfnWorkflow {
+    /// The execution is named by the order id. Starting it again is not an
+    /// error: `ExecutionAlreadyExists` (another input, or the execution has
+    /// ended) → `AlreadyExists`. Note that Step Functions answers a repeated
+    /// start with the same name *and the same input* of a still running
+    /// Standard execution with success (idempotent), which reads as `New`.
+    #[instrument(skip_all, fields(execution = %name), err(Display))]
+    async fn start_execution(
+        &self,
+        name: &OrderId,
+        input: &Value,
+    ) -> Result<Started, WorkflowError> {
+        const OP: &str = "workflow.start_execution";
+        let input = serde_json::to_string(input).map_err(|e| json_error(OP, e))?;
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(name.as_str())
+            .input(input)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Started::New),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(StartExecutionError::ExecutionAlreadyExists(_))
+                ) =>
+            {
+                tracing::info!("execution already exists");
+                Ok(Started::AlreadyExists)
+            }
+            Err(err) => Err(WorkflowError::Store(classify(OP, err))),
+        }
+    }
+
+    #[instrument(skip_all, fields(token_digest = %&token.digest()[..12]), err(Display))]
+    async fn send_task_success(
+        &self,
+        token: &TaskToken,
+        output: &Value,
+    ) -> Result<(), WorkflowError> {
+        const OP: &str = "workflow.send_task_success";
+        let output = serde_json::to_string(output).map_err(|e| json_error(OP, e))?;
+        let result = self
+            .client
+            .send_task_success()
+            .task_token(token.expose_secret())
+            .output(output)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => match err.as_service_error().and_then(task_gone) {
+                Some(why) => {
+                    tracing::info!(?why, "the waiting task is gone");
+                    Err(WorkflowError::TaskGone(why))
+                }
+                None => Err(WorkflowError::Store(classify(OP, err))),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sfn::types::error::{InvalidToken, TaskDoesNotExist, TaskTimedOut};
+    use aws_smithy_types::error::ErrorMetadata;
+
+    #[test]
+    fn gone_tasks_are_told_apart() {
+        assert_eq!(
+            task_gone(&SendTaskSuccessError::TaskTimedOut(
+                TaskTimedOut::builder().build()
+            )),
+            Some(TaskGone::TimedOut)
+        );
+        assert_eq!(
+            task_gone(&SendTaskSuccessError::InvalidToken(
+                InvalidToken::builder().build()
+            )),
+            Some(TaskGone::InvalidToken)
+        );
+        assert_eq!(
+            task_gone(&SendTaskSuccessError::TaskDoesNotExist(
+                TaskDoesNotExist::builder().build()
+            )),
+            Some(TaskGone::DoesNotExist)
+        );
+        assert_eq!(
+            task_gone(&SendTaskSuccessError::generic(
+                ErrorMetadata::builder().code("ThrottlingException").build()
+            )),
+            None
+        );
+    }
+}
