@@ -18,9 +18,15 @@ pub const RETENTION_AFTER_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A Step Functions task token. It resumes an execution, so it is a secret:
 /// `Debug` and `Display` never show it, and it never appears in a URL, an
 /// e-mail or a log line. Only the stores and the workflow adapter read it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct TaskToken(String);
+
+impl<'de> Deserialize<'de> for TaskToken {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
 
 impl TaskToken {
     pub fn new(token: impl Into<String>) -> Result<Self, crate::order::ValueError> {

@@ -24,6 +24,8 @@ struct Tables {
     orders: HashMap<OrderId, Order>,
     approvals: HashMap<ApprovalId, Approval>,
     idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
+    /// Order records that don't parse (as another writer could leave them).
+    raw_orders: HashMap<OrderId, Value>,
 }
 
 /// Every table in one mutex.
@@ -80,6 +82,11 @@ impl MemoryStore {
         lock(&self.tables).orders.get(id).cloned()
     }
 
+    /// Every order (tests).
+    pub fn orders(&self) -> Vec<Order> {
+        lock(&self.tables).orders.values().cloned().collect()
+    }
+
     /// Every approval of an order (tests).
     pub fn approvals_of(&self, id: &OrderId) -> Vec<Approval> {
         lock(&self.tables)
@@ -88,6 +95,14 @@ impl MemoryStore {
             .filter(|a| &a.order_id == id)
             .cloned()
             .collect()
+    }
+
+    /// Store `record` as the raw order `id`, as a store that isn't typed could
+    /// hold it; reading it back parses it like the SQLite and DynamoDB adapters do.
+    pub fn put_raw_order(&self, id: &OrderId, record: Value) {
+        let mut t = lock(&self.tables);
+        t.orders.remove(id);
+        t.raw_orders.insert(id.clone(), record);
     }
 
     /// Expire an approval now (tests of the 410 path).
@@ -135,7 +150,13 @@ impl OrderStore for MemoryStore {
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         self.injected("orders.get")?;
-        Ok(lock(&self.tables).orders.get(id).cloned())
+        let t = lock(&self.tables);
+        if let Some(raw) = t.raw_orders.get(id) {
+            return serde_json::from_value(raw.clone())
+                .map(Some)
+                .map_err(|e| StoreError::corrupt("orders.get", e));
+        }
+        Ok(t.orders.get(id).cloned())
     }
 
     async fn update(

@@ -264,7 +264,8 @@ impl OrderStatus {
         match self {
             Received => &[Validated, Failed, NeedsAttention],
             Validated => &[Reserved, Failed, NeedsAttention],
-            Reserved => &[AwaitingApproval, Paid, Failed, NeedsAttention],
+            // REJECTED: the approval task can time out before it recorded AWAITING_APPROVAL.
+            Reserved => &[AwaitingApproval, Paid, Rejected, Failed, NeedsAttention],
             AwaitingApproval => &[Approved, Rejected, Failed, NeedsAttention],
             // An approval can lose the race against the approval timeout.
             Approved => &[Paid, Rejected, Failed, NeedsAttention],

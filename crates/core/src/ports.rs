@@ -27,9 +27,17 @@ pub enum StoreError {
         #[source]
         source: BoxError,
     },
-    /// Not worth retrying: access denied, a missing table, an unreadable record.
+    /// Not worth retrying: access denied, a missing table.
     #[error("{operation} failed")]
     Permanent {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    /// A stored record exists but is not a valid domain value (written by
+    /// something else, or by an older version).
+    #[error("{operation} read an invalid record")]
+    Corrupt {
         operation: &'static str,
         #[source]
         source: BoxError,
@@ -46,6 +54,13 @@ impl StoreError {
 
     pub fn permanent(operation: &'static str, source: impl Into<BoxError>) -> Self {
         Self::Permanent {
+            operation,
+            source: source.into(),
+        }
+    }
+
+    pub fn corrupt(operation: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Corrupt {
             operation,
             source: source.into(),
         }

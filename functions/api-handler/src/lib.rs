@@ -1,0 +1,374 @@
+//! `api-handler`: the order API (API Gateway HTTP API).
+//!
+//! - `POST /orders`: checks the request field by field (`400` naming each bad
+//!   field, `413` over 64 KiB), honours `Idempotency-Key` (the same key and body
+//!   return the same order; another body under the key is `422`), stores the
+//!   order as `RECEIVED`, starts the saga named by the order id (so a replay
+//!   can't start a second execution), and answers `202` with `Location`.
+//! - `GET /orders/{orderId}`: the order as the orders table has it (not
+//!   `DescribeExecution`): status, priced lines, total, tracking number, failure,
+//!   history.
+//!
+//! Other paths are `404`, other methods `405`. Internal error details never
+//! reach the client; the logs get the cause chain.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+use saga_apigw::http::Method;
+use saga_apigw::{Request, Response};
+use saga_core::error_names;
+use saga_core::order::{Change, Failure, OrderUpdate};
+use saga_core::ports::{
+    Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow, WorkflowError,
+    error_chain,
+};
+use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
+use saga_core::{Clock, IdempotencyKey, Order, OrderId, OrderStatus};
+use serde::Serialize;
+use serde_json::json;
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
+
+#[derive(Clone)]
+pub struct Deps {
+    pub orders: Arc<dyn OrderStore>,
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    pub workflow: Arc<dyn Workflow>,
+    pub clock: Arc<dyn Clock>,
+    /// Makes `Location` absolute (`https://api.example.com/orders/…`); relative when unset.
+    pub public_base_url: Option<String>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("api_handler::Deps")
+            .field("public_base_url", &self.public_base_url)
+            .finish()
+    }
+}
+
+pub type Input = Request;
+pub type Output = Response;
+
+/// Every way a request ends other than success.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
+    PayloadTooLarge,
+    #[error("not found")]
+    NotFound { what: &'static str },
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    #[error("Idempotency-Key was already used with a different request")]
+    IdempotencyConflict,
+    #[error("temporarily unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        if e.is_transient() {
+            Self::Unavailable(Box::new(e))
+        } else {
+            Self::Internal(Box::new(e))
+        }
+    }
+}
+
+impl From<WorkflowError> for Error {
+    fn from(e: WorkflowError) -> Self {
+        match e {
+            WorkflowError::Store(s) => s.into(),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl Error {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest { .. } => 400,
+            Self::PayloadTooLarge => 413,
+            Self::NotFound { .. } => 404,
+            Self::MethodNotAllowed { .. } => 405,
+            Self::IdempotencyConflict => 422,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => error_names::TRANSIENT,
+            Self::Internal(_) => error_names::INTERNAL_ERROR,
+            _ => error_names::VALIDATION_ERROR,
+        }
+    }
+
+    /// `{"error": …, "details": […]}`; no internal details.
+    pub fn into_response(self) -> Response {
+        let status = self.status();
+        let body = match &self {
+            Self::BadRequest { message, details } => json!({"error": message, "details": details}),
+            Self::NotFound { what } => json!({"error": format!("{what} not found")}),
+            Self::Unavailable(_) => {
+                json!({"error": "temporarily unavailable; retry with the same Idempotency-Key"})
+            }
+            Self::Internal(_) => json!({"error": "internal error"}),
+            other => json!({"error": other.to_string()}),
+        };
+        let resp = saga_apigw::json_response(status, &body);
+        match self {
+            Self::MethodNotAllowed { allow } => saga_apigw::with_header(resp, "allow", allow),
+            Self::Unavailable(_) => saga_apigw::with_header(resp, "retry-after", "1"),
+            _ => resp,
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_name().to_owned(),
+            error_message: error_chain(&e),
+        }
+    }
+}
+
+/// Handle the request, rendering errors as JSON responses.
+pub async fn respond(deps: &Deps, req: Input) -> Output {
+    match handle(deps, req).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            if e.status() >= 500 {
+                tracing::error!(status = e.status(), error = %error_chain(&e), "request failed");
+            }
+            e.into_response()
+        }
+    }
+}
+
+/// Route and handle the request.
+pub async fn handle(deps: &Deps, req: Input) -> Result<Output, Error> {
+    let path = saga_apigw::path(&req).trim_end_matches('/');
+    let method = saga_apigw::method(&req).clone();
+    if path == "/orders" {
+        return if method == Method::POST {
+            create(deps, &req).await
+        } else {
+            Err(Error::MethodNotAllowed { allow: "POST" })
+        };
+    }
+    if let Some(id) = path.strip_prefix("/orders/").filter(|s| !s.contains('/')) {
+        return if method == Method::GET || method == Method::HEAD {
+            show(deps, id).await
+        } else {
+            Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
+        };
+    }
+    Err(Error::NotFound { what: "route" })
+}
+
+fn location(deps: &Deps, id: &OrderId) -> String {
+    let base = deps
+        .public_base_url
+        .as_deref()
+        .unwrap_or("")
+        .trim_end_matches('/');
+    format!("{base}/orders/{id}")
+}
+
+async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
+    let body = saga_apigw::body(req).map_err(|e| Error::BadRequest {
+        message: "request body is not readable".into(),
+        details: vec![FieldError {
+            field: "body".into(),
+            message: e.to_string(),
+        }],
+    })?;
+    let key = saga_apigw::header(req, "idempotency-key")
+        .map(|k| {
+            IdempotencyKey::parse(k).map_err(|e| Error::BadRequest {
+                message: "invalid Idempotency-Key header".into(),
+                details: vec![FieldError {
+                    field: "Idempotency-Key".into(),
+                    message: e.to_string(),
+                }],
+            })
+        })
+        .transpose()?;
+    let request = parse_order_request(&body).map_err(|e| match e {
+        RequestError::TooLarge => Error::PayloadTooLarge,
+        RequestError::MalformedJson(_) => Error::BadRequest {
+            message: "request body is not valid JSON".into(),
+            details: e.details(),
+        },
+        RequestError::InvalidFields(details) => Error::BadRequest {
+            message: "invalid order".into(),
+            details,
+        },
+    })?;
+
+    let now = deps.clock.now();
+    let mut order_id = OrderId::generate(now);
+    let mut replay = false;
+    if let Some(key) = &key {
+        let record = IdempotencyRecord {
+            key: key.clone(),
+            fingerprint: request.fingerprint(),
+            order_id: order_id.clone(),
+            created_at: now,
+            expires_at: now.plus(IDEMPOTENCY_WINDOW),
+        };
+        if let Claim::Existing(existing) = deps.idempotency.claim(&record, now).await? {
+            if existing.fingerprint != record.fingerprint {
+                return Err(Error::IdempotencyConflict);
+            }
+            order_id = existing.order_id;
+            replay = true;
+        }
+    }
+
+    // Both steps are idempotent, so a replay finishes whatever a failed first
+    // attempt left undone.
+    deps.orders
+        .insert(&Order::receive(order_id.clone(), request, now))
+        .await?;
+    if let Err(e) = deps
+        .workflow
+        .start_execution(&order_id, &json!({"orderId": order_id}))
+        .await
+    {
+        if key.is_none() {
+            give_up(deps, &order_id).await;
+        }
+        return Err(e.into());
+    }
+
+    let status = if replay {
+        deps.orders
+            .get(&order_id)
+            .await?
+            .map(|o| o.status())
+            .unwrap_or(OrderStatus::Received)
+    } else {
+        OrderStatus::Received
+    };
+    tracing::info!(%order_id, replay, "order accepted");
+    let resp = saga_apigw::json_response(202, &json!({"orderId": order_id, "status": status}));
+    let resp = saga_apigw::with_header(resp, "location", &location(deps, &order_id));
+    Ok(if replay {
+        saga_apigw::with_header(resp, "idempotent-replayed", "true")
+    } else {
+        resp
+    })
+}
+
+/// Without an idempotency key the client can't resume this order: end it so it
+/// doesn't sit in RECEIVED forever. Best effort.
+async fn give_up(deps: &Deps, order_id: &OrderId) {
+    let failure = Failure {
+        error: error_names::TRANSIENT.into(),
+        cause: "the order could not be started; it was not processed".into(),
+    };
+    let update = OrderUpdate::transition(
+        OrderStatus::Failed,
+        &[OrderStatus::Received],
+        vec![Change::Failure(failure)],
+        deps.clock.now(),
+    );
+    if let Err(e) = deps.orders.update(order_id, &update).await {
+        tracing::error!(%order_id, error = %error_chain(&e), "order could not be started nor marked failed");
+    }
+}
+
+/// The order as clients see it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderView {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub customer_id: String,
+    pub lines: Vec<LineView>,
+    pub total_cents: Option<i64>,
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    pub history: Vec<saga_core::HistoryEntry>,
+    pub created_at: saga_core::Timestamp,
+    pub updated_at: saga_core::Timestamp,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineView {
+    pub sku: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub quantity: u32,
+    /// From the catalog, once the order is validated.
+    pub unit_price_cents: Option<i64>,
+}
+
+impl From<&Order> for OrderView {
+    fn from(o: &Order) -> Self {
+        let lines = match o.pricing() {
+            Some(p) => p
+                .lines
+                .iter()
+                .map(|l| LineView {
+                    sku: l.sku.to_string(),
+                    name: Some(l.name.clone()),
+                    quantity: l.quantity.get(),
+                    unit_price_cents: Some(l.unit_price_cents),
+                })
+                .collect(),
+            None => o
+                .items()
+                .iter()
+                .map(|i| LineView {
+                    sku: i.sku.to_string(),
+                    name: None,
+                    quantity: i.quantity.get(),
+                    unit_price_cents: None,
+                })
+                .collect(),
+        };
+        Self {
+            order_id: o.order_id().to_string(),
+            status: o.status(),
+            customer_id: o.customer_id().to_string(),
+            lines,
+            total_cents: o.pricing().map(|p| p.total.minor_units()),
+            currency: o.pricing().map(|p| p.total.currency().to_string()),
+            tracking_number: o.shipment().map(|s| s.tracking_number.clone()),
+            failure: o.failure().cloned(),
+            history: o.history().to_vec(),
+            created_at: o.created_at(),
+            updated_at: o.updated_at(),
+        }
+    }
+}
+
+async fn show(deps: &Deps, id: &str) -> Result<Output, Error> {
+    let not_found = Error::NotFound { what: "order" };
+    let order_id = OrderId::parse(id).map_err(|_| Error::NotFound { what: "order" })?;
+    let order = deps.orders.get(&order_id).await?.ok_or(not_found)?;
+    let resp = saga_apigw::json_response(200, &OrderView::from(&order));
+    Ok(saga_apigw::with_header(resp, "cache-control", "no-store"))
+}
+
+#[cfg(test)]
+mod tests;

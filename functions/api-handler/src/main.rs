@@ -1,0 +1,2 @@
+// Wired to the AWS adapters once saga-aws exposes them (next commit).
+fn main() {}

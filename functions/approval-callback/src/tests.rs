@@ -1,0 +1,373 @@
+use std::time::Duration;
+
+use saga_apigw::http::Method;
+use saga_apigw::{event, response_body, response_header};
+use saga_core::approval::{ApprovalRef, TaskToken};
+use saga_core::fixtures::demo_catalog;
+use saga_core::memory::{MemoryStore, MemoryWorkflow};
+use saga_core::order::Reservation;
+use saga_core::ports::TaskGone;
+use saga_core::pricing::price_order;
+use saga_core::{ApprovalSummary, ManualClock, OrderId};
+
+use super::*;
+
+const SECRET: &str = "secret-task-token-value";
+
+struct World {
+    store: Arc<MemoryStore>,
+    workflow: Arc<MemoryWorkflow>,
+    clock: Arc<ManualClock>,
+    deps: Deps,
+}
+
+fn world() -> World {
+    let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+    let workflow = Arc::new(MemoryWorkflow::default());
+    let clock = Arc::new(ManualClock::at_fixed_start());
+    let deps = Deps {
+        approvals: store.clone(),
+        orders: store.clone(),
+        workflow: workflow.clone(),
+        clock: clock.clone(),
+    };
+    World {
+        store,
+        workflow,
+        clock,
+        deps,
+    }
+}
+
+/// An order AWAITING_APPROVAL with a pending approval, as request-approval leaves it.
+async fn pending(w: &World, customer: &str) -> (OrderId, ApprovalId) {
+    let now = w.clock.now();
+    let mut body = saga_core::fixtures::order_body(&[("SKU-4", 1)], "tok_visa", "10115");
+    body["customerId"] = json!(customer);
+    let request = saga_core::request::parse_order_value(&body).unwrap();
+    let order = saga_core::Order::receive(OrderId::generate(now), request, now);
+    let id = order.order_id().clone();
+    w.store.insert(&order).await.unwrap();
+    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let approval = Approval {
+        approval_id: ApprovalId::generate(),
+        order_id: id.clone(),
+        task_token: TaskToken::new(SECRET).unwrap(),
+        status: ApprovalStatus::Pending,
+        summary: ApprovalSummary {
+            customer_id: order.customer_id().clone(),
+            lines: pricing.lines.clone(),
+            total: pricing.total,
+        },
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(3600)),
+        decided_at: None,
+        delivered: false,
+    };
+    w.store.create(&approval).await.unwrap();
+    let reference = ApprovalRef {
+        approval_id: approval.approval_id.clone(),
+        token_digest: approval.task_token.digest(),
+        requested_at: now,
+        expires_at: approval.expires_at,
+        notified: true,
+        decision: None,
+    };
+    for u in [
+        OrderUpdate::transition(
+            OrderStatus::Validated,
+            &[OrderStatus::Received],
+            vec![Change::Pricing(pricing)],
+            now,
+        ),
+        OrderUpdate::transition(
+            OrderStatus::Reserved,
+            &[OrderStatus::Validated],
+            vec![Change::Reservation(Reservation {
+                lines: order.items().to_vec(),
+                reserved_at: now,
+                released_at: None,
+            })],
+            now,
+        ),
+        OrderUpdate::transition(
+            OrderStatus::AwaitingApproval,
+            &[OrderStatus::Reserved],
+            vec![Change::Approval(reference)],
+            now,
+        ),
+    ] {
+        w.store.update(&id, &u).await.unwrap();
+    }
+    (id, approval.approval_id)
+}
+
+fn get(id: &ApprovalId, query: &str) -> Request {
+    event(Method::GET, &format!("/approvals/{id}{query}"), &[], None)
+}
+
+fn post_form(id: &ApprovalId, decision: &str) -> Request {
+    event(
+        Method::POST,
+        &format!("/approvals/{id}"),
+        &[("content-type", "application/x-www-form-urlencoded")],
+        Some(format!("decision={decision}").as_bytes()),
+    )
+}
+
+fn text(resp: &Response) -> String {
+    String::from_utf8(response_body(resp)).unwrap()
+}
+
+#[tokio::test]
+async fn get_shows_the_order_and_post_forms_and_changes_nothing() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+    let before = (w.store.order(&order_id), w.store.approvals_of(&order_id));
+
+    let resp = respond(&w.deps, get(&id, "?decision=approve")).await;
+
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(
+        response_header(&resp, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(response_header(&resp, "cache-control"), Some("no-store"));
+    assert_eq!(
+        response_header(&resp, "referrer-policy"),
+        Some("no-referrer")
+    );
+    let html = text(&resp);
+    assert!(
+        html.contains(&format!(
+            "<form method=\"post\" action=\"/approvals/{id}\">"
+        )),
+        "{html}"
+    );
+    assert!(html.contains("value=\"approve\"") && html.contains("value=\"reject\""));
+    assert!(html.contains("Confirm to <strong>approve</strong>"));
+    assert!(html.contains("1490.00 EUR"));
+    assert!(!html.contains(SECRET));
+    assert_eq!(
+        (w.store.order(&order_id), w.store.approvals_of(&order_id)),
+        before,
+        "GET changed something"
+    );
+    assert!(w.workflow.task_results().is_empty());
+}
+
+#[tokio::test]
+async fn user_data_on_the_page_is_escaped() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+    // Product names come from the catalog: store an approval with a hostile one.
+    let mut hostile = w.store.approvals_of(&order_id).remove(0);
+    hostile.approval_id = ApprovalId::generate();
+    hostile.summary.lines[0].name = "<script>alert('x')</script>".into();
+    w.store.create(&hostile).await.unwrap();
+
+    let html = text(&respond(&w.deps, get(&hostile.approval_id, "")).await);
+    assert!(!text(&respond(&w.deps, get(&id, "")).await).contains("<script>"));
+
+    assert!(!html.contains("<script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
+}
+
+#[tokio::test]
+async fn post_approve_decides_once_marks_approved_and_resumes_the_execution() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+
+    let resp = respond(&w.deps, post_form(&id, "approve")).await;
+
+    assert_eq!(resp.status_code, 200, "{}", text(&resp));
+    assert!(text(&resp).contains("approved"));
+    let results = w.workflow.task_results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].0.expose_secret(), SECRET);
+    assert_eq!(results[0].1["approved"], true);
+    assert_eq!(results[0].1["decidedAt"], json!(w.clock.now()));
+    assert_eq!(
+        w.store.order(&order_id).unwrap().status(),
+        OrderStatus::Approved
+    );
+    let a = w.store.approvals_of(&order_id).remove(0);
+    assert_eq!((a.status, a.delivered), (ApprovalStatus::Approved, true));
+
+    // Any second decision: 409, nothing sent.
+    for d in ["approve", "reject"] {
+        let again = respond(&w.deps, post_form(&id, d)).await;
+        assert_eq!(again.status_code, 409, "{d}");
+    }
+    assert_eq!(w.workflow.task_results().len(), 1);
+}
+
+#[tokio::test]
+async fn post_reject_sends_approved_false_and_leaves_the_status_to_compensation() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+    let resp = respond(
+        &w.deps,
+        event(
+            Method::POST,
+            &format!("/approvals/{id}"),
+            &[("content-type", "application/json")],
+            Some(br#"{"decision":"reject"}"#),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(
+        response_header(&resp, "content-type"),
+        Some("application/json")
+    );
+    assert_eq!(w.workflow.task_results()[0].1["approved"], false);
+    assert_eq!(
+        w.store.order(&order_id).unwrap().status(),
+        OrderStatus::AwaitingApproval
+    );
+}
+
+#[tokio::test]
+async fn concurrent_decisions_one_wins() {
+    let w = world();
+    let (_, id) = pending(&w, "c-1").await;
+    let (a, b) = tokio::join!(
+        respond(&w.deps, post_form(&id, "approve")),
+        respond(&w.deps, post_form(&id, "reject"))
+    );
+    let mut codes = [a.status_code, b.status_code];
+    codes.sort();
+    assert_eq!(codes, [200, 409]);
+    assert_eq!(w.workflow.task_results().len(), 1);
+}
+
+#[tokio::test]
+async fn expired_approvals_answer_410_on_get_and_post() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+    w.clock.advance(Duration::from_secs(3601));
+    assert_eq!(respond(&w.deps, get(&id, "")).await.status_code, 410);
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
+        410
+    );
+    assert!(w.workflow.task_results().is_empty());
+    assert_eq!(
+        w.store.approvals_of(&order_id)[0].status,
+        ApprovalStatus::Expired
+    );
+}
+
+#[tokio::test]
+async fn a_task_gone_at_step_functions_is_410() {
+    for why in [
+        TaskGone::TimedOut,
+        TaskGone::InvalidToken,
+        TaskGone::DoesNotExist,
+    ] {
+        let w = world();
+        let (order_id, id) = pending(&w, "c-1").await;
+        w.workflow.make_gone(&TaskToken::new(SECRET).unwrap(), why);
+        let resp = respond(&w.deps, post_form(&id, "approve")).await;
+        assert_eq!(resp.status_code, 410, "{why:?}");
+        assert_eq!(
+            w.store.approvals_of(&order_id)[0].status,
+            ApprovalStatus::Expired
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_decision_that_could_not_be_delivered_is_delivered_by_the_retry() {
+    let w = world();
+    let (order_id, id) = pending(&w, "c-1").await;
+    w.workflow.fail_next();
+    let resp = respond(&w.deps, post_form(&id, "approve")).await;
+    assert_eq!(resp.status_code, 503);
+    assert_eq!(response_header(&resp, "retry-after"), Some("2"));
+    assert!(
+        !text(&resp).contains("injected"),
+        "internal details must not reach the client"
+    );
+
+    let retry = respond(&w.deps, post_form(&id, "approve")).await;
+    assert_eq!(retry.status_code, 200);
+    assert_eq!(w.workflow.task_results().len(), 1);
+    assert!(w.store.approvals_of(&order_id)[0].delivered);
+    // But the other decision can't sneak in.
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "reject")).await.status_code,
+        409
+    );
+}
+
+#[tokio::test]
+async fn unknown_ids_bad_decisions_and_other_methods() {
+    let w = world();
+    let (_, id) = pending(&w, "c-1").await;
+    assert_eq!(
+        respond(&w.deps, get(&ApprovalId::generate(), ""))
+            .await
+            .status_code,
+        404
+    );
+    assert_eq!(
+        respond(&w.deps, event(Method::GET, "/approvals/short", &[], None))
+            .await
+            .status_code,
+        404
+    );
+    assert_eq!(
+        respond(&w.deps, event(Method::GET, "/elsewhere", &[], None))
+            .await
+            .status_code,
+        404
+    );
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "maybe")).await.status_code,
+        400
+    );
+    let resp = respond(
+        &w.deps,
+        event(Method::DELETE, &format!("/approvals/{id}"), &[], None),
+    )
+    .await;
+    assert_eq!(resp.status_code, 405);
+    assert_eq!(response_header(&resp, "allow"), Some("GET, HEAD, POST"));
+}
+
+#[tokio::test]
+async fn storage_failure_is_503_for_transient_and_500_without_details_otherwise() {
+    let w = world();
+    let (_, id) = pending(&w, "c-1").await;
+    w.store.fail_next("approvals.get", true);
+    assert_eq!(respond(&w.deps, get(&id, "")).await.status_code, 503);
+    w.store.fail_next("approvals.get", false);
+    let resp = respond(&w.deps, get(&id, "")).await;
+    assert_eq!(resp.status_code, 500);
+    assert!(!text(&resp).contains("approvals.get"));
+}
+
+#[test]
+fn errors_have_stable_names() {
+    for e in [
+        Error::NotFound,
+        Error::MethodNotAllowed,
+        Error::BadRequest("x".into()),
+        Error::AlreadyDecided {
+            order_id: "o".into(),
+            decision: "approved",
+            at: "t".into(),
+        },
+        Error::Expired {
+            order_id: "o".into(),
+        },
+        Error::Unavailable("x".into()),
+        Error::Internal("x".into()),
+    ] {
+        assert!(error_names::is_stable(e.error_name()));
+    }
+}

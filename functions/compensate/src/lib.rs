@@ -1,0 +1,693 @@
+//! `compensate`: undoes, newest first, only what really happened to a failed
+//! order — cancel the shipment, refund the payment, release the stock — reading
+//! what happened from the order record, never assuming. Then records the final
+//! status: `REJECTED` for `ApprovalRejected` / `ApprovalTimedOut`, `FAILED`
+//! otherwise, with `failure: {error, cause}`.
+//!
+//! Each undo is recorded with a condition on the record, so a re-run (a retry,
+//! a duplicate delivery) does each exactly once. When an undo fails the order is
+//! marked `NEEDS_ATTENTION` and the step fails with `CompensationFailed`; a later
+//! successful run still finishes it.
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use saga_core::error_names;
+use saga_core::order::{Change, Expect, Failure, OrderUpdate, RefundRecord};
+use saga_core::ports::{
+    Carrier, Charge, OrderStore, PaymentGateway, StockReservations, StoreError, UpdateOutcome,
+    error_chain,
+};
+use saga_core::{Clock, Order, OrderId, OrderStatus};
+use serde::{Deserialize, Serialize};
+
+/// Longest cause recorded on the order.
+const MAX_CAUSE_CHARS: usize = 1000;
+
+#[derive(Clone)]
+pub struct Deps {
+    pub orders: Arc<dyn OrderStore>,
+    pub stock: Arc<dyn StockReservations>,
+    pub payments: Arc<dyn PaymentGateway>,
+    pub carrier: Arc<dyn Carrier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("compensate::Deps")
+    }
+}
+
+/// The error the state machine caught (`Catch` with `ResultPath`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub order_id: OrderId,
+    pub error: CaughtError,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub order_id: OrderId,
+    /// `FAILED` or `REJECTED`.
+    pub status: OrderStatus,
+    /// What has been undone for this order, newest first
+    /// (`shipmentCancelled`, `paymentRefunded`, `stockReleased`).
+    pub undone: Vec<String>,
+    /// The stable error name recorded on the order.
+    pub error: String,
+    pub cause: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not {step} for order {order_id}")]
+    Undo {
+        order_id: OrderId,
+        step: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("order {0} is COMPLETED; a completed order is not compensated")]
+    Completed(OrderId),
+    #[error("order {order_id} could not be marked {status}: it is {current}")]
+    NotFinished {
+        order_id: OrderId,
+        status: OrderStatus,
+        current: OrderStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            Self::Undo { .. } | Self::Completed(_) | Self::NotFinished { .. } => {
+                error_names::COMPENSATION_FAILED
+            }
+            Self::Store(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_name().to_owned(),
+            error_message: error_chain(&e),
+        }
+    }
+}
+
+/// The failure to record: a stable error name and a readable cause.
+///
+/// Lambda errors arrive with `Cause` = `{"errorMessage", "errorType", …}` JSON;
+/// the message is what a person wants to read. Names outside the stable set
+/// (`States.Timeout`, `Lambda.…`, `States.Runtime`) are recorded as `Transient`
+/// or `InternalError`, with the original name kept in the cause.
+pub fn failure_of(caught: &CaughtError) -> Failure {
+    let raw = caught.cause.clone().unwrap_or_default();
+    let message = serde_json::from_str::<serde_json::Value>(&raw)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or(raw);
+    let (error, cause) = if error_names::is_stable(&caught.error) {
+        (caught.error.clone(), message)
+    } else {
+        let name = if caught.error.starts_with("Lambda.")
+            || caught.error == "States.Timeout"
+            || caught.error == "States.HeartbeatTimeout"
+        {
+            error_names::TRANSIENT
+        } else {
+            error_names::INTERNAL_ERROR
+        };
+        let cause = if message.is_empty() {
+            caught.error.clone()
+        } else {
+            format!("{}: {message}", caught.error)
+        };
+        (name.to_owned(), cause)
+    };
+    Failure {
+        error,
+        cause: cause.chars().take(MAX_CAUSE_CHARS).collect(),
+    }
+}
+
+fn undone_of(order: &Order) -> Vec<String> {
+    let mut undone = Vec::new();
+    if order.shipment().is_some_and(|s| s.cancelled_at.is_some()) {
+        undone.push("shipmentCancelled".to_owned());
+    }
+    if order.payment().is_some_and(|p| p.refund.is_some()) {
+        undone.push("paymentRefunded".to_owned());
+    }
+    if order.reservation().is_some_and(|r| r.released_at.is_some()) {
+        undone.push("stockReleased".to_owned());
+    }
+    undone
+}
+
+/// Compensate the order.
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
+    let order_id = input.order_id;
+    let failure = failure_of(&input.error);
+    let terminal = error_names::terminal_status_for(&failure.error);
+
+    let Some(order) = deps.orders.get(&order_id).await? else {
+        tracing::warn!(%order_id, "order not found; nothing to compensate");
+        return Ok(Output {
+            order_id,
+            status: terminal,
+            undone: vec![],
+            error: failure.error,
+            cause: failure.cause,
+        });
+    };
+    match order.status() {
+        OrderStatus::Completed => return Err(Error::Completed(order_id)),
+        OrderStatus::Failed | OrderStatus::Rejected => return Ok(finished(&order)),
+        _ => {}
+    }
+
+    if let Err(e) = undo(deps, &order).await {
+        mark_needs_attention(deps, &order_id, &failure, &e).await;
+        return Err(e);
+    }
+
+    let update = OrderUpdate::transition(
+        terminal,
+        &[
+            OrderStatus::IN_FLIGHT.as_slice(),
+            &[OrderStatus::NeedsAttention],
+        ]
+        .concat(),
+        vec![Change::Failure(failure.clone())],
+        deps.clock.now(),
+    );
+    match deps.orders.update(&order_id, &update).await? {
+        UpdateOutcome::Applied(after) => {
+            tracing::info!(%order_id, status = %terminal, error = %failure.error, "compensated");
+            Ok(finished(&after))
+        }
+        UpdateOutcome::NotFound => Err(Error::NotFinished {
+            order_id,
+            status: terminal,
+            current: order.status(),
+        }),
+        UpdateOutcome::ConditionFailed => {
+            let now = deps.orders.get(&order_id).await?;
+            match now {
+                Some(o) if matches!(o.status(), OrderStatus::Failed | OrderStatus::Rejected) => {
+                    Ok(finished(&o))
+                }
+                Some(o) => Err(Error::NotFinished {
+                    order_id,
+                    status: terminal,
+                    current: o.status(),
+                }),
+                None => Err(Error::NotFinished {
+                    order_id,
+                    status: terminal,
+                    current: order.status(),
+                }),
+            }
+        }
+    }
+}
+
+fn finished(order: &Order) -> Output {
+    let (error, cause) = order
+        .failure()
+        .map(|f| (f.error.clone(), f.cause.clone()))
+        .unwrap_or_default();
+    Output {
+        order_id: order.order_id().clone(),
+        status: order.status(),
+        undone: undone_of(order),
+        error,
+        cause,
+    }
+}
+
+/// Undo newest first. Each undo is recorded before the next starts.
+async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
+    let order_id = order.order_id();
+    let fail = |step: &'static str| {
+        move |source: Box<dyn std::error::Error + Send + Sync>| Error::Undo {
+            order_id: order_id.clone(),
+            step,
+            source,
+        }
+    };
+
+    if let Some(shipment) = order.shipment().filter(|s| s.cancelled_at.is_none()) {
+        deps.carrier
+            .cancel_shipment(order_id, &shipment.tracking_number)
+            .await
+            .map_err(|e| fail("cancel the shipment")(e.into()))?;
+        let update = OrderUpdate::changes(
+            vec![Expect::ShipmentActive],
+            vec![Change::ShipmentCancelled(deps.clock.now())],
+            deps.clock.now(),
+        );
+        deps.orders
+            .update(order_id, &update)
+            .await
+            .map_err(|e| fail("record the cancelled shipment")(e.into()))?;
+        tracing::info!(%order_id, tracking_number = %shipment.tracking_number, "shipment cancelled");
+    }
+
+    if let Some(payment) = order.payment().filter(|p| p.refund.is_none()) {
+        let charge = Charge {
+            charge_id: payment.charge_id.clone(),
+            amount: payment.amount,
+        };
+        let refund = deps
+            .payments
+            .refund(order_id, order.payment_token(), &charge)
+            .await
+            .map_err(|e| fail("refund the payment")(e.into()))?;
+        let now = deps.clock.now();
+        let update = OrderUpdate::changes(
+            vec![Expect::PaymentNotRefunded],
+            vec![Change::Refund(RefundRecord {
+                refund_id: refund.refund_id,
+                refunded_at: now,
+            })],
+            now,
+        );
+        deps.orders
+            .update(order_id, &update)
+            .await
+            .map_err(|e| fail("record the refund")(e.into()))?;
+        tracing::info!(%order_id, charge_id = %payment.charge_id, "payment refunded");
+    }
+
+    if let Some(reservation) = order.reservation().filter(|r| r.released_at.is_none()) {
+        let now = deps.clock.now();
+        let update = OrderUpdate::changes(
+            vec![Expect::ReservationHeld],
+            vec![Change::ReservationReleased(now)],
+            now,
+        );
+        deps.stock
+            .release(order_id, &reservation.lines, &update)
+            .await
+            .map_err(|e| fail("release the stock")(e.into()))?;
+        tracing::info!(%order_id, lines = reservation.lines.len(), "stock released");
+    }
+    Ok(())
+}
+
+/// Best effort: the step is failing anyway, and its error is what matters.
+async fn mark_needs_attention(deps: &Deps, order_id: &OrderId, original: &Failure, err: &Error) {
+    let failure = Failure {
+        error: error_names::COMPENSATION_FAILED.to_owned(),
+        cause: format!(
+            "{}; original failure: {}: {}",
+            error_chain(err),
+            original.error,
+            original.cause
+        )
+        .chars()
+        .take(MAX_CAUSE_CHARS)
+        .collect(),
+    };
+    let update = OrderUpdate::transition(
+        OrderStatus::NeedsAttention,
+        &OrderStatus::IN_FLIGHT,
+        vec![Change::Failure(failure.clone())],
+        deps.clock.now(),
+    );
+    let update = match deps.orders.get(order_id).await {
+        // Already NEEDS_ATTENTION: refresh the cause without a second history entry.
+        Ok(Some(o)) if o.status() == OrderStatus::NeedsAttention => OrderUpdate::changes(
+            vec![Expect::StatusIn(vec![OrderStatus::NeedsAttention])],
+            vec![Change::Failure(failure)],
+            deps.clock.now(),
+        ),
+        _ => update,
+    };
+    match deps.orders.update(order_id, &update).await {
+        Ok(_) => {
+            tracing::error!(%order_id, error = %error_chain(err), "compensation failed; order needs attention")
+        }
+        Err(e) => {
+            tracing::error!(%order_id, error = %error_chain(err), mark_error = %error_chain(&e), "compensation failed and the order could not be marked")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::memory::MemoryStore;
+    use saga_core::order::{PaymentRecord, Reservation, ShipmentRecord};
+    use saga_core::pricing::price_order;
+    use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
+    use saga_core::{ManualClock, Timestamp};
+    use serde_json::json;
+
+    struct World {
+        store: Arc<MemoryStore>,
+        deps: Deps,
+    }
+
+    fn world() -> World {
+        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+        let deps = Deps {
+            orders: store.clone(),
+            stock: store.clone(),
+            payments: Arc::new(SimulatedPayments::new(store.clone())),
+            carrier: Arc::new(SimulatedCarrier),
+            clock: Arc::new(ManualClock::at_fixed_start()),
+        };
+        World { store, deps }
+    }
+
+    #[derive(Clone, Copy, PartialEq, PartialOrd)]
+    enum Stage {
+        Validated,
+        Reserved,
+        Paid,
+        Shipped,
+    }
+
+    /// An order brought to `stage` through the real stores (stock really taken).
+    async fn order_at(w: &World, stage: Stage, token: &str) -> OrderId {
+        let now = w.deps.clock.now();
+        let order = received_order(&[("SKU-2", 4)], token, "10115", now);
+        let id = order.order_id().clone();
+        w.store.insert(&order).await.unwrap();
+        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+        let total = pricing.total;
+        if stage >= Stage::Validated {
+            let u = OrderUpdate::transition(
+                OrderStatus::Validated,
+                &[OrderStatus::Received],
+                vec![Change::Pricing(pricing)],
+                now,
+            );
+            w.store.update(&id, &u).await.unwrap();
+        }
+        if stage >= Stage::Reserved {
+            let r = Reservation {
+                lines: order.items().to_vec(),
+                reserved_at: now,
+                released_at: None,
+            };
+            let u = OrderUpdate::transition(
+                OrderStatus::Reserved,
+                &[OrderStatus::Validated],
+                vec![Change::Reservation(r.clone())],
+                now,
+            );
+            assert_eq!(
+                w.store.reserve(&id, &r.lines, &u).await.unwrap(),
+                saga_core::ports::ReserveOutcome::Reserved
+            );
+        }
+        if stage >= Stage::Paid {
+            let p = PaymentRecord {
+                charge_id: format!("ch_{id}"),
+                amount: total,
+                charged_at: now,
+                refund: None,
+            };
+            let u = OrderUpdate::transition(
+                OrderStatus::Paid,
+                &[OrderStatus::Reserved],
+                vec![Change::Payment(p)],
+                now,
+            );
+            w.store.update(&id, &u).await.unwrap();
+        }
+        if stage >= Stage::Shipped {
+            // A shipment booked, but recorded while still PAID (the step that failed after it).
+            let s = ShipmentRecord {
+                tracking_number: format!("TRK{id}"),
+                shipped_at: now,
+                cancelled_at: None,
+            };
+            let u = OrderUpdate::changes(vec![], vec![Change::Shipment(s)], now);
+            w.store.update(&id, &u).await.unwrap();
+        }
+        id
+    }
+
+    fn input(id: &OrderId, error: &str, cause: &str) -> Input {
+        Input {
+            order_id: id.clone(),
+            error: CaughtError {
+                error: error.into(),
+                cause: Some(cause.into()),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn undoes_everything_newest_first_and_records_failed() {
+        let w = world();
+        let id = order_at(&w, Stage::Shipped, "tok_visa").await;
+        assert_eq!(w.store.stock("SKU-2"), Some(21));
+        let cause =
+            json!({"errorMessage": "carrier lost it", "errorType": "ShippingFailed"}).to_string();
+
+        let out = handle(&w.deps, input(&id, "ShippingFailed", &cause))
+            .await
+            .unwrap();
+
+        assert_eq!(out.status, OrderStatus::Failed);
+        assert_eq!(
+            out.undone,
+            vec!["shipmentCancelled", "paymentRefunded", "stockReleased"]
+        );
+        assert_eq!(out.cause, "carrier lost it");
+        assert_eq!(w.store.stock("SKU-2"), Some(25));
+        let order = w.store.order(&id).unwrap();
+        assert_eq!(order.failure().unwrap().error, "ShippingFailed");
+        assert!(order.payment().unwrap().refund.is_some());
+        assert!(order.shipment().unwrap().cancelled_at.is_some());
+        assert_eq!(order.history().last().unwrap().status, OrderStatus::Failed);
+    }
+
+    #[tokio::test]
+    async fn undoes_only_what_happened() {
+        let w = world();
+        let id = order_at(&w, Stage::Reserved, "tok_visa").await;
+        let out = handle(&w.deps, input(&id, "PaymentDeclined", "declined"))
+            .await
+            .unwrap();
+        assert_eq!(out.undone, vec!["stockReleased"]);
+        assert_eq!(w.store.stock("SKU-2"), Some(25));
+        assert!(w.store.order(&id).unwrap().payment().is_none());
+
+        let id = order_at(&w, Stage::Validated, "tok_visa").await;
+        let out = handle(&w.deps, input(&id, "OutOfStock", "out of stock: SKU-2"))
+            .await
+            .unwrap();
+        assert!(out.undone.is_empty());
+        assert_eq!(
+            w.store.stock("SKU-2"),
+            Some(25),
+            "nothing was reserved, nothing released"
+        );
+    }
+
+    #[tokio::test]
+    async fn rejections_end_rejected() {
+        let w = world();
+        let id = order_at(&w, Stage::Reserved, "tok_visa").await;
+        let out = handle(
+            &w.deps,
+            input(&id, "ApprovalTimedOut", "no decision within 86400 s"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.status, OrderStatus::Rejected);
+        assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Rejected);
+    }
+
+    #[tokio::test]
+    async fn running_twice_undoes_once() {
+        let w = world();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
+        let first = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap();
+        let snapshot = w.store.order(&id).unwrap();
+        let second = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+        assert_eq!(w.store.stock("SKU-2"), Some(25), "released once");
+    }
+
+    #[tokio::test]
+    async fn a_failing_refund_is_compensation_failed_and_needs_attention_then_a_rerun_finishes() {
+        let w = world();
+        let id = order_at(&w, Stage::Paid, "tok_refund_fails").await;
+        let err = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(Diagnostic::from(err).error_type, "CompensationFailed");
+        let order = w.store.order(&id).unwrap();
+        assert_eq!(order.status(), OrderStatus::NeedsAttention);
+        assert!(
+            order.failure().unwrap().cause.contains("refund"),
+            "{}",
+            order.failure().unwrap().cause
+        );
+        assert_eq!(
+            w.store.stock("SKU-2"),
+            Some(21),
+            "stock is released only after the refund (newest first)"
+        );
+
+        // Retried: still failing, still one NEEDS_ATTENTION entry.
+        handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap_err();
+        let needs = w
+            .store
+            .order(&id)
+            .unwrap()
+            .history()
+            .iter()
+            .filter(|h| h.status == OrderStatus::NeedsAttention)
+            .count();
+        assert_eq!(needs, 1);
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_midway_resumes_where_it_stopped() {
+        let w = world();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
+        w.store.fail_next("stock.release", true);
+        let err = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "CompensationFailed");
+        assert!(
+            w.store
+                .order(&id)
+                .unwrap()
+                .payment()
+                .unwrap()
+                .refund
+                .is_some(),
+            "the refund is kept"
+        );
+        let out = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap();
+        assert_eq!(out.status, OrderStatus::Failed);
+        assert_eq!(
+            out.error, "ShippingFailed",
+            "the original failure is recorded, not the compensation hiccup"
+        );
+        assert_eq!(w.store.stock("SKU-2"), Some(25));
+    }
+
+    #[tokio::test]
+    async fn a_completed_order_is_not_undone() {
+        let w = world();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
+        let s = ShipmentRecord {
+            tracking_number: "T".into(),
+            shipped_at: w.deps.clock.now(),
+            cancelled_at: None,
+        };
+        let u = OrderUpdate::transition(
+            OrderStatus::Completed,
+            &[OrderStatus::Paid],
+            vec![Change::Shipment(s)],
+            w.deps.clock.now(),
+        );
+        w.store.update(&id, &u).await.unwrap();
+        let err = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "CompensationFailed");
+        assert!(
+            w.store
+                .order(&id)
+                .unwrap()
+                .payment()
+                .unwrap()
+                .refund
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn non_stable_error_names_are_normalised_keeping_the_original() {
+        let f = failure_of(&CaughtError {
+            error: "States.Runtime".into(),
+            cause: Some("bad path".into()),
+        });
+        assert_eq!(f.error, "InternalError");
+        assert_eq!(f.cause, "States.Runtime: bad path");
+        let f = failure_of(&CaughtError {
+            error: "Lambda.TooManyRequestsException".into(),
+            cause: None,
+        });
+        assert_eq!(f.error, "Transient");
+        let f = failure_of(&CaughtError {
+            error: "OutOfStock".into(),
+            cause: Some("x".repeat(5000)),
+        });
+        assert_eq!(f.cause.len(), MAX_CAUSE_CHARS);
+    }
+
+    #[test]
+    fn input_takes_the_catch_shape() {
+        let i: Input = serde_json::from_value(json!({
+            "orderId": OrderId::generate(Timestamp::from_millis(0).unwrap()),
+            "error": {"Error": "OutOfStock", "Cause": "{}"}
+        }))
+        .unwrap();
+        assert_eq!(i.error.error, "OutOfStock");
+        assert!(serde_json::from_value::<Input>(json!({"orderId": "x", "error": {}})).is_err());
+    }
+
+    #[test]
+    fn every_error_has_a_stable_name() {
+        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        for e in [
+            Error::Undo {
+                order_id: id.clone(),
+                step: "x",
+                source: "y".into(),
+            },
+            Error::Completed(id.clone()),
+            Error::NotFinished {
+                order_id: id,
+                status: OrderStatus::Failed,
+                current: OrderStatus::Paid,
+            },
+            Error::Store(StoreError::transient("x", "y")),
+        ] {
+            assert!(error_names::is_stable(e.error_name()), "{}", e.error_name());
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! `pay`: charges the order total through the payment provider and records the
+//! charge in the order's ledger (`PAID`).
+//!
+//! Idempotent: the provider charges once per order (the order id is the
+//! idempotency key), and a paid order returns its recorded charge.
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use saga_core::error_names;
+use saga_core::order::{Change, Expect, OrderUpdate, PaymentRecord};
+use saga_core::ports::{
+    OrderStore, PaymentError, PaymentGateway, StoreError, UpdateOutcome, error_chain,
+};
+use saga_core::{Clock, Order, OrderId, OrderStatus};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone)]
+pub struct Deps {
+    pub orders: Arc<dyn OrderStore>,
+    pub payments: Arc<dyn PaymentGateway>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("pay::Deps")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub order_id: OrderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub order_id: OrderId,
+    pub charge_id: String,
+    pub amount_cents: i64,
+    pub currency: String,
+}
+
+impl Output {
+    fn new(order_id: &OrderId, p: &PaymentRecord) -> Self {
+        Self {
+            order_id: order_id.clone(),
+            charge_id: p.charge_id.clone(),
+            amount_cents: p.amount.minor_units(),
+            currency: p.amount.currency().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{reason}")]
+    Declined { reason: String },
+    #[error("{reason}")]
+    Unavailable { reason: String },
+    #[error("order {0} not found")]
+    OrderNotFound(OrderId),
+    #[error("order {order_id} is {status}; {why}")]
+    NotPayable {
+        order_id: OrderId,
+        status: OrderStatus,
+        why: &'static str,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            Self::Declined { .. } => error_names::PAYMENT_DECLINED,
+            Self::Unavailable { .. } => error_names::PAYMENT_UNAVAILABLE,
+            Self::OrderNotFound(_) | Self::NotPayable { .. } => error_names::VALIDATION_ERROR,
+            Self::Store(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<PaymentError> for Error {
+    fn from(e: PaymentError) -> Self {
+        match e {
+            PaymentError::Declined { reason } => Self::Declined { reason },
+            PaymentError::Unavailable { reason } => Self::Unavailable { reason },
+            PaymentError::Store(s) => Self::Store(s),
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_name().to_owned(),
+            error_message: error_chain(&e),
+        }
+    }
+}
+
+/// Charge the order.
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
+    let order_id = input.order_id;
+    let order = load(deps, &order_id).await?;
+    if let Some(p) = order.payment() {
+        tracing::info!(%order_id, charge_id = %p.charge_id, "already paid");
+        return Ok(Output::new(&order_id, p));
+    }
+    let not_payable = |why| Error::NotPayable {
+        order_id: order_id.clone(),
+        status: order.status(),
+        why,
+    };
+    let pricing = order
+        .pricing()
+        .ok_or_else(|| not_payable("it has no price"))?;
+    match order.status() {
+        OrderStatus::Approved => {}
+        OrderStatus::Reserved if !pricing.requires_approval => {}
+        OrderStatus::Reserved => return Err(not_payable("it needs approval first")),
+        _ => return Err(not_payable("only RESERVED or APPROVED orders are charged")),
+    }
+
+    let charge = deps
+        .payments
+        .charge(&order_id, order.payment_token(), pricing.total)
+        .await?;
+    let record = PaymentRecord {
+        charge_id: charge.charge_id,
+        amount: charge.amount,
+        charged_at: deps.clock.now(),
+        refund: None,
+    };
+    let update = OrderUpdate::transition(
+        OrderStatus::Paid,
+        &[OrderStatus::Reserved, OrderStatus::Approved],
+        vec![Change::Payment(record.clone())],
+        record.charged_at,
+    )
+    .and_expect(Expect::NoPayment);
+    match deps.orders.update(&order_id, &update).await? {
+        UpdateOutcome::Applied(_) => {
+            tracing::info!(%order_id, charge_id = %record.charge_id, amount = record.amount.minor_units(), "paid");
+            Ok(Output::new(&order_id, &record))
+        }
+        UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
+        UpdateOutcome::ConditionFailed => {
+            let order = load(deps, &order_id).await?;
+            match order.payment() {
+                Some(p) => Ok(Output::new(&order_id, p)),
+                None => Err(Error::NotPayable {
+                    order_id,
+                    status: order.status(),
+                    why: "it changed while being charged",
+                }),
+            }
+        }
+    }
+}
+
+async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
+    deps.orders
+        .get(order_id)
+        .await?
+        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::memory::MemoryStore;
+    use saga_core::order::Reservation;
+    use saga_core::pricing::price_order;
+    use saga_core::providers::SimulatedPayments;
+    use saga_core::{ManualClock, Timestamp};
+
+    struct World {
+        store: Arc<MemoryStore>,
+        deps: Deps,
+    }
+
+    fn world() -> World {
+        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+        let deps = Deps {
+            orders: store.clone(),
+            payments: Arc::new(SimulatedPayments::new(store.clone())),
+            clock: Arc::new(ManualClock::at_fixed_start()),
+        };
+        World { store, deps }
+    }
+
+    /// An order in RESERVED (skipping the real steps: only its record matters here).
+    async fn reserved_order(w: &World, items: &[(&str, u32)], token: &str) -> OrderId {
+        let now = w.deps.clock.now();
+        let order = received_order(items, token, "10115", now);
+        let id = order.order_id().clone();
+        w.store.insert(&order).await.unwrap();
+        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+        for update in [
+            OrderUpdate::transition(
+                OrderStatus::Validated,
+                &[OrderStatus::Received],
+                vec![Change::Pricing(pricing)],
+                now,
+            ),
+            OrderUpdate::transition(
+                OrderStatus::Reserved,
+                &[OrderStatus::Validated],
+                vec![Change::Reservation(Reservation {
+                    lines: order.items().to_vec(),
+                    reserved_at: now,
+                    released_at: None,
+                })],
+                now,
+            ),
+        ] {
+            assert!(matches!(
+                w.store.update(&id, &update).await.unwrap(),
+                UpdateOutcome::Applied(_)
+            ));
+        }
+        id
+    }
+
+    #[tokio::test]
+    async fn charges_the_catalog_total_and_records_paid() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-1", 2)], "tok_visa").await;
+        let out = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.amount_cents, 3_998);
+        assert_eq!(out.charge_id, format!("ch_{id}"));
+        let order = w.store.order(&id).unwrap();
+        assert_eq!(order.status(), OrderStatus::Paid);
+        assert_eq!(order.payment().unwrap().amount.minor_units(), 3_998);
+    }
+
+    #[tokio::test]
+    async fn declined_and_unavailable_have_their_names() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-1", 1)], "tok_declined").await;
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(Diagnostic::from(err).error_type, "PaymentDeclined");
+        assert!(w.store.order(&id).unwrap().payment().is_none());
+
+        let id = reserved_order(&w, &[("SKU-1", 1)], "tok_unavailable").await;
+        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        assert_eq!(Diagnostic::from(err).error_type, "PaymentUnavailable");
+    }
+
+    #[tokio::test]
+    async fn flaky_succeeds_on_the_retry() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-1", 1)], "tok_flaky").await;
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "PaymentUnavailable");
+        handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
+    }
+
+    #[tokio::test]
+    async fn invoking_twice_charges_once() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
+        let first = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let snapshot = w.store.order(&id).unwrap();
+        let second = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+    }
+
+    #[tokio::test]
+    async fn a_big_order_is_not_charged_before_approval() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-4", 1)], "tok_visa").await;
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "ValidationError");
+        assert!(err.to_string().contains("needs approval"), "{err}");
+        assert!(w.store.order(&id).unwrap().payment().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_lost_ledger_write_is_healed_by_the_retry_without_a_second_charge() {
+        let w = world();
+        let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
+        w.store.fail_next("orders.update", true);
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "Transient");
+        let out = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            out.charge_id,
+            format!("ch_{id}"),
+            "same charge, not a new one"
+        );
+    }
+
+    #[test]
+    fn every_error_has_a_stable_name() {
+        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        for e in [
+            Error::Declined { reason: "x".into() },
+            Error::Unavailable { reason: "x".into() },
+            Error::OrderNotFound(id.clone()),
+            Error::NotPayable {
+                order_id: id,
+                status: OrderStatus::Failed,
+                why: "x",
+            },
+            Error::Store(StoreError::transient("x", "y")),
+            Error::Store(StoreError::permanent("x", "y")),
+        ] {
+            assert!(error_names::is_stable(e.error_name()), "{}", e.error_name());
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! `reserve`: holds stock for every line of a validated order, all or nothing,
+//! in one transaction with the order record (`RESERVED`).
+//!
+//! Idempotent: a reserved order returns its reservation; stock is taken once.
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use saga_core::error_names;
+use saga_core::order::{Change, Expect, OrderUpdate, Reservation};
+use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError, error_chain};
+use saga_core::{Clock, Order, OrderId, OrderStatus, Sku};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone)]
+pub struct Deps {
+    pub orders: Arc<dyn OrderStore>,
+    pub stock: Arc<dyn StockReservations>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reserve::Deps")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub order_id: OrderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub order_id: OrderId,
+    pub reserved: Vec<ReservedLine>,
+}
+
+impl Output {
+    fn new(order_id: &OrderId, reservation: &Reservation) -> Self {
+        Self {
+            order_id: order_id.clone(),
+            reserved: reservation
+                .lines
+                .iter()
+                .map(|l| ReservedLine {
+                    sku: l.sku.to_string(),
+                    quantity: l.quantity.get(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("out of stock: {sku} (requested {requested}{})", available.map(|a| format!(", available {a}")).unwrap_or_default())]
+    OutOfStock {
+        sku: Sku,
+        requested: u32,
+        available: Option<i64>,
+    },
+    #[error("order {0} not found")]
+    OrderNotFound(OrderId),
+    #[error("order {order_id} is {status}; only VALIDATED orders can be reserved")]
+    WrongStatus {
+        order_id: OrderId,
+        status: OrderStatus,
+    },
+    #[error("the reservation of order {0} was already released")]
+    AlreadyReleased(OrderId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            Self::OutOfStock { .. } => error_names::OUT_OF_STOCK,
+            Self::OrderNotFound(_) | Self::WrongStatus { .. } | Self::AlreadyReleased(_) => {
+                error_names::VALIDATION_ERROR
+            }
+            Self::Store(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_name().to_owned(),
+            error_message: error_chain(&e),
+        }
+    }
+}
+
+/// Reserve the order's lines.
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
+    let order_id = input.order_id;
+    let order = load(deps, &order_id).await?;
+    if let Some(done) = already_reserved(&order)? {
+        return Ok(done);
+    }
+    if order.status() != OrderStatus::Validated {
+        return Err(Error::WrongStatus {
+            order_id,
+            status: order.status(),
+        });
+    }
+    let now = deps.clock.now();
+    let reservation = Reservation {
+        lines: order.items().to_vec(),
+        reserved_at: now,
+        released_at: None,
+    };
+    let update = OrderUpdate::transition(
+        OrderStatus::Reserved,
+        &[OrderStatus::Validated],
+        vec![Change::Reservation(reservation.clone())],
+        now,
+    )
+    .and_expect(Expect::NoReservation);
+
+    match deps
+        .stock
+        .reserve(&order_id, &reservation.lines, &update)
+        .await?
+    {
+        ReserveOutcome::Reserved => {
+            tracing::info!(%order_id, lines = reservation.lines.len(), "reserved");
+            Ok(Output::new(&order_id, &reservation))
+        }
+        ReserveOutcome::OutOfStock {
+            sku,
+            requested,
+            available,
+        } => {
+            tracing::info!(%order_id, %sku, requested, "out of stock");
+            Err(Error::OutOfStock {
+                sku,
+                requested,
+                available,
+            })
+        }
+        ReserveOutcome::OrderNotFound => Err(Error::OrderNotFound(order_id)),
+        ReserveOutcome::OrderConditionFailed => {
+            // A concurrent duplicate may have reserved first.
+            let order = load(deps, &order_id).await?;
+            already_reserved(&order)?.ok_or(Error::WrongStatus {
+                order_id,
+                status: order.status(),
+            })
+        }
+    }
+}
+
+fn already_reserved(order: &Order) -> Result<Option<Output>, Error> {
+    match order.reservation() {
+        Some(r) if r.released_at.is_some() => Err(Error::AlreadyReleased(order.order_id().clone())),
+        Some(r) => Ok(Some(Output::new(order.order_id(), r))),
+        None => Ok(None),
+    }
+}
+
+async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
+    deps.orders
+        .get(order_id)
+        .await?
+        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::memory::MemoryStore;
+    use saga_core::order::Pricing;
+    use saga_core::pricing::price_order;
+    use saga_core::{ManualClock, Timestamp};
+
+    struct World {
+        store: Arc<MemoryStore>,
+        deps: Deps,
+    }
+
+    fn world() -> World {
+        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+        let deps = Deps {
+            orders: store.clone(),
+            stock: store.clone(),
+            clock: Arc::new(ManualClock::at_fixed_start()),
+        };
+        World { store, deps }
+    }
+
+    async fn validated_order(w: &World, items: &[(&str, u32)]) -> OrderId {
+        let order = received_order(items, "tok_visa", "10115", w.deps.clock.now());
+        let id = order.order_id().clone();
+        w.store.insert(&order).await.unwrap();
+        let pricing: Pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+        let update = OrderUpdate::transition(
+            OrderStatus::Validated,
+            &[OrderStatus::Received],
+            vec![Change::Pricing(pricing)],
+            w.deps.clock.now(),
+        );
+        w.store.update(&id, &update).await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn reserves_every_line_and_marks_the_order() {
+        let w = world();
+        let id = validated_order(&w, &[("SKU-1", 3), ("SKU-3", 2)]).await;
+        let out = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.reserved.len(), 2);
+        assert_eq!(w.store.stock("SKU-1"), Some(97));
+        assert_eq!(w.store.stock("SKU-3"), Some(8));
+        assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Reserved);
+    }
+
+    #[tokio::test]
+    async fn out_of_stock_names_the_sku_and_takes_nothing() {
+        let w = world();
+        let id = validated_order(&w, &[("SKU-1", 3), ("SKU-4", 6)]).await;
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "OutOfStock");
+        let diag = Diagnostic::from(err);
+        assert_eq!(
+            diag.error_message,
+            "out of stock: SKU-4 (requested 6, available 5)"
+        );
+        assert_eq!(w.store.stock("SKU-1"), Some(100), "all or nothing");
+        assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Validated);
+    }
+
+    #[tokio::test]
+    async fn invoking_twice_reserves_once() {
+        let w = world();
+        let id = validated_order(&w, &[("SKU-2", 5)]).await;
+        let first = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let second = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(w.store.stock("SKU-2"), Some(20));
+        assert_eq!(
+            w.store.order(&id).unwrap().history().len(),
+            3,
+            "RECEIVED, VALIDATED, RESERVED"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unvalidated_order_is_refused() {
+        let w = world();
+        let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
+        w.store.insert(&order).await.unwrap();
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: order.order_id().clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "ValidationError");
+        assert_eq!(w.store.stock("SKU-1"), Some(100));
+    }
+
+    #[tokio::test]
+    async fn transient_store_failure_is_transient_and_takes_nothing() {
+        let w = world();
+        let id = validated_order(&w, &[("SKU-1", 1)]).await;
+        w.store.fail_next("stock.reserve", true);
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(Diagnostic::from(err).error_type, "Transient");
+        assert_eq!(w.store.stock("SKU-1"), Some(100));
+        handle(&w.deps, Input { order_id: id }).await.unwrap();
+        assert_eq!(w.store.stock("SKU-1"), Some(99), "the retry succeeds");
+    }
+
+    #[test]
+    fn bad_payloads_fail_while_deserializing() {
+        let err = serde_json::from_value::<Input>(serde_json::json!({"orderId": 7})).unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
+    }
+
+    #[test]
+    fn every_error_has_a_stable_name() {
+        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        for e in [
+            Error::OutOfStock {
+                sku: Sku::parse("A").unwrap(),
+                requested: 1,
+                available: None,
+            },
+            Error::OrderNotFound(id.clone()),
+            Error::WrongStatus {
+                order_id: id.clone(),
+                status: OrderStatus::Failed,
+            },
+            Error::AlreadyReleased(id),
+            Error::Store(StoreError::transient("x", "y")),
+            Error::Store(StoreError::permanent("x", "y")),
+            Error::Store(StoreError::corrupt("x", "y")),
+        ] {
+            assert!(error_names::is_stable(e.error_name()), "{}", e.error_name());
+        }
+    }
+}

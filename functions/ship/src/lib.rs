@@ -1,0 +1,318 @@
+//! `ship`: books the shipment with the carrier, records the tracking number and
+//! completes the order (`COMPLETED`).
+//!
+//! Idempotent: the carrier ships once per order, and a shipped order returns
+//! its recorded tracking number.
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use saga_core::error_names;
+use saga_core::order::{Change, Expect, OrderUpdate, ShipmentRecord};
+use saga_core::ports::{
+    Carrier, OrderStore, ShippingError, StoreError, UpdateOutcome, error_chain,
+};
+use saga_core::{Clock, Order, OrderId, OrderStatus};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone)]
+pub struct Deps {
+    pub orders: Arc<dyn OrderStore>,
+    pub carrier: Arc<dyn Carrier>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ship::Deps")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Input {
+    pub order_id: OrderId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub order_id: OrderId,
+    pub tracking_number: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{reason}")]
+    Refused { reason: String },
+    #[error("{reason}")]
+    CarrierUnavailable { reason: String },
+    #[error("order {0} not found")]
+    OrderNotFound(OrderId),
+    #[error("order {order_id} is {status}; only PAID orders are shipped")]
+    WrongStatus {
+        order_id: OrderId,
+        status: OrderStatus,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub fn error_name(&self) -> &'static str {
+        match self {
+            Self::Refused { .. } => error_names::SHIPPING_FAILED,
+            Self::CarrierUnavailable { .. } => error_names::TRANSIENT,
+            Self::OrderNotFound(_) | Self::WrongStatus { .. } => error_names::VALIDATION_ERROR,
+            Self::Store(e) => e.error_name(),
+        }
+    }
+}
+
+impl From<ShippingError> for Error {
+    fn from(e: ShippingError) -> Self {
+        match e {
+            ShippingError::Refused { reason } => Self::Refused { reason },
+            ShippingError::Unavailable { reason } => Self::CarrierUnavailable { reason },
+        }
+    }
+}
+
+impl From<Error> for Diagnostic {
+    fn from(e: Error) -> Self {
+        Diagnostic {
+            error_type: e.error_name().to_owned(),
+            error_message: error_chain(&e),
+        }
+    }
+}
+
+/// Ship the order.
+pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
+    let order_id = input.order_id;
+    let order = load(deps, &order_id).await?;
+    if let Some(s) = order.shipment() {
+        return Ok(Output {
+            order_id,
+            tracking_number: s.tracking_number.clone(),
+        });
+    }
+    if order.status() != OrderStatus::Paid {
+        return Err(Error::WrongStatus {
+            order_id,
+            status: order.status(),
+        });
+    }
+    let shipment = deps
+        .carrier
+        .create_shipment(&order_id, order.shipping_address(), order.items())
+        .await?;
+    let now = deps.clock.now();
+    let record = ShipmentRecord {
+        tracking_number: shipment.tracking_number,
+        shipped_at: now,
+        cancelled_at: None,
+    };
+    let update = OrderUpdate::transition(
+        OrderStatus::Completed,
+        &[OrderStatus::Paid],
+        vec![Change::Shipment(record.clone())],
+        now,
+    )
+    .and_expect(Expect::NoShipment);
+    match deps.orders.update(&order_id, &update).await? {
+        UpdateOutcome::Applied(_) => {
+            tracing::info!(%order_id, tracking_number = %record.tracking_number, "shipped");
+            Ok(Output {
+                order_id,
+                tracking_number: record.tracking_number,
+            })
+        }
+        UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
+        UpdateOutcome::ConditionFailed => {
+            let order = load(deps, &order_id).await?;
+            match order.shipment() {
+                Some(s) => Ok(Output {
+                    order_id,
+                    tracking_number: s.tracking_number.clone(),
+                }),
+                None => Err(Error::WrongStatus {
+                    order_id,
+                    status: order.status(),
+                }),
+            }
+        }
+    }
+}
+
+async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
+    deps.orders
+        .get(order_id)
+        .await?
+        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::memory::MemoryStore;
+    use saga_core::order::{PaymentRecord, Reservation};
+    use saga_core::pricing::price_order;
+    use saga_core::providers::SimulatedCarrier;
+    use saga_core::{ManualClock, Timestamp};
+
+    struct World {
+        store: Arc<MemoryStore>,
+        deps: Deps,
+    }
+
+    fn world() -> World {
+        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+        let deps = Deps {
+            orders: store.clone(),
+            carrier: Arc::new(SimulatedCarrier),
+            clock: Arc::new(ManualClock::at_fixed_start()),
+        };
+        World { store, deps }
+    }
+
+    async fn paid_order(w: &World, postal_code: &str) -> OrderId {
+        let now = w.deps.clock.now();
+        let order = received_order(&[("SKU-1", 1)], "tok_visa", postal_code, now);
+        let id = order.order_id().clone();
+        w.store.insert(&order).await.unwrap();
+        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+        let total = pricing.total;
+        for update in [
+            OrderUpdate::transition(
+                OrderStatus::Validated,
+                &[OrderStatus::Received],
+                vec![Change::Pricing(pricing)],
+                now,
+            ),
+            OrderUpdate::transition(
+                OrderStatus::Reserved,
+                &[OrderStatus::Validated],
+                vec![Change::Reservation(Reservation {
+                    lines: order.items().to_vec(),
+                    reserved_at: now,
+                    released_at: None,
+                })],
+                now,
+            ),
+            OrderUpdate::transition(
+                OrderStatus::Paid,
+                &[OrderStatus::Reserved],
+                vec![Change::Payment(PaymentRecord {
+                    charge_id: "ch_1".into(),
+                    amount: total,
+                    charged_at: now,
+                    refund: None,
+                })],
+                now,
+            ),
+        ] {
+            assert!(matches!(
+                w.store.update(&id, &update).await.unwrap(),
+                UpdateOutcome::Applied(_)
+            ));
+        }
+        id
+    }
+
+    #[tokio::test]
+    async fn ships_records_tracking_and_completes() {
+        let w = world();
+        let id = paid_order(&w, "10115").await;
+        let out = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.tracking_number, format!("TRK{id}"));
+        let order = w.store.order(&id).unwrap();
+        assert_eq!(order.status(), OrderStatus::Completed);
+        assert_eq!(
+            order.shipment().unwrap().tracking_number,
+            out.tracking_number
+        );
+    }
+
+    #[tokio::test]
+    async fn undeliverable_address_is_shipping_failed_and_changes_nothing() {
+        let w = world();
+        let id = paid_order(&w, "00000").await;
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(Diagnostic::from(err).error_type, "ShippingFailed");
+        assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
+    }
+
+    #[tokio::test]
+    async fn invoking_twice_ships_once() {
+        let w = world();
+        let id = paid_order(&w, "10115").await;
+        let first = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        let snapshot = w.store.order(&id).unwrap();
+        let second = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(first, second);
+        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+    }
+
+    #[tokio::test]
+    async fn an_unpaid_order_is_not_shipped() {
+        let w = world();
+        let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
+        w.store.insert(&order).await.unwrap();
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: order.order_id().clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.error_name(), "ValidationError");
+    }
+
+    #[test]
+    fn every_error_has_a_stable_name() {
+        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        for e in [
+            Error::Refused { reason: "x".into() },
+            Error::CarrierUnavailable { reason: "x".into() },
+            Error::OrderNotFound(id.clone()),
+            Error::WrongStatus {
+                order_id: id,
+                status: OrderStatus::Failed,
+            },
+            Error::Store(StoreError::transient("x", "y")),
+        ] {
+            assert!(error_names::is_stable(e.error_name()), "{}", e.error_name());
+        }
+    }
+}
