@@ -142,7 +142,8 @@ EOF
   tf init || fail "terraform init failed in the scratch directory (log above)"
   tf apply -auto-approve -var "asl_path=$ROOT/$ASL" ||
     fail "templatefile() could not render $ASL (log above)" \
-      "A placeholder in the file that the vars map lacks? See docs/contracts.md."
+      "A placeholder the vars map lacks (docs/contracts.md), or a \${...} that is not one" \
+      "(write \$\${ for a literal \${)."
   RENDERED="$ROOT/target/infra-checks/order-saga.rendered.asl.json"
   mkdir -p "$(dirname "$RENDERED")"
   terraform -chdir="$WORK" output -raw definition >"$RENDERED"

@@ -1,1 +1,3 @@
 //! The workspace test binary: one binary, one module per concern.
+
+mod infra;

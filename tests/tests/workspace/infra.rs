@@ -1,0 +1,2060 @@
+//! Static cross-checks of `infra/` (Terraform) against the rest of the workspace:
+//! the function crates, their `aws-permissions.json`, the state machine file and
+//! `docs/contracts.md`.
+//!
+//! The AWS provider can't be downloaded where this runs, so there is no
+//! `terraform validate` or `plan`. Instead the HCL is parsed with hcl-rs and the
+//! expressions that matter are evaluated as Terraform would, with one stand-in:
+//! every attribute of a resource or data source evaluates to its own address,
+//! e.g. `aws_dynamodb_table.this[orders].arn`. A policy's resource list then
+//! reads as the resources it names, a route's target as the integration it
+//! names, an environment variable as the table it names.
+//!
+//! `scripts/infra-checks.sh` covers the rest: `terraform fmt`, checkov, and
+//! asl-validator on the state machine as Terraform's `templatefile` renders it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+use hcl::eval::{Context, Evaluate, FuncArgs, FuncDef, ParamType};
+use hcl::{Body, Expression, Map, ObjectKey, Value};
+use saga_tests::workspace_root;
+
+type R<T> = Result<T, String>;
+
+const ASL_FILE: &str = "statemachines/order-saga.asl.json";
+
+/// The HTTP API of ARCHITECTURE.md: route key, function, behind the optional JWT authorizer?
+const ROUTES: &[(&str, &str, bool)] = &[
+    ("POST /orders", "api-handler", true),
+    ("GET /orders/{orderId}", "api-handler", true),
+    ("GET /approvals/{approvalId}", "approval-callback", false),
+    ("POST /approvals/{approvalId}", "approval-callback", false),
+];
+
+/// Environment variables of docs/contracts.md that Terraform does not set, and why.
+const NOT_SET_BY_TERRAFORM: &[(&str, &str)] = &[(
+    "AWS_ENDPOINT_URL",
+    "SDK standard; points the SDK at moto in contract tests, never set in AWS",
+)];
+
+/// Grants a function's role has although its code makes no such call: the Lambda
+/// platform makes them with the function's role. `{log_group}` is the function's
+/// own log group.
+const IMPLIED_FOR_EVERY_FUNCTION: &[(&str, &str, &str)] = &[
+    (
+        "logs:CreateLogStream",
+        "{log_group}:*",
+        "the runtime writes the function's own log group",
+    ),
+    (
+        "logs:PutLogEvents",
+        "{log_group}:*",
+        "the runtime writes the function's own log group",
+    ),
+    (
+        "xray:PutTraceSegments",
+        "*",
+        "active tracing; X-Ray actions take no resource",
+    ),
+    (
+        "xray:PutTelemetryRecords",
+        "*",
+        "active tracing; X-Ray actions take no resource",
+    ),
+];
+
+/// Publishing to a topic encrypted with a customer-managed key uses the
+/// publisher's permissions on the key: implied by `sns:Publish`.
+const IMPLIED_FOR_SNS_PUBLISHERS: &[&str] = &["kms:GenerateDataKey", "kms:Decrypt"];
+const TOPIC_KEY: &str = "aws_kms_key.this.arn";
+
+/// Tables under a customer-managed key (`kms_key_arn`): DynamoDB uses the
+/// caller's permissions on the key. Only when the variable is set.
+const IMPLIED_FOR_TABLE_KEY: &[&str] = &[
+    "kms:Decrypt",
+    "kms:Encrypt",
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "kms:DescribeKey",
+];
+const SOME_TABLE_KEY: &str =
+    "arn:aws:kms:eu-central-1:123456789012:key/11111111-2222-3333-4444-555555555555";
+
+/// The state machine role's grants beyond its functions and topics: log
+/// delivery (AWS documents Resource "*" for these) and X-Ray.
+const IMPLIED_FOR_STATE_MACHINE: &[(&str, &str)] = &[
+    ("logs:CreateLogDelivery", "*"),
+    ("logs:GetLogDelivery", "*"),
+    ("logs:UpdateLogDelivery", "*"),
+    ("logs:DeleteLogDelivery", "*"),
+    ("logs:ListLogDeliveries", "*"),
+    ("logs:PutResourcePolicy", "*"),
+    ("logs:DescribeResourcePolicies", "*"),
+    ("logs:DescribeLogGroups", "*"),
+    ("xray:PutTraceSegments", "*"),
+    ("xray:PutTelemetryRecords", "*"),
+    ("xray:GetSamplingRules", "*"),
+    ("xray:GetSamplingTargets", "*"),
+    ("kms:GenerateDataKey", TOPIC_KEY),
+    ("kms:Decrypt", TOPIC_KEY),
+];
+
+// ---------------------------------------------------------------------------
+// Tests
+
+#[test]
+fn every_function_crate_is_deployed_from_its_artifact() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    let crates = function_crates(&tf.root)?;
+
+    let deployed = ev.keys_of_local("functions")?;
+    assert_eq!(
+        deployed,
+        crates.iter().cloned().collect::<BTreeSet<_>>(),
+        "local.functions in infra/locals.tf must have exactly one entry per directory in functions/"
+    );
+
+    let lambda = tf.resource("aws_lambda_function", "this")?;
+    let instances = ev.instances(lambda)?;
+    assert_eq!(
+        instance_keys(&instances),
+        deployed,
+        "aws_lambda_function.this must be for_each = local.functions"
+    );
+
+    for inst in &instances {
+        let fn_name = inst.key();
+        let artifact = tf
+            .root
+            .join("target/lambda")
+            .join(fn_name)
+            .join("bootstrap.zip");
+        let filename = ev.attr_str(lambda, inst, "filename")?;
+        assert_eq!(
+            normalize(Path::new(&filename)),
+            artifact,
+            "{fn_name}: filename"
+        );
+        let hash = ev.attr_str(lambda, inst, "source_code_hash")?;
+        let hashed = hash
+            .strip_prefix("filebase64sha256(")
+            .and_then(|p| p.strip_suffix(')'))
+            .ok_or_else(|| format!("{fn_name}: source_code_hash must be filebase64sha256(<the artifact>), is {hash}"))?;
+        assert_eq!(
+            normalize(Path::new(hashed)),
+            artifact,
+            "{fn_name}: source_code_hash hashes another file"
+        );
+
+        assert_eq!(
+            ev.attr_str(lambda, inst, "runtime")?,
+            "provided.al2023",
+            "{fn_name}: runtime"
+        );
+        assert_eq!(
+            ev.attr_str(lambda, inst, "handler")?,
+            "bootstrap",
+            "{fn_name}: handler"
+        );
+        assert_eq!(
+            strings(&ev.attr(lambda, inst, "architectures")?)?,
+            vec!["arm64"],
+            "{fn_name}: default architecture"
+        );
+        let x86 = Eval::new(&tf, &[("architecture", Value::from("x86_64"))])?;
+        assert_eq!(
+            strings(&x86.attr(lambda, inst, "architectures")?)?,
+            vec!["x86_64"],
+            "{fn_name}: architectures must follow var.architecture"
+        );
+
+        let tracing = ev.single_block(lambda, inst, "tracing_config")?;
+        assert_eq!(
+            get_str(&tracing, "mode")?,
+            "Active",
+            "{fn_name}: X-Ray tracing"
+        );
+        let logging = ev.single_block(lambda, inst, "logging_config")?;
+        assert_eq!(
+            get_str(&logging, "log_format")?,
+            "JSON",
+            "{fn_name}: log format"
+        );
+        assert_eq!(
+            get_str(&logging, "log_group")?,
+            format!("aws_cloudwatch_log_group.lambda[{fn_name}].name"),
+            "{fn_name}: must log to its own explicit log group"
+        );
+
+        let timeout = number(&ev.attr(lambda, inst, "timeout")?)?;
+        let memory = number(&ev.attr(lambda, inst, "memory_size")?)?;
+        assert!(
+            (128.0..=10240.0).contains(&memory),
+            "{fn_name}: memory_size {memory}"
+        );
+        // API Gateway gives up on an integration after 30 s.
+        let api_function = ROUTES.iter().any(|(_, f, _)| *f == fn_name);
+        let max = if api_function { 29.0 } else { 900.0 };
+        assert!(
+            (1.0..=max).contains(&timeout),
+            "{fn_name}: timeout {timeout}s (at most {max}s)"
+        );
+
+        // One role per function, carrying that function's policy and nothing else.
+        assert_eq!(
+            ev.attr_str(lambda, inst, "role")?,
+            format!("aws_iam_role.lambda[{fn_name}].arn"),
+            "{fn_name}: role"
+        );
+        let policy = tf.resource("aws_iam_role_policy", "lambda")?;
+        assert_eq!(
+            ev.attr_str(policy, inst, "role")?,
+            format!("aws_iam_role.lambda[{fn_name}].id")
+        );
+        assert_eq!(
+            ev.attr_str(policy, inst, "policy")?,
+            format!("data.aws_iam_policy_document.lambda[{fn_name}].json")
+        );
+    }
+    assert_eq!(
+        instance_keys(&ev.instances(tf.resource("aws_iam_role_policy", "lambda")?)?),
+        deployed
+    );
+    assert_eq!(
+        instance_keys(&ev.instances(tf.resource("aws_iam_role", "lambda")?)?),
+        deployed
+    );
+    Ok(())
+}
+
+#[test]
+fn function_environments_match_the_contract() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    let contract = contract_env(&tf.root)?;
+    let lambda = tf.resource("aws_lambda_function", "this")?;
+    let state_machine_arn = ev.local_str("state_machine_arn")?;
+
+    for inst in ev.instances(lambda)? {
+        let fn_name = inst.key();
+        let env = ev.single_block(lambda, &inst, "environment")?;
+        let vars = env
+            .get("variables")
+            .and_then(Value::as_object)
+            .ok_or_else(|| format!("{fn_name}: environment.variables is not a map"))?;
+        let names: BTreeSet<String> = vars.keys().cloned().collect();
+        let expected = contract.get(fn_name).cloned().unwrap_or_default();
+        assert_eq!(
+            names, expected,
+            "{fn_name}: environment variables vs docs/contracts.md"
+        );
+
+        for (name, value) in vars {
+            let value = value
+                .as_str()
+                .ok_or_else(|| format!("{fn_name}: {name} is not a string"))?;
+            let want = match name.as_str() {
+                "STATE_MACHINE_ARN" => state_machine_arn.clone(),
+                "PUBLIC_BASE_URL" => "aws_apigatewayv2_api.this.api_endpoint".to_owned(),
+                "APPROVAL_THRESHOLD_CENTS" => "100000".to_owned(),
+                "APPROVALS_TOPIC_ARN" => "aws_sns_topic.this[approvals].arn".to_owned(),
+                table if table.ends_with("_TABLE") => {
+                    format!(
+                        "aws_dynamodb_table.this[{}].name",
+                        table.trim_end_matches("_TABLE").to_lowercase()
+                    )
+                }
+                other => return Err(format!("{fn_name}: no expected value known for {other}")),
+            };
+            assert_eq!(value, want, "{fn_name}: {name}");
+        }
+
+        // Whatever the function's own source names must be deployed with it.
+        let src = tf.root.join("functions").join(fn_name).join("src");
+        let known: BTreeSet<&str> = contract.values().flatten().map(String::as_str).collect();
+        for read in env_names_in_source(&src, &known)? {
+            assert!(
+                names.contains(&read),
+                "{fn_name}: its code names {read}, which Terraform does not set"
+            );
+        }
+    }
+
+    // The state machine ARN is built from parts (to break a dependency cycle): it must name this machine.
+    let sfn = tf.resource("aws_sfn_state_machine", "this")?;
+    let name = ev.attr_str(sfn, &Inst::Single, "name")?;
+    assert!(
+        state_machine_arn.starts_with("arn:")
+            && state_machine_arn.ends_with(&format!(":stateMachine:{name}")),
+        "local.state_machine_arn = {state_machine_arn} does not name the state machine {name}"
+    );
+
+    // PUBLIC_BASE_URL and the threshold follow their variables.
+    let custom = Eval::new(
+        &tf,
+        &[
+            ("public_base_url", Value::from("https://orders.example.com")),
+            ("approval_threshold_cents", Value::from(250)),
+        ],
+    )?;
+    let env_of = |fn_name: &str| -> R<Map<String, Value>> {
+        let block = custom.single_block(lambda, &Inst::key_of(fn_name, &custom)?, "environment")?;
+        Ok(block
+            .get("variables")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default())
+    };
+    assert_eq!(
+        env_of("request-approval")?.get("PUBLIC_BASE_URL"),
+        Some(&Value::from("https://orders.example.com"))
+    );
+    assert_eq!(
+        env_of("validate")?.get("APPROVAL_THRESHOLD_CENTS"),
+        Some(&Value::from("250"))
+    );
+    Ok(())
+}
+
+#[test]
+fn state_machine_gets_exactly_the_placeholders_of_its_file() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    let asl_path = tf.root.join(ASL_FILE);
+    let asl = fs::read_to_string(&asl_path).map_err(|e| {
+        format!(
+            "{ASL_FILE} is missing or unreadable ({e}). infra/sfn.tf deploys it with templatefile(); \
+             its placeholders are listed in docs/contracts.md"
+        )
+    })?;
+    serde_json::from_str::<serde_json::Value>(&asl).map_err(|e| {
+        format!(
+            "{ASL_FILE} must be valid JSON before rendering (placeholders sit inside strings): {e}"
+        )
+    })?;
+    let in_file = placeholders(&asl)?;
+
+    let contract_doc = read(&tf.root.join("docs/contracts.md"))?;
+    let in_contract = placeholders_named_in(&contract_doc);
+    assert_eq!(
+        in_file, in_contract,
+        "placeholders of {ASL_FILE} vs docs/contracts.md"
+    );
+
+    let sfn = tf.resource("aws_sfn_state_machine", "this")?;
+    let (path, vars) = ev.templatefile_call(sfn, "definition")?;
+    assert_eq!(
+        normalize(Path::new(&path)),
+        asl_path,
+        "templatefile() must render {ASL_FILE}"
+    );
+    let supplied: BTreeSet<String> = vars.keys().cloned().collect();
+    assert_eq!(
+        supplied, in_file,
+        "the templatefile() map in infra/sfn.tf vs the placeholders of {ASL_FILE}"
+    );
+
+    // Each placeholder gets the resource the contract names.
+    for (fn_name, placeholder) in contract_function_placeholders(&contract_doc)? {
+        assert_eq!(
+            vars.get(&placeholder).and_then(Value::as_str),
+            Some(format!("aws_lambda_function.this[{fn_name}].arn").as_str()),
+            "${{{placeholder}}}"
+        );
+    }
+    for topic in ["notifications", "alerts"] {
+        assert_eq!(
+            vars.get(&format!("{topic}_topic_arn"))
+                .and_then(Value::as_str),
+            Some(format!("aws_sns_topic.this[{topic}].arn").as_str())
+        );
+    }
+    assert_eq!(
+        vars.get("approval_timeout_seconds"),
+        Some(&Value::from(86400))
+    );
+
+    assert_eq!(ev.attr_str(sfn, &Inst::Single, "type")?, "STANDARD");
+    let logging = ev.single_block(sfn, &Inst::Single, "logging_configuration")?;
+    assert_eq!(get_str(&logging, "level")?, "ALL");
+    assert_eq!(
+        logging.get("include_execution_data"),
+        Some(&Value::from(true))
+    );
+    assert_eq!(
+        get_str(&logging, "log_destination")?,
+        "aws_cloudwatch_log_group.sfn.arn:*"
+    );
+    let tracing = ev.single_block(sfn, &Inst::Single, "tracing_configuration")?;
+    assert_eq!(tracing.get("enabled"), Some(&Value::from(true)));
+    Ok(())
+}
+
+#[test]
+fn function_roles_grant_exactly_what_the_code_calls() -> R<()> {
+    let tf = Tf::load()?;
+    assert_no_other_grants(&tf)?;
+    for (label, overrides) in [
+        ("tables under the AWS-owned key", vec![]),
+        (
+            "kms_key_arn set",
+            vec![("kms_key_arn", Value::from(SOME_TABLE_KEY))],
+        ),
+    ] {
+        let ev = Eval::new(&tf, &overrides)?;
+        let state_machine_arn = ev.local_str("state_machine_arn")?;
+        let doc = tf.data("aws_iam_policy_document", "lambda")?;
+        let mut problems = Vec::new();
+
+        for inst in ev.instances(doc)? {
+            let fn_name = inst.key();
+            let code = code_permissions(&tf.root, fn_name, &state_machine_arn)?;
+            let mut expected = code.clone();
+            let log_group = format!("aws_cloudwatch_log_group.lambda[{fn_name}].arn");
+            for (action, resource, _why) in IMPLIED_FOR_EVERY_FUNCTION {
+                expected.insert((
+                    (*action).to_owned(),
+                    resource.replace("{log_group}", &log_group),
+                ));
+            }
+            if code.iter().any(|(action, _)| action == "sns:Publish") {
+                for action in IMPLIED_FOR_SNS_PUBLISHERS {
+                    expected.insert(((*action).to_owned(), TOPIC_KEY.to_owned()));
+                }
+            }
+            if !overrides.is_empty() {
+                for action in IMPLIED_FOR_TABLE_KEY {
+                    expected.insert(((*action).to_owned(), SOME_TABLE_KEY.to_owned()));
+                }
+            }
+
+            let statements = ev.blocks(doc, &inst, "statement")?;
+            let granted = grants(&statements)?;
+            for missing in expected.difference(&granted) {
+                problems.push(format!(
+                    "{fn_name}: needs {} on {} but its role does not grant it",
+                    missing.0, missing.1
+                ));
+            }
+            for extra in granted.difference(&expected) {
+                problems.push(format!(
+                    "{fn_name}: its role grants {} on {}, which neither functions/{fn_name}/aws-permissions.json \
+                     nor the infrastructure-implied list in this test explains",
+                    extra.0, extra.1
+                ));
+            }
+            // The table key is usable through DynamoDB only.
+            for st in &statements {
+                let actions = strings(st.get("actions").unwrap_or(&Value::Null))?;
+                if actions
+                    .iter()
+                    .any(|a| IMPLIED_FOR_TABLE_KEY.contains(&a.as_str()))
+                    && strings(st.get("resources").unwrap_or(&Value::Null))?
+                        .contains(&SOME_TABLE_KEY.to_owned())
+                {
+                    let via = st
+                        .get("condition")
+                        .and_then(Value::as_array)
+                        .is_some_and(|cs| {
+                            cs.iter().any(|c| {
+                                c.as_object().and_then(|c| c.get("variable"))
+                                    == Some(&Value::from("kms:ViaService"))
+                            })
+                        });
+                    if !via {
+                        problems.push(format!(
+                            "{fn_name}: the table key grant lacks its kms:ViaService condition"
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "IAM vs aws-permissions.json ({label}):\n  {}",
+            problems.join("\n  ")
+        );
+    }
+
+    // The implied KMS grant is for the key the topics are encrypted with.
+    let ev = Eval::new(&tf, &[])?;
+    let topics = tf.resource("aws_sns_topic", "this")?;
+    for inst in ev.instances(topics)? {
+        assert_eq!(
+            ev.attr_str(topics, &inst, "kms_master_key_id")?,
+            TOPIC_KEY,
+            "topic {}",
+            inst.key()
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn state_machine_role_invokes_exactly_its_functions_and_topics() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    let sfn = tf.resource("aws_sfn_state_machine", "this")?;
+    let (_, vars) = ev.templatefile_call(sfn, "definition")?;
+
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    for value in vars.values().filter_map(Value::as_str) {
+        if value.starts_with("aws_lambda_function.") {
+            expected.insert(("lambda:InvokeFunction".to_owned(), value.to_owned()));
+            expected.insert(("lambda:InvokeFunction".to_owned(), format!("{value}:*")));
+        } else if value.starts_with("aws_sns_topic.") {
+            expected.insert(("sns:Publish".to_owned(), value.to_owned()));
+        }
+    }
+    for (action, resource) in IMPLIED_FOR_STATE_MACHINE {
+        expected.insert(((*action).to_owned(), (*resource).to_owned()));
+    }
+    let doc = tf.data("aws_iam_policy_document", "sfn")?;
+    let granted = grants(&ev.blocks(doc, &Inst::Single, "statement")?)?;
+    let missing: Vec<_> = expected.difference(&granted).collect();
+    let extra: Vec<_> = granted.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "state machine role: missing {missing:?}, not explained {extra:?}"
+    );
+
+    assert_eq!(
+        ev.attr_str(sfn, &Inst::Single, "role_arn")?,
+        "aws_iam_role.sfn.arn"
+    );
+    let policy = tf.resource("aws_iam_role_policy", "sfn")?;
+    assert_eq!(
+        ev.attr_str(policy, &Inst::Single, "role")?,
+        "aws_iam_role.sfn.id"
+    );
+    assert_eq!(
+        ev.attr_str(policy, &Inst::Single, "policy")?,
+        "data.aws_iam_policy_document.sfn.json"
+    );
+    Ok(())
+}
+
+#[test]
+fn api_routes_point_at_the_right_functions() -> R<()> {
+    let tf = Tf::load()?;
+    let route_res = tf.resource("aws_apigatewayv2_route", "this")?;
+    let integration_res = tf.resource("aws_apigatewayv2_integration", "this")?;
+    let permission_res = tf.resource("aws_lambda_permission", "api")?;
+    let jwt = [
+        ("jwt_issuer", Value::from("https://issuer.example.com")),
+        ("jwt_audience", Value::from(vec!["orders-api"])),
+    ];
+
+    for (label, overrides) in [("no JWT", &[][..]), ("JWT", &jwt[..])] {
+        let ev = Eval::new(&tf, overrides)?;
+        let mut seen = BTreeSet::new();
+        for inst in ev.instances(route_res)? {
+            let key = ev.attr_str(route_res, &inst, "route_key")?;
+            let (_, function, protected) = ROUTES
+                .iter()
+                .find(|(k, _, _)| *k == key)
+                .ok_or_else(|| format!("route {key} is not one of the API's routes"))?;
+            seen.insert(key.clone());
+            assert_eq!(
+                ev.attr_str(route_res, &inst, "api_id")?,
+                "aws_apigatewayv2_api.this.id"
+            );
+
+            let target = ev.attr_str(route_res, &inst, "target")?;
+            let integration = target
+                .strip_prefix("integrations/aws_apigatewayv2_integration.this[")
+                .and_then(|t| t.strip_suffix("].id"))
+                .ok_or_else(|| {
+                    format!(
+                        "{key}: target {target} is not one of aws_apigatewayv2_integration.this"
+                    )
+                })?;
+            let integration_inst = Inst::key_of_resource(integration, &ev, integration_res)?;
+            assert_eq!(
+                ev.attr_str(integration_res, &integration_inst, "integration_uri")?,
+                format!("aws_lambda_function.this[{function}].invoke_arn"),
+                "{key} must reach {function}"
+            );
+            assert_eq!(
+                ev.attr_str(integration_res, &integration_inst, "integration_type")?,
+                "AWS_PROXY"
+            );
+            assert_eq!(
+                ev.attr_str(integration_res, &integration_inst, "payload_format_version")?,
+                "2.0"
+            );
+            assert_eq!(
+                ev.attr_str(integration_res, &integration_inst, "api_id")?,
+                "aws_apigatewayv2_api.this.id"
+            );
+
+            let jwt_on = *protected && label == "JWT";
+            assert_eq!(
+                ev.attr_str(route_res, &inst, "authorization_type")?,
+                if jwt_on { "JWT" } else { "NONE" },
+                "{key} ({label})"
+            );
+            let authorizer = ev.attr(route_res, &inst, "authorizer_id")?;
+            let want = if jwt_on {
+                Value::from("aws_apigatewayv2_authorizer.jwt[0].id")
+            } else {
+                Value::Null
+            };
+            assert_eq!(authorizer, want, "{key} ({label}): authorizer_id");
+        }
+        let all: BTreeSet<String> = ROUTES.iter().map(|(k, _, _)| (*k).to_owned()).collect();
+        assert_eq!(
+            seen, all,
+            "the API must have exactly the routes of ARCHITECTURE.md ({label})"
+        );
+
+        // Invoke permissions: one per route, scoped to this API, that method and path.
+        let mut permissions = BTreeSet::new();
+        for inst in ev.instances(permission_res)? {
+            permissions.insert((
+                ev.attr_str(permission_res, &inst, "function_name")?,
+                ev.attr_str(permission_res, &inst, "principal")?,
+                ev.attr_str(permission_res, &inst, "source_arn")?,
+                ev.attr_str(permission_res, &inst, "action")?,
+            ));
+        }
+        let expected: BTreeSet<_> = ROUTES
+            .iter()
+            .map(|(key, function, _)| {
+                (
+                    format!("aws_lambda_function.this[{function}].function_name"),
+                    "apigateway.amazonaws.com".to_owned(),
+                    format!(
+                        "aws_apigatewayv2_api.this.execution_arn/*/{}",
+                        route_arn_path(key)
+                    ),
+                    "lambda:InvokeFunction".to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(permissions, expected, "aws_lambda_permission.api ({label})");
+    }
+
+    let ev = Eval::new(
+        &tf,
+        &[
+            ("api_throttling_burst_limit", Value::from(7)),
+            ("api_throttling_rate_limit", Value::from(3)),
+        ],
+    )?;
+    let stage = tf.resource("aws_apigatewayv2_stage", "default")?;
+    assert_eq!(ev.attr_str(stage, &Inst::Single, "name")?, "$default");
+    assert_eq!(
+        ev.attr(stage, &Inst::Single, "auto_deploy")?,
+        Value::from(true)
+    );
+    let throttling = ev.single_block(stage, &Inst::Single, "default_route_settings")?;
+    assert_eq!(
+        throttling.get("throttling_burst_limit"),
+        Some(&Value::from(7))
+    );
+    assert_eq!(
+        throttling.get("throttling_rate_limit"),
+        Some(&Value::from(3))
+    );
+    let logs = ev.single_block(stage, &Inst::Single, "access_log_settings")?;
+    assert_eq!(
+        get_str(&logs, "destination_arn")?,
+        "aws_cloudwatch_log_group.api.arn"
+    );
+    let format = get_str(&logs, "format")?;
+    assert!(
+        format.contains("$context.routeKey"),
+        "access logs should name the route"
+    );
+    assert!(
+        !format.contains("$context.path"),
+        "access logs must not record the path: an approval link's path is its capability"
+    );
+    Ok(())
+}
+
+#[test]
+fn tables_match_the_contract() -> R<()> {
+    let tf = Tf::load()?;
+    let contract = contract_tables(&read(&tf.root.join("docs/contracts.md"))?)?;
+    let tables = tf.resource("aws_dynamodb_table", "this")?;
+    for (label, overrides) in [
+        ("AWS-owned key", vec![]),
+        (
+            "kms_key_arn",
+            vec![("kms_key_arn", Value::from(SOME_TABLE_KEY))],
+        ),
+    ] {
+        let ev = Eval::new(&tf, &overrides)?;
+        let instances = ev.instances(tables)?;
+        assert_eq!(
+            instance_keys(&instances),
+            contract.keys().cloned().collect(),
+            "tables vs docs/contracts.md"
+        );
+        for inst in &instances {
+            let table = inst.key();
+            let (key, ttl) = &contract[table];
+            assert_eq!(
+                &ev.attr_str(tables, inst, "hash_key")?,
+                key,
+                "{table}: partition key"
+            );
+            let attributes = ev.blocks(tables, inst, "attribute")?;
+            assert_eq!(attributes.len(), 1, "{table}: only the key is declared");
+            assert_eq!(get_str(&attributes[0], "name")?, *key);
+            assert_eq!(get_str(&attributes[0], "type")?, "S");
+            let ttls = ev.blocks(tables, inst, "ttl")?;
+            match ttl {
+                None => assert!(ttls.is_empty(), "{table}: no TTL in the contract"),
+                Some(attribute) => {
+                    assert_eq!(ttls.len(), 1, "{table}: TTL");
+                    assert_eq!(
+                        get_str(&ttls[0], "attribute_name")?,
+                        *attribute,
+                        "{table}: TTL attribute"
+                    );
+                    assert_eq!(ttls[0].get("enabled"), Some(&Value::from(true)));
+                }
+            }
+            assert_eq!(
+                ev.attr_str(tables, inst, "billing_mode")?,
+                "PAY_PER_REQUEST",
+                "{table}: on-demand"
+            );
+            let pitr = ev.single_block(tables, inst, "point_in_time_recovery")?;
+            assert_eq!(
+                pitr.get("enabled"),
+                Some(&Value::from(true)),
+                "{table}: PITR"
+            );
+            let sse = ev.single_block(tables, inst, "server_side_encryption")?;
+            let (enabled, key_arn) = if overrides.is_empty() {
+                (false, Value::Null)
+            } else {
+                (true, Value::from(SOME_TABLE_KEY))
+            };
+            assert_eq!(
+                sse.get("enabled"),
+                Some(&Value::from(enabled)),
+                "{table}: encryption ({label})"
+            );
+            assert_eq!(
+                sse.get("kms_key_arn").cloned().unwrap_or(Value::Null),
+                key_arn,
+                "{table}: key ({label})"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn alarms_watch_the_state_machine_every_function_and_the_api() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    let mut expected = BTreeSet::new();
+    for metric in [
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionThrottled",
+    ] {
+        expected.insert((
+            "AWS/States".to_owned(),
+            metric.to_owned(),
+            "StateMachineArn=aws_sfn_state_machine.this.arn".to_owned(),
+        ));
+    }
+    for fn_name in ev.keys_of_local("functions")? {
+        for metric in ["Errors", "Throttles"] {
+            expected.insert((
+                "AWS/Lambda".to_owned(),
+                metric.to_owned(),
+                format!("FunctionName=aws_lambda_function.this[{fn_name}].function_name"),
+            ));
+        }
+    }
+    expected.insert((
+        "AWS/ApiGateway".to_owned(),
+        "5xx".to_owned(),
+        "ApiId=aws_apigatewayv2_api.this.id".to_owned(),
+    ));
+
+    let mut actual = BTreeSet::new();
+    for alarm in tf
+        .resources
+        .iter()
+        .filter(|r| !r.data && r.typ == "aws_cloudwatch_metric_alarm")
+    {
+        for inst in ev.instances(alarm)? {
+            let dims = ev.attr(alarm, &inst, "dimensions")?;
+            let dims = dims
+                .as_object()
+                .ok_or_else(|| format!("{}: dimensions", alarm.address()))?
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",");
+            actual.insert((
+                ev.attr_str(alarm, &inst, "namespace")?,
+                ev.attr_str(alarm, &inst, "metric_name")?,
+                dims,
+            ));
+            assert_eq!(
+                strings(&ev.attr(alarm, &inst, "alarm_actions")?)?,
+                vec!["aws_sns_topic.this[alerts].arn"],
+                "{}: alarms notify the alerts topic",
+                alarm.address()
+            );
+        }
+    }
+    let missing: Vec<_> = expected.difference(&actual).collect();
+    assert!(missing.is_empty(), "alarms missing: {missing:?}");
+    Ok(())
+}
+
+#[test]
+fn variables_and_outputs_are_typed_documented_and_complete() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+    for (name, body) in &tf.variables {
+        assert!(
+            attr_expr(body, "type").is_some(),
+            "variable {name} has no type"
+        );
+        assert!(
+            matches!(attr_expr(body, "description"), Some(Expression::String(s)) if !s.is_empty()),
+            "variable {name} has no description"
+        );
+    }
+    for (name, body) in &tf.outputs {
+        assert!(
+            matches!(attr_expr(body, "description"), Some(Expression::String(s)) if !s.is_empty()),
+            "output {name} has no description"
+        );
+    }
+    let wanted = [
+        ("api_url", "aws_apigatewayv2_api.this.api_endpoint"),
+        ("state_machine_arn", "aws_sfn_state_machine.this.arn"),
+        (
+            "products_table_name",
+            "aws_dynamodb_table.this[products].name",
+        ),
+        ("orders_table_name", "aws_dynamodb_table.this[orders].name"),
+        (
+            "approvals_table_name",
+            "aws_dynamodb_table.this[approvals].name",
+        ),
+        (
+            "idempotency_table_name",
+            "aws_dynamodb_table.this[idempotency].name",
+        ),
+        ("approvals_topic_arn", "aws_sns_topic.this[approvals].arn"),
+        (
+            "notifications_topic_arn",
+            "aws_sns_topic.this[notifications].arn",
+        ),
+        ("alerts_topic_arn", "aws_sns_topic.this[alerts].arn"),
+    ];
+    for (name, value) in wanted {
+        let body = tf
+            .outputs
+            .get(name)
+            .ok_or_else(|| format!("output {name} is missing"))?;
+        let expr = attr_expr(body, "value").ok_or_else(|| format!("output {name} has no value"))?;
+        assert_eq!(ev.eval(expr)?, Value::from(value), "output {name}");
+    }
+
+    // The architecture enumeration is validated.
+    let arch = tf
+        .variables
+        .get("architecture")
+        .ok_or("variable architecture is missing")?;
+    let validation = arch
+        .blocks()
+        .find(|b| b.identifier() == "validation")
+        .ok_or("variable architecture has no validation")?;
+    let condition = attr_expr(validation.body(), "condition")
+        .ok_or("architecture validation has no condition")?;
+    for (value, ok) in [("arm64", true), ("x86_64", true), ("aarch64", false)] {
+        let ev = Eval::new(&tf, &[("architecture", Value::from(value))])?;
+        assert_eq!(
+            ev.eval(condition)?,
+            Value::from(ok),
+            "architecture = {value}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn placeholder_scan_follows_terraform_template_syntax() -> R<()> {
+    let found = placeholders(
+        r#"{"a": "${one}", "b": "$${not_one}", "c": "States.StringToJson('${ two }')", "d": "$.x"}"#,
+    )?;
+    assert_eq!(
+        found,
+        ["one", "two"].iter().map(|s| (*s).to_owned()).collect()
+    );
+    assert!(
+        placeholders(r#"{"a": "%{ if x }y%{ endif }"}"#).is_err(),
+        "template directives are not placeholders"
+    );
+    assert!(
+        placeholders(r#"{"a": "${var.x}"}"#).is_err(),
+        "only plain names are placeholders"
+    );
+    assert!(placeholders(r#"{"a": "%%{ literal }"}"#)?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn stand_in_evaluation_names_resources_by_address() -> R<()> {
+    let tf = Tf::parse(
+        Path::new("/w/infra"),
+        r#"
+        variable "n" {
+          type    = number
+          default = 2
+        }
+        locals {
+          keys = toset(["b", "a"])
+          arns = [for k in local.keys : aws_thing.each[k].arn]
+        }
+        resource "aws_thing" "each" {
+          for_each = local.keys
+          name     = "x-${each.key}"
+        }
+        resource "aws_thing" "counted" {
+          count = var.n
+        }
+        "#,
+    )?;
+    let ev = Eval::new(&tf, &[])?;
+    assert_eq!(
+        ev.locals.get("arns"),
+        Some(&Value::from(vec![
+            "aws_thing.each[a].arn",
+            "aws_thing.each[b].arn"
+        ]))
+    );
+    let each = tf.resource("aws_thing", "each")?;
+    assert_eq!(
+        ev.attr_str(each, &Inst::key_of_resource("b", &ev, each)?, "name")?,
+        "x-b"
+    );
+    assert_eq!(ev.instances(tf.resource("aws_thing", "counted")?)?.len(), 2);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The workspace side: function crates, contracts, permission lists
+
+/// Directories of functions/: those with a Cargo.toml (crate name = binary
+/// name = directory), or, before a crate exists, an aws-permissions.json.
+fn function_crates(root: &Path) -> R<Vec<String>> {
+    let dir = root.join("functions");
+    let mut out = Vec::new();
+    for entry in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        let manifest = path.join("Cargo.toml");
+        let permissions = path.join("aws-permissions.json");
+        if !path.is_dir() || !(manifest.exists() || permissions.exists()) {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or("non-UTF-8 directory in functions/")?
+            .to_owned();
+        if !permissions.exists() {
+            return Err(format!(
+                "functions/{name} has no aws-permissions.json (docs/contracts.md)"
+            ));
+        }
+        if manifest.exists() {
+            let (package, bins) = crate_names(&read(&manifest)?);
+            if package.as_deref() != Some(name.as_str()) {
+                return Err(format!(
+                    "functions/{name}/Cargo.toml: package name {package:?} must be {name:?}"
+                ));
+            }
+            if !bins.is_empty() && !bins.contains(&name) {
+                return Err(format!(
+                    "functions/{name}/Cargo.toml: no [[bin]] named {name:?} (found {bins:?}); \
+                     the artifact is target/lambda/<binary>/bootstrap.zip"
+                ));
+            }
+        }
+        out.push(name);
+    }
+    if out.is_empty() {
+        return Err("no function directories in functions/".to_owned());
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `[package] name` and every `[[bin]] name` of a manifest.
+fn crate_names(manifest: &str) -> (Option<String>, Vec<String>) {
+    let (mut section, mut package, mut bins) = (String::new(), None, Vec::new());
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            section = line.to_owned();
+        } else if let Some(value) = line
+            .strip_prefix("name")
+            .map(str::trim_start)
+            .and_then(|l| l.strip_prefix('='))
+        {
+            let value = value.trim().trim_matches('"').to_owned();
+            match section.as_str() {
+                "[package]" => package = Some(value),
+                "[[bin]]" => bins.push(value),
+                _ => {}
+            }
+        }
+    }
+    (package, bins)
+}
+
+/// (action, resource address) pairs of functions/<fn>/aws-permissions.json.
+fn code_permissions(
+    root: &Path,
+    fn_name: &str,
+    state_machine_arn: &str,
+) -> R<BTreeSet<(String, String)>> {
+    let path = root
+        .join("functions")
+        .join(fn_name)
+        .join("aws-permissions.json");
+    let json: BTreeMap<String, Vec<String>> =
+        serde_json::from_str(&read(&path)?).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = BTreeSet::new();
+    for (action, resources) in json {
+        for logical in resources {
+            let arn = if let Some(table) = logical.strip_suffix("_table") {
+                format!("aws_dynamodb_table.this[{table}].arn")
+            } else if let Some(topic) = logical.strip_suffix("_topic") {
+                format!("aws_sns_topic.this[{topic}].arn")
+            } else if logical == "state_machine" {
+                state_machine_arn.to_owned()
+            } else {
+                return Err(format!(
+                    "{}: unknown logical resource {logical:?}",
+                    path.display()
+                ));
+            };
+            out.insert((action.clone(), arn));
+        }
+    }
+    Ok(out)
+}
+
+/// function -> the environment variables docs/contracts.md says it reads.
+fn contract_env(root: &Path) -> R<BTreeMap<String, BTreeSet<String>>> {
+    let doc = read(&root.join("docs/contracts.md"))?;
+    let functions = function_crates(root)?;
+    let mut out: BTreeMap<String, BTreeSet<String>> = functions
+        .iter()
+        .map(|f| (f.clone(), BTreeSet::new()))
+        .collect();
+    for row in md_table(&doc, "variable")? {
+        let [name, used_by, ..] = row.as_slice() else {
+            return Err(format!("docs/contracts.md: environment row {row:?}"));
+        };
+        if NOT_SET_BY_TERRAFORM.iter().any(|(n, _)| n == name) {
+            continue;
+        }
+        let users: Vec<String> = if used_by.starts_with("all") {
+            functions.clone()
+        } else {
+            used_by.split(',').map(|s| s.trim().to_owned()).collect()
+        };
+        for user in users {
+            out.get_mut(&user)
+                .ok_or_else(|| {
+                    format!("docs/contracts.md: {name} is used by unknown function {user:?}")
+                })?
+                .insert(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// table -> (partition key, TTL attribute) from docs/contracts.md.
+fn contract_tables(doc: &str) -> R<BTreeMap<String, (String, Option<String>)>> {
+    let mut out = BTreeMap::new();
+    for row in md_table(doc, "table")? {
+        let [table, key, ttl, ..] = row.as_slice() else {
+            return Err(format!("docs/contracts.md: table row {row:?}"));
+        };
+        let ttl = (!ttl.is_empty() && ttl != "–" && ttl != "-").then(|| ttl.clone());
+        out.insert(table.clone(), (key.clone(), ttl));
+    }
+    Ok(out)
+}
+
+/// (function, placeholder) pairs of the functions table of docs/contracts.md.
+fn contract_function_placeholders(doc: &str) -> R<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for row in md_table(doc, "function (crate, binary, Terraform key)")? {
+        if let [function, _, placeholder, ..] = row.as_slice()
+            && let Some(name) = placeholder
+                .strip_prefix("${")
+                .and_then(|p| p.strip_suffix('}'))
+        {
+            out.push((function.clone(), name.to_owned()));
+        }
+    }
+    if out.is_empty() {
+        return Err("docs/contracts.md: no function placeholders found".to_owned());
+    }
+    Ok(out)
+}
+
+/// The body rows of the markdown table whose first header cell is `first_header`,
+/// cells trimmed and stripped of backticks.
+fn md_table(doc: &str, first_header: &str) -> R<Vec<Vec<String>>> {
+    let cells = |line: &str| -> Vec<String> {
+        line.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|c| c.trim().replace('`', ""))
+            .collect()
+    };
+    let mut lines = doc
+        .lines()
+        .skip_while(|l| !(l.trim_start().starts_with('|') && cells(l)[0] == first_header));
+    if lines.next().is_none() {
+        return Err(format!(
+            "docs/contracts.md: no table headed {first_header:?}"
+        ));
+    }
+    Ok(lines
+        .take_while(|l| l.trim_start().starts_with('|'))
+        .filter(|l| !l.contains("---"))
+        .map(cells)
+        .collect())
+}
+
+/// Contract environment variable names written as string literals in a function's own source.
+fn env_names_in_source(dir: &Path, known: &BTreeSet<&str>) -> R<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = read(&path)?;
+                out.extend(
+                    known
+                        .iter()
+                        .filter(|n| text.contains(&format!("\"{n}\"")))
+                        .map(|n| (*n).to_owned()),
+                );
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `${name}` placeholders of a Terraform template (`$${` is an escape).
+/// Directives (`%{ … }`) and anything but a plain name are rejected: the
+/// state machine's contract is plain placeholders inside JSON strings.
+fn placeholders(template: &str) -> R<BTreeSet<String>> {
+    let mut out = BTreeSet::new();
+    let mut rest = template;
+    while let Some(i) = rest.find(['$', '%']) {
+        let tail = &rest[i..];
+        if tail.starts_with("$${") || tail.starts_with("%%{") {
+            rest = &tail[3..];
+        } else if tail.starts_with("%{") {
+            return Err(format!(
+                "template directive at {:?}: the ASL may only hold ${{name}} placeholders",
+                &tail[..tail.len().min(20)]
+            ));
+        } else if let Some(body) = tail.strip_prefix("${") {
+            let end = body.find('}').ok_or("unclosed ${")?;
+            let name = body[..end].trim().trim_matches('~').trim();
+            let plain = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !plain {
+                return Err(format!(
+                    "${{{name}}} is not a plain placeholder name: templatefile() would evaluate it \
+                     as an expression (write $${{ for a literal ${{)"
+                ));
+            }
+            out.insert(name.to_owned());
+            rest = &body[end + 1..];
+        } else {
+            rest = &tail[1..];
+        }
+    }
+    Ok(out)
+}
+
+/// Every `${name}` named in a document (docs/contracts.md).
+fn placeholders_named_in(doc: &str) -> BTreeSet<String> {
+    doc.split("${")
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(name, _)| name.to_owned()))
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        .collect()
+}
+
+/// "GET /orders/{orderId}" -> "GET/orders/*", as in an execute-api ARN.
+fn route_arn_path(route_key: &str) -> String {
+    let (method, path) = route_key.split_once(' ').unwrap_or((route_key, ""));
+    let path: Vec<&str> = path
+        .split('/')
+        .map(|seg| if seg.starts_with('{') { "*" } else { seg })
+        .collect();
+    format!("{method}{}", path.join("/"))
+}
+
+/// Allow grants of evaluated `statement` blocks, as (action, resource) pairs.
+fn grants(statements: &[Map<String, Value>]) -> R<BTreeSet<(String, String)>> {
+    let mut out = BTreeSet::new();
+    for st in statements {
+        for key in st.keys() {
+            if !["sid", "effect", "actions", "resources", "condition"].contains(&key.as_str()) {
+                return Err(format!(
+                    "statement uses {key:?}, which this check does not model"
+                ));
+            }
+        }
+        if st.get("effect").is_some_and(|e| e != &Value::from("Allow")) {
+            return Err("only Allow statements are modelled".to_owned());
+        }
+        let actions = strings(st.get("actions").ok_or("statement without actions")?)?;
+        let resources = strings(st.get("resources").ok_or("statement without resources")?)?;
+        for action in &actions {
+            for resource in &resources {
+                out.insert((action.clone(), resource.clone()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// No grant reaches a role except through the two policy documents checked here.
+fn assert_no_other_grants(tf: &Tf) -> R<()> {
+    for res in tf.resources.iter().filter(|r| !r.data) {
+        match res.typ.as_str() {
+            "aws_iam_role_policy_attachment"
+            | "aws_iam_policy_attachment"
+            | "aws_iam_policy"
+            | "aws_iam_role_policies_exclusive" => {
+                return Err(format!(
+                    "{}: grants are only made through aws_iam_role_policy.lambda/.sfn",
+                    res.address()
+                ));
+            }
+            "aws_iam_role_policy" if res.name != "lambda" && res.name != "sfn" => {
+                return Err(format!("{}: unexpected inline policy", res.address()));
+            }
+            "aws_iam_role" => {
+                for forbidden in ["managed_policy_arns", "inline_policy"] {
+                    if attr_expr(&res.body, forbidden).is_some()
+                        || res.body.blocks().any(|b| b.identifier() == forbidden)
+                    {
+                        return Err(format!(
+                            "{}: {forbidden} grants outside the checked policy documents",
+                            res.address()
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The Terraform side: parsing and stand-in evaluation
+
+#[derive(Debug)]
+struct Tf {
+    root: PathBuf,
+    infra: PathBuf,
+    variables: BTreeMap<String, Body>,
+    outputs: BTreeMap<String, Body>,
+    locals: Vec<(String, Expression)>,
+    resources: Vec<Res>,
+}
+
+/// A resource or data source block.
+#[derive(Debug)]
+struct Res {
+    data: bool,
+    typ: String,
+    name: String,
+    body: Body,
+}
+
+impl Res {
+    fn address(&self) -> String {
+        let prefix = if self.data { "data." } else { "" };
+        format!("{prefix}{}.{}", self.typ, self.name)
+    }
+}
+
+impl Tf {
+    fn load() -> R<Tf> {
+        let root = workspace_root();
+        let infra = root.join("infra");
+        let mut files: Vec<PathBuf> = fs::read_dir(&infra)
+            .map_err(|e| format!("{}: {e}", infra.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "tf"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(format!("no .tf files in {}", infra.display()));
+        }
+        let mut text = String::new();
+        for file in &files {
+            let content = read(file)?;
+            hcl::parse(&content).map_err(|e| format!("{}: {e}", file.display()))?;
+            text.push_str(&content);
+            text.push('\n');
+        }
+        let mut tf = Tf::parse(&infra, &text)?;
+        tf.root = root;
+        Ok(tf)
+    }
+
+    fn parse(infra: &Path, text: &str) -> R<Tf> {
+        let body = hcl::parse(text).map_err(|e| e.to_string())?;
+        let mut tf = Tf {
+            root: infra.parent().map(Path::to_path_buf).unwrap_or_default(),
+            infra: infra.to_path_buf(),
+            variables: BTreeMap::new(),
+            outputs: BTreeMap::new(),
+            locals: Vec::new(),
+            resources: Vec::new(),
+        };
+        for block in body.blocks() {
+            let labels: Vec<&str> = block.labels().iter().map(|l| l.as_str()).collect();
+            match (block.identifier(), labels.as_slice()) {
+                ("variable", [name]) => {
+                    tf.variables
+                        .insert((*name).to_owned(), block.body().clone());
+                }
+                ("output", [name]) => {
+                    tf.outputs.insert((*name).to_owned(), block.body().clone());
+                }
+                ("locals", []) => {
+                    for attr in block.body().attributes() {
+                        if tf.locals.iter().any(|(n, _)| n == attr.key()) {
+                            return Err(format!("local.{} is defined twice", attr.key()));
+                        }
+                        tf.locals.push((attr.key().to_owned(), attr.expr().clone()));
+                    }
+                }
+                (kind @ ("resource" | "data"), [typ, name]) => tf.resources.push(Res {
+                    data: kind == "data",
+                    typ: (*typ).to_owned(),
+                    name: (*name).to_owned(),
+                    body: block.body().clone(),
+                }),
+                ("module", _) => return Err("modules are not modelled by this check".to_owned()),
+                _ => {}
+            }
+        }
+        Ok(tf)
+    }
+
+    fn find(&self, data: bool, typ: &str, name: &str) -> R<&Res> {
+        self.resources
+            .iter()
+            .find(|r| r.data == data && r.typ == typ && r.name == name)
+            .ok_or_else(|| {
+                format!(
+                    "{}{typ}.{name} is not defined in infra/",
+                    if data { "data." } else { "" }
+                )
+            })
+    }
+
+    fn resource(&self, typ: &str, name: &str) -> R<&Res> {
+        self.find(false, typ, name)
+    }
+
+    fn data(&self, typ: &str, name: &str) -> R<&Res> {
+        self.find(true, typ, name)
+    }
+}
+
+/// One instance of a resource: plain, `for_each` (each.key, each.value) or `count` (count.index).
+#[derive(Debug, Clone)]
+enum Inst {
+    Single,
+    Key(String, Value),
+    Index(usize),
+}
+
+impl Inst {
+    fn key(&self) -> &str {
+        match self {
+            Inst::Key(key, _) => key,
+            _ => "",
+        }
+    }
+
+    fn key_of(fn_name: &str, ev: &Eval) -> R<Inst> {
+        let functions = ev
+            .locals
+            .get("functions")
+            .and_then(Value::as_object)
+            .ok_or("local.functions")?;
+        let value = functions
+            .get(fn_name)
+            .ok_or_else(|| format!("no function {fn_name}"))?;
+        Ok(Inst::Key(fn_name.to_owned(), value.clone()))
+    }
+
+    fn key_of_resource(key: &str, ev: &Eval, res: &Res) -> R<Inst> {
+        ev.instances(res)?
+            .into_iter()
+            .find(|i| i.key() == key)
+            .ok_or_else(|| format!("{} has no instance {key:?}", res.address()))
+    }
+}
+
+fn instance_keys(instances: &[Inst]) -> BTreeSet<String> {
+    instances.iter().map(|i| i.key().to_owned()).collect()
+}
+
+/// Attributes every stand-in resource offers; each evaluates to "<address>.<attribute>".
+const STAND_IN_ATTRIBUTES: &[&str] = &[
+    "account_id",
+    "api_endpoint",
+    "arn",
+    "execution_arn",
+    "function_name",
+    "id",
+    "invoke_arn",
+    "json",
+    "key_id",
+    "name",
+    "partition",
+    "qualified_arn",
+    "region",
+];
+
+struct Eval {
+    ctx: Context<'static>,
+    locals: Map<String, Value>,
+}
+
+impl Eval {
+    /// Evaluates every local it can, given variable defaults plus `overrides`.
+    fn new(tf: &Tf, overrides: &[(&str, Value)]) -> R<Eval> {
+        let mut vars = Map::new();
+        for (name, body) in &tf.variables {
+            let default = match attr_expr(body, "default") {
+                Some(expr) => expr
+                    .evaluate(&Context::new())
+                    .map_err(|e| format!("var.{name} default: {e}"))?,
+                None => Value::Null,
+            };
+            vars.insert(name.clone(), default);
+        }
+        for (name, value) in overrides {
+            if !vars.contains_key(*name) {
+                return Err(format!("no variable {name}"));
+            }
+            vars.insert((*name).to_owned(), value.clone());
+        }
+
+        // Locals and resources' for_each depend on each other: evaluate until nothing changes.
+        let mut locals = Map::new();
+        loop {
+            let ctx = stand_in_context(tf, &vars, &locals);
+            let before = locals.len();
+            for (name, expr) in &tf.locals {
+                if !locals.contains_key(name)
+                    && let Ok(value) = expr.evaluate(&ctx)
+                {
+                    locals.insert(name.clone(), value);
+                }
+            }
+            if locals.len() == before {
+                break;
+            }
+        }
+        let ctx = stand_in_context(tf, &vars, &locals);
+        Ok(Eval { ctx, locals })
+    }
+
+    fn eval(&self, expr: &Expression) -> R<Value> {
+        expr.evaluate(&self.ctx).map_err(|e| e.to_string())
+    }
+
+    fn local_str(&self, name: &str) -> R<String> {
+        self.locals
+            .get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("local.{name} is not a string (or could not be evaluated)"))
+    }
+
+    fn keys_of_local(&self, name: &str) -> R<BTreeSet<String>> {
+        Ok(self
+            .locals
+            .get(name)
+            .and_then(Value::as_object)
+            .ok_or_else(|| format!("local.{name} is not a map (or could not be evaluated)"))?
+            .keys()
+            .cloned()
+            .collect())
+    }
+
+    fn instances(&self, res: &Res) -> R<Vec<Inst>> {
+        instances(res, &self.ctx)
+    }
+
+    fn scope(&self, inst: &Inst) -> Context<'static> {
+        let mut ctx = self.ctx.clone();
+        match inst {
+            Inst::Single => {}
+            Inst::Key(key, value) => ctx.declare_var(
+                "each",
+                object([("key", Value::from(key.as_str())), ("value", value.clone())]),
+            ),
+            Inst::Index(i) => ctx.declare_var("count", object([("index", Value::from(*i as u64))])),
+        }
+        ctx
+    }
+
+    fn attr(&self, res: &Res, inst: &Inst, name: &str) -> R<Value> {
+        let expr = attr_expr(&res.body, name)
+            .ok_or_else(|| format!("{} has no attribute {name}", res.address()))?;
+        expr.evaluate(&self.scope(inst))
+            .map_err(|e| format!("{}[{}].{name}: {e}", res.address(), inst.key()))
+    }
+
+    fn attr_str(&self, res: &Res, inst: &Inst, name: &str) -> R<String> {
+        match self.attr(res, inst, name)? {
+            Value::String(s) => Ok(s),
+            other => Err(format!(
+                "{}[{}].{name} is {other}, not a string",
+                res.address(),
+                inst.key()
+            )),
+        }
+    }
+
+    /// The `name` blocks of a resource, static and `dynamic`, evaluated.
+    fn blocks(&self, res: &Res, inst: &Inst, name: &str) -> R<Vec<Map<String, Value>>> {
+        let body = eval_body(&res.body, &self.scope(inst), Some(name))
+            .map_err(|e| format!("{}[{}] {name}: {e}", res.address(), inst.key()))?;
+        Ok(body
+            .get(name)
+            .and_then(Value::as_array)
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| b.as_object().cloned())
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    fn single_block(&self, res: &Res, inst: &Inst, name: &str) -> R<Map<String, Value>> {
+        let mut blocks = self.blocks(res, inst, name)?;
+        if blocks.len() != 1 {
+            return Err(format!(
+                "{}[{}]: expected one {name} block, found {}",
+                res.address(),
+                inst.key(),
+                blocks.len()
+            ));
+        }
+        Ok(blocks.remove(0))
+    }
+
+    /// `templatefile(path, { … })`: the evaluated path and variables.
+    fn templatefile_call(&self, res: &Res, attr: &str) -> R<(String, Map<String, Value>)> {
+        let Some(Expression::FuncCall(call)) = attr_expr(&res.body, attr) else {
+            return Err(format!(
+                "{}.{attr} must be a templatefile() call",
+                res.address()
+            ));
+        };
+        let (Some(path), Some(Expression::Object(vars)), 2) =
+            (call.args.first(), call.args.get(1), call.args.len())
+        else {
+            return Err(format!(
+                "{}.{attr}: templatefile(path, {{ … }}) with a literal map",
+                res.address()
+            ));
+        };
+        if call.name.name.as_str() != "templatefile" {
+            return Err(format!(
+                "{}.{attr} must be a templatefile() call",
+                res.address()
+            ));
+        }
+        let path = self
+            .eval(path)?
+            .as_str()
+            .map(str::to_owned)
+            .ok_or("templatefile path is not a string")?;
+        let mut out = Map::new();
+        for (key, value) in vars.iter() {
+            let key = match key {
+                ObjectKey::Identifier(id) => id.as_str().to_owned(),
+                ObjectKey::Expression(expr) => self
+                    .eval(expr)?
+                    .as_str()
+                    .ok_or("templatefile key")?
+                    .to_owned(),
+                other => return Err(format!("templatefile key {other:?}")),
+            };
+            out.insert(key, self.eval(value)?);
+        }
+        Ok((path, out))
+    }
+}
+
+/// var, local, path, functions, and a stand-in for every resource and data
+/// source whose count/for_each can be evaluated yet.
+fn stand_in_context(
+    tf: &Tf,
+    vars: &Map<String, Value>,
+    locals: &Map<String, Value>,
+) -> Context<'static> {
+    let mut ctx = Context::new();
+    declare_functions(&mut ctx);
+    ctx.declare_var("var", Value::Object(vars.clone()));
+    ctx.declare_var("local", Value::Object(locals.clone()));
+    let module = tf.infra.display().to_string();
+    ctx.declare_var(
+        "path",
+        object([
+            ("module", Value::from(module.as_str())),
+            ("root", Value::from(module.as_str())),
+        ]),
+    );
+
+    let mut resources: Map<String, Map<String, Value>> = Map::new();
+    let mut data: Map<String, Map<String, Value>> = Map::new();
+    for res in &tf.resources {
+        let Ok(instances) = instances(res, &ctx) else {
+            continue;
+        };
+        let address = res.address();
+        let stand_in = |suffix: String| {
+            Value::Object(
+                STAND_IN_ATTRIBUTES
+                    .iter()
+                    .map(|a| {
+                        (
+                            (*a).to_owned(),
+                            Value::from(format!("{address}{suffix}.{a}")),
+                        )
+                    })
+                    .collect(),
+            )
+        };
+        let value = match instances.as_slice() {
+            [Inst::Single] => stand_in(String::new()),
+            _ if attr_expr(&res.body, "count").is_some() => Value::Array(
+                instances
+                    .iter()
+                    .map(|i| stand_in(format!("[{}]", index_of(i))))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                instances
+                    .iter()
+                    .map(|i| (i.key().to_owned(), stand_in(format!("[{}]", i.key()))))
+                    .collect(),
+            ),
+        };
+        let target = if res.data { &mut data } else { &mut resources };
+        target
+            .entry(res.typ.clone())
+            .or_default()
+            .insert(res.name.clone(), value);
+    }
+    for (typ, by_name) in resources {
+        ctx.declare_var(typ.as_str(), Value::Object(by_name));
+    }
+    ctx.declare_var(
+        "data",
+        Value::Object(
+            data.into_iter()
+                .map(|(t, m)| (t, Value::Object(m)))
+                .collect(),
+        ),
+    );
+    ctx
+}
+
+fn index_of(inst: &Inst) -> usize {
+    match inst {
+        Inst::Index(i) => *i,
+        _ => 0,
+    }
+}
+
+fn instances(res: &Res, ctx: &Context) -> R<Vec<Inst>> {
+    if let Some(expr) = attr_expr(&res.body, "for_each") {
+        let value = expr
+            .evaluate(ctx)
+            .map_err(|e| format!("{}.for_each: {e}", res.address()))?;
+        return match value {
+            Value::Object(map) => Ok(map.into_iter().map(|(k, v)| Inst::Key(k, v)).collect()),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(|s| Inst::Key(s.to_owned(), v.clone()))
+                        .ok_or("for_each set of non-strings")
+                })
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("{}: {e}", res.address())),
+            other => Err(format!("{}.for_each is {other}", res.address())),
+        };
+    }
+    if let Some(expr) = attr_expr(&res.body, "count") {
+        let n = number(
+            &expr
+                .evaluate(ctx)
+                .map_err(|e| format!("{}.count: {e}", res.address()))?,
+        )?;
+        return Ok((0..n as usize).map(Inst::Index).collect());
+    }
+    Ok(vec![Inst::Single])
+}
+
+const META_ARGUMENTS: &[&str] = &["count", "for_each", "depends_on", "provider", "lifecycle"];
+
+/// Evaluates a body's attributes and blocks (nested blocks become arrays of
+/// objects under their name; `dynamic` blocks are expanded). With `only`,
+/// just the blocks of that name.
+fn eval_body(body: &Body, ctx: &Context, only: Option<&str>) -> R<Map<String, Value>> {
+    let mut out = Map::new();
+    if only.is_none() {
+        for attr in body
+            .attributes()
+            .filter(|a| !META_ARGUMENTS.contains(&a.key()))
+        {
+            out.insert(
+                attr.key().to_owned(),
+                attr.expr()
+                    .evaluate(ctx)
+                    .map_err(|e| format!("{}: {e}", attr.key()))?,
+            );
+        }
+    }
+    for block in body.blocks() {
+        let (name, items) = if block.identifier() == "dynamic" {
+            let name = block
+                .labels()
+                .first()
+                .map(|l| l.as_str())
+                .ok_or("dynamic block without a name")?;
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let for_each =
+                attr_expr(block.body(), "for_each").ok_or("dynamic block without for_each")?;
+            let iterator = match attr_expr(block.body(), "iterator") {
+                Some(Expression::Variable(v)) => v.as_str().to_owned(),
+                _ => name.to_owned(),
+            };
+            let content = block
+                .body()
+                .blocks()
+                .find(|b| b.identifier() == "content")
+                .ok_or("dynamic block without content")?;
+            let elements: Vec<(Value, Value)> = match for_each
+                .evaluate(ctx)
+                .map_err(|e| format!("dynamic {name}: {e}"))?
+            {
+                Value::Object(map) => map.into_iter().map(|(k, v)| (Value::from(k), v)).collect(),
+                Value::Array(items) => items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (Value::from(i as u64), v))
+                    .collect(),
+                other => return Err(format!("dynamic {name}: for_each is {other}")),
+            };
+            let mut items = Vec::new();
+            for (key, value) in elements {
+                let mut scope = ctx.clone();
+                scope.declare_var(iterator.as_str(), object([("key", key), ("value", value)]));
+                items.push(Value::Object(eval_body(content.body(), &scope, None)?));
+            }
+            (name.to_owned(), items)
+        } else {
+            let name = block.identifier();
+            if only.is_some_and(|o| o != name) || META_ARGUMENTS.contains(&name) {
+                continue;
+            }
+            (
+                name.to_owned(),
+                vec![Value::Object(eval_body(block.body(), ctx, None)?)],
+            )
+        };
+        if let Value::Array(existing) = out.entry(name).or_insert_with(|| Value::Array(Vec::new()))
+        {
+            existing.extend(items);
+        }
+    }
+    Ok(out)
+}
+
+/// The Terraform functions the evaluated expressions use. File functions are
+/// stand-ins too: `filebase64sha256(p)` is "filebase64sha256(p)".
+fn declare_functions(ctx: &mut Context) {
+    let any = || ParamType::Any;
+    let f = |params: usize, variadic: bool, func: hcl::eval::Func| {
+        let mut builder = FuncDef::builder();
+        for _ in 0..params {
+            builder = builder.param(any());
+        }
+        if variadic {
+            builder = builder.variadic_param(any());
+        }
+        builder.build(func)
+    };
+    ctx.declare_func("keys", f(1, false, tf_keys));
+    ctx.declare_func("toset", f(1, false, tf_toset));
+    ctx.declare_func("tostring", f(1, false, tf_tostring));
+    ctx.declare_func("coalesce", f(0, true, tf_coalesce));
+    ctx.declare_func("flatten", f(1, false, tf_flatten));
+    ctx.declare_func("contains", f(2, false, tf_contains));
+    ctx.declare_func("setproduct", f(0, true, tf_setproduct));
+    ctx.declare_func("lower", f(1, false, tf_lower));
+    ctx.declare_func("replace", f(3, false, tf_replace));
+    ctx.declare_func("trim", f(2, false, tf_trim));
+    ctx.declare_func("one", f(1, false, tf_one));
+    ctx.declare_func("merge", f(0, true, tf_merge));
+    ctx.declare_func("length", f(1, false, tf_length));
+    ctx.declare_func("jsonencode", f(1, false, tf_jsonencode));
+    ctx.declare_func("filebase64sha256", f(1, false, tf_filebase64sha256));
+}
+
+fn arg_str(args: &FuncArgs, i: usize) -> Result<&str, String> {
+    args.get(i)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("argument {i} must be a string"))
+}
+
+fn arg_array(args: &FuncArgs, i: usize) -> Result<&Vec<Value>, String> {
+    args.get(i)
+        .and_then(Value::as_array)
+        .ok_or_else(|| format!("argument {i} must be a list"))
+}
+
+fn tf_keys(args: FuncArgs) -> Result<Value, String> {
+    let map = args
+        .first()
+        .and_then(Value::as_object)
+        .ok_or("keys() needs a map")?;
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    Ok(Value::Array(
+        keys.into_iter().map(|k| Value::from(k.as_str())).collect(),
+    ))
+}
+
+fn tf_toset(args: FuncArgs) -> Result<Value, String> {
+    let mut items = arg_array(&args, 0)?.clone();
+    items.sort_by_key(|v| v.to_string());
+    items.dedup();
+    Ok(Value::Array(items))
+}
+
+fn tf_tostring(args: FuncArgs) -> Result<Value, String> {
+    Ok(match &args[0] {
+        Value::String(s) => Value::from(s.as_str()),
+        Value::Number(n) => Value::from(n.to_string()),
+        Value::Bool(b) => Value::from(b.to_string()),
+        Value::Null => Value::Null,
+        other => return Err(format!("tostring({other})")),
+    })
+}
+
+fn tf_coalesce(args: FuncArgs) -> Result<Value, String> {
+    args.iter()
+        .find(|v| !v.is_null() && v.as_str() != Some(""))
+        .cloned()
+        .ok_or_else(|| "coalesce(): no non-null argument".to_owned())
+}
+
+fn tf_flatten(args: FuncArgs) -> Result<Value, String> {
+    fn flat(v: &Value, out: &mut Vec<Value>) {
+        match v {
+            Value::Array(items) => items.iter().for_each(|i| flat(i, out)),
+            other => out.push(other.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    flat(&args[0], &mut out);
+    Ok(Value::Array(out))
+}
+
+fn tf_contains(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(arg_array(&args, 0)?.contains(&args[1])))
+}
+
+fn tf_setproduct(args: FuncArgs) -> Result<Value, String> {
+    let mut product: Vec<Vec<Value>> = vec![Vec::new()];
+    for list in args.iter() {
+        let items = list.as_array().ok_or("setproduct() takes lists")?;
+        product = product
+            .into_iter()
+            .flat_map(|prefix| {
+                items
+                    .iter()
+                    .map(move |i| [prefix.clone(), vec![i.clone()]].concat())
+            })
+            .collect();
+    }
+    Ok(Value::Array(
+        product.into_iter().map(Value::Array).collect(),
+    ))
+}
+
+fn tf_lower(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(arg_str(&args, 0)?.to_lowercase()))
+}
+
+fn tf_replace(args: FuncArgs) -> Result<Value, String> {
+    let (s, pattern, with) = (arg_str(&args, 0)?, arg_str(&args, 1)?, arg_str(&args, 2)?);
+    match pattern.strip_prefix('/').and_then(|p| p.strip_suffix('/')) {
+        Some(re) => {
+            let re = regex::Regex::new(re).map_err(|e| e.to_string())?;
+            Ok(Value::from(re.replace_all(s, with).into_owned()))
+        }
+        None => Ok(Value::from(s.replace(pattern, with))),
+    }
+}
+
+fn tf_trim(args: FuncArgs) -> Result<Value, String> {
+    let cut = arg_str(&args, 1)?;
+    Ok(Value::from(
+        arg_str(&args, 0)?.trim_matches(|c| cut.contains(c)),
+    ))
+}
+
+fn tf_one(args: FuncArgs) -> Result<Value, String> {
+    match arg_array(&args, 0)?.as_slice() {
+        [] => Ok(Value::Null),
+        [one] => Ok(one.clone()),
+        _ => Err("one() of more than one element".to_owned()),
+    }
+}
+
+fn tf_merge(args: FuncArgs) -> Result<Value, String> {
+    let mut out = Map::new();
+    for arg in args.iter() {
+        out.extend(arg.as_object().ok_or("merge() takes maps")?.clone());
+    }
+    Ok(Value::Object(out))
+}
+
+fn tf_length(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(match &args[0] {
+        Value::Array(a) => a.len(),
+        Value::Object(o) => o.len(),
+        Value::String(s) => s.chars().count(),
+        other => return Err(format!("length({other})")),
+    } as u64))
+}
+
+fn tf_jsonencode(args: FuncArgs) -> Result<Value, String> {
+    serde_json::to_string(&args[0])
+        .map(Value::from)
+        .map_err(|e| e.to_string())
+}
+
+fn tf_filebase64sha256(args: FuncArgs) -> Result<Value, String> {
+    Ok(Value::from(format!(
+        "filebase64sha256({})",
+        arg_str(&args, 0)?
+    )))
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+
+fn read(path: &Path) -> R<String> {
+    fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn attr_expr<'a>(body: &'a Body, name: &str) -> Option<&'a Expression> {
+    body.attributes()
+        .find(|a| a.key() == name)
+        .map(|a| a.expr())
+}
+
+fn object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
+}
+
+fn get_str(map: &Map<String, Value>, key: &str) -> R<String> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{key} is missing or not a string"))
+}
+
+fn strings(value: &Value) -> R<Vec<String>> {
+    value
+        .as_array()
+        .ok_or_else(|| format!("{value} is not a list"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{v} is not a string"))
+        })
+        .collect()
+}
+
+fn number(value: &Value) -> R<f64> {
+    value
+        .as_number()
+        .and_then(|n| n.as_f64())
+        .ok_or_else(|| format!("{value} is not a number"))
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system.
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
