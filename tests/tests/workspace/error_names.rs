@@ -1,0 +1,127 @@
+//! The contract between the handlers and the state machine: every error name
+//! the ASL retries or catches is one some handler raises (or the state machine
+//! raises itself), and every error a task's handler can raise is handled by
+//! that task (a `Catch` naming it, or `States.ALL`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use saga_core::error_names;
+use serde_json::Value;
+
+fn saga() -> Value {
+    let path = saga_tests::workspace_root().join("statemachines/order-saga.asl.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+/// The error names each function can report, keyed by its ASL placeholder.
+fn handlers() -> BTreeMap<&'static str, &'static [&'static str]> {
+    BTreeMap::from([
+        ("${validate_function_arn}", validate::ERROR_NAMES),
+        ("${reserve_function_arn}", reserve::ERROR_NAMES),
+        ("${pay_function_arn}", pay::ERROR_NAMES),
+        ("${ship_function_arn}", ship::ERROR_NAMES),
+        ("${compensate_function_arn}", compensate::ERROR_NAMES),
+        ("${request_approval_function_arn}", request_approval::ERROR_NAMES),
+    ])
+}
+
+fn names_in(rules: Option<&Value>) -> Vec<String> {
+    rules
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+        .filter_map(|n| n.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn states(sm: &Value) -> Vec<(String, Value)> {
+    sm["States"].as_object().expect("States is an object").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+#[test]
+fn every_function_error_name_is_a_declared_stable_name() {
+    let all: Vec<&[&str]> = vec![
+        validate::ERROR_NAMES,
+        reserve::ERROR_NAMES,
+        pay::ERROR_NAMES,
+        ship::ERROR_NAMES,
+        compensate::ERROR_NAMES,
+        request_approval::ERROR_NAMES,
+        approval_callback::ERROR_NAMES,
+        api_handler::ERROR_NAMES,
+    ];
+    for name in all.into_iter().flatten() {
+        assert!(error_names::is_stable(name), "{name} is not declared in saga_core::error_names");
+    }
+}
+
+#[test]
+fn the_asl_names_no_error_that_nothing_raises() {
+    let sm = saga();
+    let handlers = handlers();
+    let mut raised_by_asl: BTreeSet<String> =
+        error_names::RAISED_BY_STATE_MACHINE.iter().map(|s| (*s).to_owned()).collect();
+    for (_, state) in states(&sm) {
+        if let Some(e) = state["Error"].as_str() {
+            raised_by_asl.insert(e.to_owned());
+        }
+    }
+    for (name, state) in states(&sm) {
+        let function = state["Parameters"]["FunctionName"].as_str().map(str::to_owned);
+        let can_raise: BTreeSet<String> = function
+            .as_deref()
+            .and_then(|f| handlers.get(f))
+            .map(|names| names.iter().map(|s| (*s).to_owned()).collect())
+            .unwrap_or_default();
+        for error in names_in(state.get("Retry")).into_iter().chain(names_in(state.get("Catch"))) {
+            let known = error.starts_with("States.")
+                || error_names::LAMBDA_SERVICE_ERRORS.contains(&error.as_str())
+                || can_raise.contains(&error)
+                || raised_by_asl.contains(&error);
+            assert!(known, "state {name} handles {error}, which its function {function:?} never raises");
+        }
+    }
+    for error in &raised_by_asl {
+        assert!(error_names::is_stable(error), "the ASL raises {error}, which is not a stable error name");
+    }
+}
+
+#[test]
+fn every_error_a_task_can_raise_is_handled_by_that_task() {
+    let sm = saga();
+    let handlers = handlers();
+    let mut tasks_seen = BTreeSet::new();
+    for (name, state) in states(&sm) {
+        let Some(function) = state["Parameters"]["FunctionName"].as_str() else { continue };
+        let raises = handlers.get(function).unwrap_or_else(|| panic!("state {name} invokes unknown {function}"));
+        tasks_seen.insert(function.to_owned());
+        let caught = names_in(state.get("Catch"));
+        let catches_all = caught.iter().any(|c| c == "States.ALL" || c == "States.TaskFailed");
+        for error in *raises {
+            assert!(
+                catches_all || caught.iter().any(|c| c == error),
+                "state {name}: {error} raised by {function} is not caught"
+            );
+        }
+        // Every Lambda task retries the Lambda service errors and Transient.
+        let retried = names_in(state.get("Retry"));
+        for error in error_names::LAMBDA_SERVICE_ERRORS.iter().chain([&error_names::TRANSIENT]) {
+            assert!(retried.iter().any(|r| r == error), "state {name} does not retry {error}");
+        }
+    }
+    assert_eq!(tasks_seen.len(), handlers.len(), "every step function is invoked by the saga");
+}
+
+#[test]
+fn payment_unavailable_is_retried_and_failures_end_in_the_stable_name() {
+    let sm = saga();
+    let pay = &sm["States"]["ProcessPayment"];
+    assert!(names_in(pay.get("Retry")).contains(&error_names::PAYMENT_UNAVAILABLE.to_owned()));
+    assert!(!names_in(pay.get("Retry")).contains(&error_names::PAYMENT_DECLINED.to_owned()), "declines are final");
+    for fail in ["OrderFailed", "OrderRejected"] {
+        assert_eq!(sm["States"][fail]["ErrorPath"], "$.compensation.error", "{fail} reports the recorded stable name");
+    }
+    assert_eq!(sm["States"]["CompensationFailed"]["Error"], error_names::COMPENSATION_FAILED);
+}
