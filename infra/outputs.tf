@@ -8,6 +8,11 @@ output "public_base_url" {
   value       = local.public_base_url
 }
 
+output "region" {
+  description = "Region the system is deployed in (for the AWS CLI and make seed-catalog)."
+  value       = local.region
+}
+
 output "state_machine_arn" {
   description = "ARN of the order saga state machine."
   value       = aws_sfn_state_machine.this.arn
