@@ -111,13 +111,19 @@ http POST "$endpoint/moto-api/config" '{"stepfunctions": {"execute_state_machine
 echo "with-moto: moto $MOTO_VERSION on $endpoint (log: $log)" >&2
 
 export MOTO_ENDPOINT="$endpoint"
+# The SDK's standard variables, so code that loads its configuration the
+# production way (saga_aws::load_sdk_config) talks to moto with dummy
+# credentials. Never a developer's profile, never real AWS.
+export AWS_ENDPOINT_URL="$endpoint"
 export AWS_ACCESS_KEY_ID="testing"
 export AWS_SECRET_ACCESS_KEY="testing"
 export AWS_SESSION_TOKEN="testing"
 export AWS_REGION="us-east-1"
 export AWS_DEFAULT_REGION="us-east-1"
-# Never let a developer's profile or real endpoint leak into the tests.
-unset AWS_PROFILE AWS_ENDPOINT_URL
+export AWS_EC2_METADATA_DISABLED="true"
+export AWS_CONFIG_FILE="/dev/null"
+export AWS_SHARED_CREDENTIALS_FILE="/dev/null"
+unset AWS_PROFILE
 
 set +e
 "$@"

@@ -343,8 +343,7 @@ impl Catalog for DynamoStore {
                     .and_then(|mut r| r.remove(table))
                     .unwrap_or_default()
                 {
-                    let p =
-                        items::product_from_item(item).map_err(|e| item_error(OP, e))?;
+                    let p = items::product_from_item(item).map_err(|e| item_error(OP, e))?;
                     found.insert(p.sku.clone(), p);
                 }
                 match out.unprocessed_keys.and_then(|mut u| u.remove(table)) {
@@ -457,8 +456,7 @@ impl OrderStore for DynamoStore {
                             ItemError::Inconsistent("UpdateItem returned no attributes".into()),
                         )
                     })?;
-                    let order =
-                        items::order_from_item(item).map_err(|e| item_error(OP, e))?;
+                    let order = items::order_from_item(item).map_err(|e| item_error(OP, e))?;
                     return Ok(UpdateOutcome::Applied(Box::new(order)));
                 }
                 Err(err) => {
@@ -729,8 +727,7 @@ impl ApprovalStore for DynamoStore {
                         ItemError::Inconsistent("UpdateItem returned no attributes".into()),
                     )
                 })?;
-                let a =
-                    items::approval_from_item(item).map_err(|e| item_error(OP, e))?;
+                let a = items::approval_from_item(item).map_err(|e| item_error(OP, e))?;
                 return Ok(DecideOutcome::Decided(Box::new(a)));
             }
             Err(err) => match err.as_service_error() {
@@ -863,8 +860,8 @@ impl IdempotencyStore for DynamoStore {
                             ),
                         )
                     })?;
-                    let existing = items::idempotency_from_item(item)
-                        .map_err(|e| item_error(OP, e))?;
+                    let existing =
+                        items::idempotency_from_item(item).map_err(|e| item_error(OP, e))?;
                     Ok(Claim::Existing(existing))
                 }
                 _ => Err(classify(OP, err)),

@@ -35,7 +35,9 @@ impl Args {
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--table" => table = Some(args.next().context("--table needs a value")?),
-                "--file" => file = Some(PathBuf::from(args.next().context("--file needs a value")?)),
+                "--file" => {
+                    file = Some(PathBuf::from(args.next().context("--file needs a value")?))
+                }
                 "--dry-run" => dry_run = true,
                 "-h" | "--help" => return Ok(None),
                 other => bail!("unexpected argument {other:?}"),
