@@ -149,10 +149,11 @@ data "aws_iam_policy_document" "sfn_assume" {
       values   = [local.account_id]
     }
 
+    # The machine itself, or a version or alias of it (":<qualifier>").
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [local.state_machine_arn]
+      values   = [local.state_machine_arn, "${local.state_machine_arn}:*"]
     }
   }
 }
