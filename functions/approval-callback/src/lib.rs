@@ -46,7 +46,11 @@ pub type Input = Request;
 pub type Output = Response;
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::VALIDATION_ERROR, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::VALIDATION_ERROR,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 /// Everything that ends a request with something other than success; each
 /// variant knows its status and the page the approver sees.

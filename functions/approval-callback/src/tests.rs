@@ -368,6 +368,10 @@ fn errors_have_stable_names() {
         Error::Unavailable("x".into()),
         Error::Internal("x".into()),
     ] {
-        assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+        assert!(
+            ERROR_NAMES.contains(&e.error_name()),
+            "{} is not in ERROR_NAMES",
+            e.error_name()
+        );
     }
 }

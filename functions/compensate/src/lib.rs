@@ -70,7 +70,11 @@ pub struct Output {
 }
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::COMPENSATION_FAILED, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::COMPENSATION_FAILED,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -690,7 +694,11 @@ mod tests {
             },
             Error::Store(StoreError::transient("x", "y")),
         ] {
-            assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+            assert!(
+                ERROR_NAMES.contains(&e.error_name()),
+                "{} is not in ERROR_NAMES",
+                e.error_name()
+            );
         }
     }
 }

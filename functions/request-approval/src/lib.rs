@@ -64,7 +64,11 @@ pub struct Output {
 }
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::VALIDATION_ERROR, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::VALIDATION_ERROR,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -486,7 +490,11 @@ mod tests {
             Error::Notify(StoreError::transient("x", "y")),
             Error::Store(StoreError::permanent("x", "y")),
         ] {
-            assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+            assert!(
+                ERROR_NAMES.contains(&e.error_name()),
+                "{} is not in ERROR_NAMES",
+                e.error_name()
+            );
         }
     }
 }

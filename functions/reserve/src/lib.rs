@@ -62,7 +62,12 @@ impl Output {
 }
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::OUT_OF_STOCK, error_names::VALIDATION_ERROR, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::OUT_OF_STOCK,
+    error_names::VALIDATION_ERROR,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -350,7 +355,11 @@ mod tests {
             Error::Store(StoreError::permanent("x", "y")),
             Error::Store(StoreError::corrupt("x", "y")),
         ] {
-            assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+            assert!(
+                ERROR_NAMES.contains(&e.error_name()),
+                "{} is not in ERROR_NAMES",
+                e.error_name()
+            );
         }
     }
 }

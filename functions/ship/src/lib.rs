@@ -42,7 +42,12 @@ pub struct Output {
 }
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::SHIPPING_FAILED, error_names::VALIDATION_ERROR, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::SHIPPING_FAILED,
+    error_names::VALIDATION_ERROR,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -315,7 +320,11 @@ mod tests {
             },
             Error::Store(StoreError::transient("x", "y")),
         ] {
-            assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+            assert!(
+                ERROR_NAMES.contains(&e.error_name()),
+                "{} is not in ERROR_NAMES",
+                e.error_name()
+            );
         }
     }
 }

@@ -1,2 +1,25 @@
-// Wired to the AWS adapters once saga-aws exposes them (next commit).
-fn main() {}
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use saga_aws::{DynamoStore, TableName, Tables};
+use saga_core::{SystemClock, providers::SimulatedCarrier};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let config = saga_aws::load_sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        &config,
+        Tables::from_env(&[TableName::Orders])?,
+    ));
+    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
+    let deps = ship::Deps {
+        orders: store,
+        carrier: Arc::new(SimulatedCarrier),
+        clock: Arc::new(SystemClock),
+    };
+    run(service_fn(|event: LambdaEvent<ship::Input>| {
+        ship::handle(&deps, event.payload)
+    }))
+    .await
+}

@@ -76,7 +76,11 @@ impl Output {
 }
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[error_names::VALIDATION_ERROR, error_names::TRANSIENT, error_names::INTERNAL_ERROR];
+pub const ERROR_NAMES: &[&str] = &[
+    error_names::VALIDATION_ERROR,
+    error_names::TRANSIENT,
+    error_names::INTERNAL_ERROR,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -411,7 +415,11 @@ mod tests {
             Error::Store(StoreError::permanent("x", "y")),
         ];
         for e in errors {
-            assert!(ERROR_NAMES.contains(&e.error_name()), "{} is not in ERROR_NAMES", e.error_name());
+            assert!(
+                ERROR_NAMES.contains(&e.error_name()),
+                "{} is not in ERROR_NAMES",
+                e.error_name()
+            );
         }
     }
 }

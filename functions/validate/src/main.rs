@@ -1,2 +1,27 @@
-// Wired to the AWS adapters once saga-aws exposes them (next commit).
-fn main() {}
+use std::sync::Arc;
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use saga_aws::{DynamoStore, TableName, Tables};
+use saga_core::{SystemClock, env, pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing::init_default_subscriber();
+    let threshold = env::parse_or("APPROVAL_THRESHOLD_CENTS", DEFAULT_APPROVAL_THRESHOLD_CENTS)?;
+    let config = saga_aws::load_sdk_config().await;
+    let store = Arc::new(DynamoStore::new(
+        &config,
+        Tables::from_env(&[TableName::Orders, TableName::Products])?,
+    ));
+    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
+    let deps = validate::Deps {
+        orders: store.clone(),
+        catalog: store,
+        clock: Arc::new(SystemClock),
+        approval_threshold_cents: threshold,
+    };
+    run(service_fn(|event: LambdaEvent<validate::Input>| {
+        validate::handle(&deps, event.payload)
+    }))
+    .await
+}

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 fn saga() -> Value {
     let path = saga_tests::workspace_root().join("statemachines/order-saga.asl.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -22,7 +23,10 @@ fn handlers() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("${pay_function_arn}", pay::ERROR_NAMES),
         ("${ship_function_arn}", ship::ERROR_NAMES),
         ("${compensate_function_arn}", compensate::ERROR_NAMES),
-        ("${request_approval_function_arn}", request_approval::ERROR_NAMES),
+        (
+            "${request_approval_function_arn}",
+            request_approval::ERROR_NAMES,
+        ),
     ])
 }
 
@@ -37,7 +41,12 @@ fn names_in(rules: Option<&Value>) -> Vec<String> {
 }
 
 fn states(sm: &Value) -> Vec<(String, Value)> {
-    sm["States"].as_object().expect("States is an object").iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    sm["States"]
+        .as_object()
+        .expect("States is an object")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[test]
@@ -53,7 +62,10 @@ fn every_function_error_name_is_a_declared_stable_name() {
         api_handler::ERROR_NAMES,
     ];
     for name in all.into_iter().flatten() {
-        assert!(error_names::is_stable(name), "{name} is not declared in saga_core::error_names");
+        assert!(
+            error_names::is_stable(name),
+            "{name} is not declared in saga_core::error_names"
+        );
     }
 }
 
@@ -61,30 +73,43 @@ fn every_function_error_name_is_a_declared_stable_name() {
 fn the_asl_names_no_error_that_nothing_raises() {
     let sm = saga();
     let handlers = handlers();
-    let mut raised_by_asl: BTreeSet<String> =
-        error_names::RAISED_BY_STATE_MACHINE.iter().map(|s| (*s).to_owned()).collect();
+    let mut raised_by_asl: BTreeSet<String> = error_names::RAISED_BY_STATE_MACHINE
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     for (_, state) in states(&sm) {
         if let Some(e) = state["Error"].as_str() {
             raised_by_asl.insert(e.to_owned());
         }
     }
     for (name, state) in states(&sm) {
-        let function = state["Parameters"]["FunctionName"].as_str().map(str::to_owned);
+        let function = state["Parameters"]["FunctionName"]
+            .as_str()
+            .map(str::to_owned);
         let can_raise: BTreeSet<String> = function
             .as_deref()
             .and_then(|f| handlers.get(f))
             .map(|names| names.iter().map(|s| (*s).to_owned()).collect())
             .unwrap_or_default();
-        for error in names_in(state.get("Retry")).into_iter().chain(names_in(state.get("Catch"))) {
+        for error in names_in(state.get("Retry"))
+            .into_iter()
+            .chain(names_in(state.get("Catch")))
+        {
             let known = error.starts_with("States.")
                 || error_names::LAMBDA_SERVICE_ERRORS.contains(&error.as_str())
                 || can_raise.contains(&error)
                 || raised_by_asl.contains(&error);
-            assert!(known, "state {name} handles {error}, which its function {function:?} never raises");
+            assert!(
+                known,
+                "state {name} handles {error}, which its function {function:?} never raises"
+            );
         }
     }
     for error in &raised_by_asl {
-        assert!(error_names::is_stable(error), "the ASL raises {error}, which is not a stable error name");
+        assert!(
+            error_names::is_stable(error),
+            "the ASL raises {error}, which is not a stable error name"
+        );
     }
 }
 
@@ -94,11 +119,17 @@ fn every_error_a_task_can_raise_is_handled_by_that_task() {
     let handlers = handlers();
     let mut tasks_seen = BTreeSet::new();
     for (name, state) in states(&sm) {
-        let Some(function) = state["Parameters"]["FunctionName"].as_str() else { continue };
-        let raises = handlers.get(function).unwrap_or_else(|| panic!("state {name} invokes unknown {function}"));
+        let Some(function) = state["Parameters"]["FunctionName"].as_str() else {
+            continue;
+        };
+        let raises = handlers
+            .get(function)
+            .unwrap_or_else(|| panic!("state {name} invokes unknown {function}"));
         tasks_seen.insert(function.to_owned());
         let caught = names_in(state.get("Catch"));
-        let catches_all = caught.iter().any(|c| c == "States.ALL" || c == "States.TaskFailed");
+        let catches_all = caught
+            .iter()
+            .any(|c| c == "States.ALL" || c == "States.TaskFailed");
         for error in *raises {
             assert!(
                 catches_all || caught.iter().any(|c| c == error),
@@ -107,11 +138,21 @@ fn every_error_a_task_can_raise_is_handled_by_that_task() {
         }
         // Every Lambda task retries the Lambda service errors and Transient.
         let retried = names_in(state.get("Retry"));
-        for error in error_names::LAMBDA_SERVICE_ERRORS.iter().chain([&error_names::TRANSIENT]) {
-            assert!(retried.iter().any(|r| r == error), "state {name} does not retry {error}");
+        for error in error_names::LAMBDA_SERVICE_ERRORS
+            .iter()
+            .chain([&error_names::TRANSIENT])
+        {
+            assert!(
+                retried.iter().any(|r| r == error),
+                "state {name} does not retry {error}"
+            );
         }
     }
-    assert_eq!(tasks_seen.len(), handlers.len(), "every step function is invoked by the saga");
+    assert_eq!(
+        tasks_seen.len(),
+        handlers.len(),
+        "every step function is invoked by the saga"
+    );
 }
 
 #[test]
@@ -119,9 +160,18 @@ fn payment_unavailable_is_retried_and_failures_end_in_the_stable_name() {
     let sm = saga();
     let pay = &sm["States"]["ProcessPayment"];
     assert!(names_in(pay.get("Retry")).contains(&error_names::PAYMENT_UNAVAILABLE.to_owned()));
-    assert!(!names_in(pay.get("Retry")).contains(&error_names::PAYMENT_DECLINED.to_owned()), "declines are final");
+    assert!(
+        !names_in(pay.get("Retry")).contains(&error_names::PAYMENT_DECLINED.to_owned()),
+        "declines are final"
+    );
     for fail in ["OrderFailed", "OrderRejected"] {
-        assert_eq!(sm["States"][fail]["ErrorPath"], "$.compensation.error", "{fail} reports the recorded stable name");
+        assert_eq!(
+            sm["States"][fail]["ErrorPath"], "$.compensation.error",
+            "{fail} reports the recorded stable name"
+        );
     }
-    assert_eq!(sm["States"]["CompensationFailed"]["Error"], error_names::COMPENSATION_FAILED);
+    assert_eq!(
+        sm["States"]["CompensationFailed"]["Error"],
+        error_names::COMPENSATION_FAILED
+    );
 }
