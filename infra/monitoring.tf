@@ -28,7 +28,7 @@ resource "aws_cloudwatch_metric_alarm" "state_machine" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = 1
+  threshold           = each.value == "ExecutionsFailed" ? var.execution_failure_alarm_threshold : 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
 
@@ -50,7 +50,7 @@ resource "aws_cloudwatch_metric_alarm" "function" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = 1
+  threshold           = each.value.metric == "Errors" ? var.function_error_alarm_threshold : 1
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
 

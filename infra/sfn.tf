@@ -39,7 +39,7 @@ resource "aws_sfn_state_machine" "this" {
 
   logging_configuration {
     log_destination        = "${aws_cloudwatch_log_group.sfn.arn}:*"
-    include_execution_data = true
+    include_execution_data = var.log_execution_data
     level                  = "ALL"
   }
 

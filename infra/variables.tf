@@ -169,3 +169,31 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "log_execution_data" {
+  description = "Include execution data (state inputs and outputs) in the state machine's ALL-level logs. Off by default: RequestApproval's input carries the task token, which must not reach a log. Turn on only for short debugging sessions."
+  type        = bool
+  default     = false
+}
+
+variable "execution_failure_alarm_threshold" {
+  description = "ExecutionsFailed per 5 minutes that raise the alarm. Declined payments, out-of-stock and rejected orders end in Fail states too, so 1 would page on ordinary business outcomes; compensation failures alert on their own (the alerts topic)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.execution_failure_alarm_threshold >= 1 && floor(var.execution_failure_alarm_threshold) == var.execution_failure_alarm_threshold
+    error_message = "execution_failure_alarm_threshold must be a whole number >= 1."
+  }
+}
+
+variable "function_error_alarm_threshold" {
+  description = "Lambda Errors per function per 5 minutes that raise its alarm. Business errors (PaymentDeclined, OutOfStock, …) are Lambda errors for Step Functions to catch, so they count too."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.function_error_alarm_threshold >= 1 && floor(var.function_error_alarm_threshold) == var.function_error_alarm_threshold
+    error_message = "function_error_alarm_threshold must be a whole number >= 1."
+  }
+}

@@ -389,9 +389,11 @@ fn state_machine_gets_exactly_the_placeholders_of_its_file() -> R<()> {
     assert_eq!(ev.attr_str(sfn, &Inst::Single, "type")?, "STANDARD");
     let logging = ev.single_block(sfn, &Inst::Single, "logging_configuration")?;
     assert_eq!(get_str(&logging, "level")?, "ALL");
+    // Execution data would carry RequestApproval's task token into the logs:
+    // opt-in only (var.log_execution_data, default false).
     assert_eq!(
         logging.get("include_execution_data"),
-        Some(&Value::from(true))
+        Some(&Value::from(false))
     );
     assert_eq!(
         get_str(&logging, "log_destination")?,
