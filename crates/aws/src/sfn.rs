@@ -30,6 +30,13 @@ impl SfnWorkflow {
         Ok(Self::new(config, state_machine_arn_from_env()?))
     }
 
+    /// A client that only resumes waiting tasks (`SendTaskSuccess` needs the
+    /// token, not the state machine): approval-callback needs no
+    /// `STATE_MACHINE_ARN`. Starting an execution with it is a permanent error.
+    pub fn for_task_callbacks(config: &aws_config::SdkConfig) -> Self {
+        Self::new(config, String::new())
+    }
+
     pub fn from_client(client: Client, state_machine_arn: impl Into<String>) -> Self {
         Self {
             client,
@@ -74,6 +81,12 @@ impl Workflow for SfnWorkflow {
         input: &Value,
     ) -> Result<Started, WorkflowError> {
         const OP: &str = "workflow.start_execution";
+        if self.state_machine_arn.is_empty() {
+            return Err(WorkflowError::Store(StoreError::permanent(
+                OP,
+                crate::config::ConfigError::Missing(crate::config::STATE_MACHINE_ARN_VAR),
+            )));
+        }
         let input = serde_json::to_string(input).map_err(|e| json_error(OP, e))?;
         let result = self
             .client

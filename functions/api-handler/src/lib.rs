@@ -53,6 +53,14 @@ impl std::fmt::Debug for Deps {
 pub type Input = Request;
 pub type Output = Response;
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &[
+    "ORDERS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "STATE_MACHINE_ARN",
+    "PUBLIC_BASE_URL",
+];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::VALIDATION_ERROR,

@@ -45,6 +45,9 @@ pub type Input = Request;
 /// An API Gateway HTTP API response.
 pub type Output = Response;
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "APPROVALS_TABLE"];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::VALIDATION_ERROR,

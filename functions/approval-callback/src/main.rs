@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
         Tables::from_env(&[TableName::Orders, TableName::Approvals])?,
     ));
     let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
-    let workflow = Arc::new(SfnWorkflow::from_env(&config)?);
+    let workflow = Arc::new(SfnWorkflow::for_task_callbacks(&config));
     let deps = approval_callback::Deps {
         approvals: store.clone(),
         orders: store,

@@ -69,6 +69,9 @@ pub struct Output {
     pub cause: String,
 }
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE"];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::COMPENSATION_FAILED,

@@ -54,6 +54,9 @@ impl Output {
     }
 }
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::PAYMENT_DECLINED,

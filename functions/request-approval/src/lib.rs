@@ -63,6 +63,14 @@ pub struct Output {
     pub expires_at: Timestamp,
 }
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &[
+    "ORDERS_TABLE",
+    "APPROVALS_TABLE",
+    "APPROVALS_TOPIC_ARN",
+    "PUBLIC_BASE_URL",
+];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::VALIDATION_ERROR,

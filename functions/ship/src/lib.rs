@@ -41,6 +41,9 @@ pub struct Output {
     pub tracking_number: String,
 }
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::SHIPPING_FAILED,

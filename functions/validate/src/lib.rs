@@ -75,6 +75,9 @@ impl Output {
     }
 }
 
+/// The environment variables `main.rs` reads (Terraform sets exactly these).
+pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE", "APPROVAL_THRESHOLD_CENTS"];
+
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[&str] = &[
     error_names::VALIDATION_ERROR,
