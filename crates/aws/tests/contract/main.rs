@@ -19,6 +19,7 @@ mod errors;
 mod idempotency;
 mod notifier;
 mod orders;
+mod saga;
 mod stock;
 mod support;
 mod tables;

@@ -253,6 +253,8 @@ impl Queue {
 #[derive(Debug, Clone)]
 pub struct Fault {
     remaining: Arc<AtomicUsize>,
+    /// Only responses of this operation (`"TransactWriteItems"`), or any.
+    operation: Option<&'static str>,
     status: u16,
     content_type: &'static str,
     body: String,
@@ -267,6 +269,7 @@ impl Fault {
         }
         Self {
             remaining: Arc::new(AtomicUsize::new(times)),
+            operation: None,
             status,
             content_type: "application/x-amz-json-1.0",
             body: body.to_string(),
@@ -277,6 +280,7 @@ impl Fault {
     pub fn query(code: &str, status: u16, times: usize) -> Self {
         Self {
             remaining: Arc::new(AtomicUsize::new(times)),
+            operation: None,
             status,
             content_type: "text/xml",
             body: format!(
@@ -284,6 +288,14 @@ impl Fault {
                  <Message>injected {code}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
             ),
         }
+    }
+}
+
+impl Fault {
+    /// Only replace answers to `operation` (the SDK operation name).
+    pub fn on(mut self, operation: &'static str) -> Self {
+        self.operation = Some(operation);
+        self
     }
 }
 
@@ -296,8 +308,16 @@ impl Intercept for Fault {
         &self,
         context: &mut BeforeDeserializationInterceptorContextMut<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        if let Some(op) = self.operation {
+            let this = cfg
+                .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+                .map(|m| m.name().to_owned());
+            if this.as_deref() != Some(op) {
+                return Ok(());
+            }
+        }
         let take = self
             .remaining
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

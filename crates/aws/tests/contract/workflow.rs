@@ -82,14 +82,21 @@ pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     )
 }
 
-/// The task token the execution sent to `queue`.
+/// The task token the execution sent to `queue`, and the order id with it.
 pub async fn token_from(queue: &Queue) -> (String, TaskToken) {
+    let (order_id, raw) = raw_token_from(queue).await;
+    (order_id, TaskToken::new(raw).unwrap())
+}
+
+/// Like [`token_from`], with the token as the raw string (to search for it
+/// where it must not appear).
+pub async fn raw_token_from(queue: &Queue) -> (String, String) {
     let bodies = queue.receive(1, Duration::from_secs(10)).await;
     let body: serde_json::Value =
         serde_json::from_str(bodies.first().expect("a token message")).unwrap();
     (
         body["orderId"].as_str().unwrap().to_owned(),
-        TaskToken::new(body["taskToken"].as_str().unwrap()).unwrap(),
+        body["taskToken"].as_str().unwrap().to_owned(),
     )
 }
 
