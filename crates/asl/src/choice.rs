@@ -51,6 +51,7 @@ pub(crate) enum Operand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(clippy::enum_variant_names)]
 pub(crate) enum TypeTest {
     IsNull,
     IsPresent,
@@ -121,7 +122,10 @@ fn parse_rule_at(
     let next = match obj.get("Next") {
         Some(Value::String(s)) if top => Some(s.clone()),
         Some(_) if top => {
-            problems.push(Problem::new(format!("{pointer}/Next"), "Next must be a string"));
+            problems.push(Problem::new(
+                format!("{pointer}/Next"),
+                "Next must be a string",
+            ));
             None
         }
         Some(_) => {
@@ -186,16 +190,27 @@ fn parse_op(
                 ));
             }
             let Some(items) = val.as_array().filter(|a| !a.is_empty()) else {
-                problems.push(Problem::new(ptr, format!("{key} must be a non-empty array of rules")));
+                problems.push(Problem::new(
+                    ptr,
+                    format!("{key} must be a non-empty array of rules"),
+                ));
                 return None;
             };
             let mut rules = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                if let (Some(r), _) = parse_rule_at(item, &format!("{ptr}/{i}"), false, depth + 1, problems) {
+                if let (Some(r), _) =
+                    parse_rule_at(item, &format!("{ptr}/{i}"), false, depth + 1, problems)
+                {
                     rules.push(r);
                 }
             }
-            (rules.len() == items.len()).then(|| if key == "And" { Rule::And(rules) } else { Rule::Or(rules) })
+            (rules.len() == items.len()).then(|| {
+                if key == "And" {
+                    Rule::And(rules)
+                } else {
+                    Rule::Or(rules)
+                }
+            })
         }
         "Not" => {
             if obj.contains_key("Variable") {
@@ -275,7 +290,10 @@ fn parse_test(key: &str, val: &Value, ptr: &str, problems: &mut Vec<Problem>) ->
             .map(|(_, cmp)| (*kind, *cmp))
     });
     let Some((kind, cmp)) = parsed.filter(|(k, c)| *k != Kind::Boolean || *c == Cmp::Equals) else {
-        problems.push(Problem::new(ptr, format!("unknown choice rule operator '{key}'")));
+        problems.push(Problem::new(
+            ptr,
+            format!("unknown choice rule operator '{key}'"),
+        ));
         return None;
     };
     let operand = if is_path {
@@ -286,7 +304,10 @@ fn parse_test(key: &str, val: &Value, ptr: &str, problems: &mut Vec<Problem>) ->
                 return None;
             }
             None => {
-                problems.push(Problem::new(ptr, format!("{key} must be a reference path string")));
+                problems.push(Problem::new(
+                    ptr,
+                    format!("{key} must be a reference path string"),
+                ));
                 return None;
             }
         }
@@ -402,7 +423,10 @@ fn compare(kind: Kind, cmp: Cmp, a: &Value, b: &Value) -> bool {
         Kind::Numeric => match (a, b) {
             (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
                 (Some(i), Some(j)) => Some(i.cmp(&j)),
-                _ => x.as_f64().zip(y.as_f64()).and_then(|(p, q)| p.partial_cmp(&q)),
+                _ => x
+                    .as_f64()
+                    .zip(y.as_f64())
+                    .and_then(|(p, q)| p.partial_cmp(&q)),
             },
             _ => None,
         },
@@ -432,7 +456,11 @@ impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Rule::And(rs) | Rule::Or(rs) => {
-                let sep = if matches!(self, Rule::And(_)) { " and " } else { " or " };
+                let sep = if matches!(self, Rule::And(_)) {
+                    " and "
+                } else {
+                    " or "
+                };
                 let parts: Vec<String> = rs.iter().map(|r| r.to_string()).collect();
                 write!(f, "({})", parts.join(sep))
             }
@@ -526,7 +554,9 @@ impl Pattern {
                 },
             }
         }
-        self.tokens.get(p..).is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
+        self.tokens
+            .get(p..)
+            .is_some_and(|rest| rest.iter().all(|x| *x == Tok::Star))
     }
 }
 

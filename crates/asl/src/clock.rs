@@ -85,7 +85,9 @@ impl ManualClock {
     }
 
     fn lock(&self) -> MutexGuard<'_, ManualInner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Move time forward and wake every timer that is now due.

@@ -30,7 +30,13 @@ const COMMON: &[&str] = &["Type", "Comment"];
 fn allowed_fields(ty: &str) -> Option<&'static [&'static str]> {
     Some(match ty {
         "Pass" => &[
-            "Next", "End", "InputPath", "OutputPath", "ResultPath", "Parameters", "Result",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Result",
         ],
         "Task" => &[
             "Next",
@@ -113,7 +119,10 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
         names: HashMap::new(),
     };
     let Some(obj) = v.as_object() else {
-        return Err(vec![Problem::new("", "the definition must be a JSON object")]);
+        return Err(vec![Problem::new(
+            "",
+            "the definition must be a JSON object",
+        )]);
     };
     let mut timeout_seconds = None;
     for (k, val) in obj {
@@ -265,7 +274,9 @@ impl Builder {
         let mut out = Vec::new();
         for (i, e) in arr.iter().enumerate() {
             let p = format!("{ptr}/{i}");
-            let Some(s) = self.string(e, &p) else { continue };
+            let Some(s) = self.string(e, &p) else {
+                continue;
+            };
             match s.parse::<ErrorName>() {
                 Ok(n) => out.push(n),
                 Err(err) => self.problem(p, err.to_string()),
@@ -302,41 +313,57 @@ impl Builder {
                         | "JitterStrategy"
                         | "Comment"
                 ) {
-                    self.problem(format!("{p}/{}", pointer_token(k)), format!("unknown retrier field '{k}'"));
+                    self.problem(
+                        format!("{p}/{}", pointer_token(k)),
+                        format!("unknown retrier field '{k}'"),
+                    );
                 }
             }
             let errors = self.error_list(obj.get("ErrorEquals"), &p);
             if errors.contains(&ErrorName::All) && i + 1 != arr.len() {
-                self.problem(format!("{p}/ErrorEquals"), "a retrier with States.ALL must be the last retrier");
+                self.problem(
+                    format!("{p}/ErrorEquals"),
+                    "a retrier with States.ALL must be the last retrier",
+                );
             }
             let interval_seconds = match obj.get("IntervalSeconds") {
-                Some(x) => self.positive_int(x, &format!("{p}/IntervalSeconds")).unwrap_or(1),
+                Some(x) => self
+                    .positive_int(x, &format!("{p}/IntervalSeconds"))
+                    .unwrap_or(1),
                 None => 1,
             };
             let max_attempts = match obj.get("MaxAttempts") {
-                Some(x) => self.uint(x, &format!("{p}/MaxAttempts"), 0, MAX_SECONDS).unwrap_or(3),
+                Some(x) => self
+                    .uint(x, &format!("{p}/MaxAttempts"), 0, MAX_SECONDS)
+                    .unwrap_or(3),
                 None => 3,
             };
             let backoff_rate = match obj.get("BackoffRate") {
                 Some(x) => match x.as_f64() {
                     Some(f) if f >= 1.0 && f.is_finite() => f,
                     _ => {
-                        self.problem(format!("{p}/BackoffRate"), "BackoffRate must be a number >= 1.0");
+                        self.problem(
+                            format!("{p}/BackoffRate"),
+                            "BackoffRate must be a number >= 1.0",
+                        );
                         2.0
                     }
                 },
                 None => 2.0,
             };
-            let max_delay_seconds = obj
-                .get("MaxDelaySeconds")
-                .and_then(|x| self.uint(x, &format!("{p}/MaxDelaySeconds"), 1, MAX_DELAY_LIMIT - 1));
+            let max_delay_seconds = obj.get("MaxDelaySeconds").and_then(|x| {
+                self.uint(x, &format!("{p}/MaxDelaySeconds"), 1, MAX_DELAY_LIMIT - 1)
+            });
             let jitter = match obj.get("JitterStrategy") {
                 None => Jitter::None,
                 Some(x) => match x.as_str() {
                     Some("FULL") => Jitter::Full,
                     Some("NONE") => Jitter::None,
                     _ => {
-                        self.problem(format!("{p}/JitterStrategy"), "JitterStrategy must be \"FULL\" or \"NONE\"");
+                        self.problem(
+                            format!("{p}/JitterStrategy"),
+                            "JitterStrategy must be \"FULL\" or \"NONE\"",
+                        );
                         Jitter::None
                     }
                 },
@@ -373,13 +400,22 @@ impl Builder {
                 continue;
             };
             for k in obj.keys() {
-                if !matches!(k.as_str(), "ErrorEquals" | "Next" | "ResultPath" | "Comment") {
-                    self.problem(format!("{p}/{}", pointer_token(k)), format!("unknown catcher field '{k}'"));
+                if !matches!(
+                    k.as_str(),
+                    "ErrorEquals" | "Next" | "ResultPath" | "Comment"
+                ) {
+                    self.problem(
+                        format!("{p}/{}", pointer_token(k)),
+                        format!("unknown catcher field '{k}'"),
+                    );
                 }
             }
             let errors = self.error_list(obj.get("ErrorEquals"), &p);
             if errors.contains(&ErrorName::All) && i + 1 != arr.len() {
-                self.problem(format!("{p}/ErrorEquals"), "a catcher with States.ALL must be the last catcher");
+                self.problem(
+                    format!("{p}/ErrorEquals"),
+                    "a catcher with States.ALL must be the last catcher",
+                );
             }
             let result_path = self.result_path(obj.get("ResultPath"), &format!("{p}/ResultPath"));
             let next = match obj.get("Next") {
@@ -425,7 +461,10 @@ impl Builder {
         };
         match (obj.get("Next"), end) {
             (Some(_), true) => {
-                self.problem(format!("{ptr}/End"), "a state cannot have both Next and End");
+                self.problem(
+                    format!("{ptr}/End"),
+                    "a state cannot have both Next and End",
+                );
                 Transition::End
             }
             (Some(n), false) => self
@@ -439,19 +478,19 @@ impl Builder {
         }
     }
 
-    fn seconds(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-        ptr: &str,
-    ) -> Option<Seconds> {
+    fn seconds(&mut self, obj: &Map<String, Value>, key: &str, ptr: &str) -> Option<Seconds> {
         let path_key = format!("{key}Path");
         match (obj.get(key), obj.get(&path_key)) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{ptr}/{path_key}"), format!("{key} and {path_key} are mutually exclusive"));
+                self.problem(
+                    format!("{ptr}/{path_key}"),
+                    format!("{key} and {path_key} are mutually exclusive"),
+                );
                 None
             }
-            (Some(v), None) => self.positive_int(v, &format!("{ptr}/{key}")).map(Seconds::Fixed),
+            (Some(v), None) => self
+                .positive_int(v, &format!("{ptr}/{key}"))
+                .map(Seconds::Fixed),
             (None, Some(v)) => self
                 .reference_path(v, &format!("{ptr}/{path_key}"))
                 .map(Seconds::Path),
@@ -463,7 +502,10 @@ impl Builder {
         let path_key = format!("{key}Path");
         match (obj.get(key), obj.get(&path_key)) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{ptr}/{path_key}"), format!("{key} and {path_key} are mutually exclusive"));
+                self.problem(
+                    format!("{ptr}/{path_key}"),
+                    format!("{key} and {path_key} are mutually exclusive"),
+                );
                 FailField::Absent
             }
             (Some(v), None) => match self.string(v, &format!("{ptr}/{key}")) {
@@ -483,7 +525,10 @@ impl Builder {
                 match parsed {
                     Ok(e) => FailField::Expr(e),
                     Err(e) => {
-                        self.problem(p, format!("invalid reference path or intrinsic function {s:?}: {e}"));
+                        self.problem(
+                            p,
+                            format!("invalid reference path or intrinsic function {s:?}: {e}"),
+                        );
                         FailField::Absent
                     }
                 }
@@ -521,10 +566,16 @@ impl Builder {
         for (i, name) in states_obj.keys().enumerate() {
             let sp = format!("{states_ptr}/{}", pointer_token(name));
             if name.is_empty() || name.chars().count() > MAX_NAME_LEN {
-                self.problem(sp.clone(), format!("state names must be 1 to {MAX_NAME_LEN} characters long"));
+                self.problem(
+                    sp.clone(),
+                    format!("state names must be 1 to {MAX_NAME_LEN} characters long"),
+                );
             }
             if let Some(other) = self.names.get(name) {
-                self.problem(sp.clone(), format!("state name '{name}' is already used at {other}"));
+                self.problem(
+                    sp.clone(),
+                    format!("state name '{name}' is already used at {other}"),
+                );
             } else {
                 self.names.insert(name.clone(), sp);
             }
@@ -534,7 +585,10 @@ impl Builder {
             Some(s) => match names.get(s) {
                 Some(i) => Some(*i),
                 None => {
-                    self.problem(format!("{ptr}/StartAt"), format!("StartAt names '{s}', which is not a state here"));
+                    self.problem(
+                        format!("{ptr}/StartAt"),
+                        format!("StartAt names '{s}', which is not a state here"),
+                    );
                     None
                 }
             },
@@ -661,7 +715,12 @@ impl Builder {
             }
             let kp = format!("{ptr}/{}", pointer_token(k));
             if ty == "Map" && UNSUPPORTED_MAP_FIELDS.contains(&k.as_str()) {
-                self.problem(kp, format!("'{k}' (Distributed Map) is not supported: only inline Map states run here"));
+                self.problem(
+                    kp,
+                    format!(
+                        "'{k}' (Distributed Map) is not supported: only inline Map states run here"
+                    ),
+                );
             } else {
                 self.problem(kp, format!("unknown field '{k}' for a {ty} state"));
             }
@@ -682,7 +741,11 @@ impl Builder {
             "Choice" => self.choice(obj, ptr, names),
             "Wait" => {
                 let keys = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"];
-                let present: Vec<&str> = keys.iter().copied().filter(|k| obj.contains_key(*k)).collect();
+                let present: Vec<&str> = keys
+                    .iter()
+                    .copied()
+                    .filter(|k| obj.contains_key(*k))
+                    .collect();
                 let wait = match present.as_slice() {
                     [k] => {
                         let kp = format!("{ptr}/{k}");
@@ -696,7 +759,9 @@ impl Builder {
                                     None
                                 }
                             },
-                            "SecondsPath" => self.reference_path(val, &kp).map(WaitFor::SecondsPath),
+                            "SecondsPath" => {
+                                self.reference_path(val, &kp).map(WaitFor::SecondsPath)
+                            }
                             _ => self.reference_path(val, &kp).map(WaitFor::TimestampPath),
                         }
                     }
@@ -705,7 +770,10 @@ impl Builder {
                         None
                     }
                     _ => {
-                        self.problem(ptr, format!("a Wait state takes exactly one of {}", present.join(", ")));
+                        self.problem(
+                            ptr,
+                            format!("a Wait state takes exactly one of {}", present.join(", ")),
+                        );
                         None
                     }
                 };
@@ -734,7 +802,10 @@ impl Builder {
                                         branches.push(g);
                                     }
                                 }
-                                None => self.problem(p, "a branch must be an object with StartAt and States"),
+                                None => self.problem(
+                                    p,
+                                    "a branch must be an object with StartAt and States",
+                                ),
                             }
                         }
                     }
@@ -745,8 +816,10 @@ impl Builder {
                 Kind::Parallel(Box::new(ParallelState {
                     branches,
                     parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
-                    result_selector: self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector")),
-                    result_path: self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
+                    result_selector: self
+                        .template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector")),
+                    result_path: self
+                        .result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
                     retry,
                     catch,
                     transition: self.transition(obj, ptr, names),
@@ -766,7 +839,10 @@ impl Builder {
     fn only_keys(&mut self, obj: &Map<String, Value>, ptr: &str, allowed: &[&str]) {
         for k in obj.keys() {
             if !allowed.contains(&k.as_str()) {
-                self.problem(format!("{ptr}/{}", pointer_token(k)), format!("unknown field '{k}'"));
+                self.problem(
+                    format!("{ptr}/{}", pointer_token(k)),
+                    format!("unknown field '{k}'"),
+                );
             }
         }
     }
@@ -798,7 +874,11 @@ impl Builder {
         let parameters = self.template(obj.get("Parameters"), &format!("{ptr}/Parameters"));
         if let Some(r) = &resource {
             let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
-            if token_needed && !parameters.as_ref().is_some_and(|p| p.mentions("$$.Task.Token")) {
+            if token_needed
+                && !parameters
+                    .as_ref()
+                    .is_some_and(|p| p.mentions("$$.Task.Token"))
+            {
                 self.problem(
                     format!("{ptr}/Parameters"),
                     "a .waitForTaskToken task must pass the task token: add a field like \"TaskToken.$\": \"$$.Task.Token\" to Parameters",
@@ -808,9 +888,14 @@ impl Builder {
                 let has_fn = obj
                     .get("Parameters")
                     .and_then(Value::as_object)
-                    .is_some_and(|p| p.contains_key("FunctionName") || p.contains_key("FunctionName.$"));
+                    .is_some_and(|p| {
+                        p.contains_key("FunctionName") || p.contains_key("FunctionName.$")
+                    });
                 if !has_fn {
-                    self.problem(format!("{ptr}/Parameters"), "lambda:invoke needs a FunctionName parameter");
+                    self.problem(
+                        format!("{ptr}/Parameters"),
+                        "lambda:invoke needs a FunctionName parameter",
+                    );
                 }
             }
         }
@@ -819,9 +904,13 @@ impl Builder {
         if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
             && h >= t
         {
-            self.problem(format!("{ptr}/HeartbeatSeconds"), "HeartbeatSeconds must be smaller than TimeoutSeconds");
+            self.problem(
+                format!("{ptr}/HeartbeatSeconds"),
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+            );
         }
-        let result_selector = self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
+        let result_selector =
+            self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
         let result_path = self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath"));
         let retry = self.retriers(obj.get("Retry"), ptr);
         let catch = self.catchers(obj.get("Catch"), ptr, names);
@@ -853,7 +942,8 @@ impl Builder {
                 for (i, r) in arr.iter().enumerate() {
                     let p = format!("{cp}/{i}");
                     let (rule, next) = parse_rule(r, &p, true, &mut self.problems);
-                    let next = next.and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
+                    let next = next
+                        .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
                     if let (Some(rule), Some(next)) = (rule, next) {
                         choices.push((rule, next));
                     }
@@ -876,7 +966,10 @@ impl Builder {
     ) -> Option<MapState> {
         let processor = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{ptr}/Iterator"), "ItemProcessor and Iterator are mutually exclusive");
+                self.problem(
+                    format!("{ptr}/Iterator"),
+                    "ItemProcessor and Iterator are mutually exclusive",
+                );
                 None
             }
             (Some(v), None) | (None, Some(v)) => {
@@ -888,7 +981,11 @@ impl Builder {
                 let p = format!("{ptr}/{key}");
                 match v.as_object() {
                     Some(po) => {
-                        self.only_keys(po, &p, &["StartAt", "States", "Comment", "ProcessorConfig"]);
+                        self.only_keys(
+                            po,
+                            &p,
+                            &["StartAt", "States", "Comment", "ProcessorConfig"],
+                        );
                         if let Some(cfg) = po.get("ProcessorConfig") {
                             let cp = format!("{p}/ProcessorConfig");
                             match cfg.as_object() {
@@ -909,19 +1006,28 @@ impl Builder {
                         self.graph(po, &p, depth + 1)
                     }
                     None => {
-                        self.problem(p, format!("{key} must be an object with StartAt and States"));
+                        self.problem(
+                            p,
+                            format!("{key} must be an object with StartAt and States"),
+                        );
                         None
                     }
                 }
             }
             (None, None) => {
-                self.problem(ptr, "a Map state needs an ItemProcessor (or the older Iterator)");
+                self.problem(
+                    ptr,
+                    "a Map state needs an ItemProcessor (or the older Iterator)",
+                );
                 None
             }
         };
         let item_selector = match (obj.get("ItemSelector"), obj.get("Parameters")) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{ptr}/Parameters"), "ItemSelector and Parameters are mutually exclusive");
+                self.problem(
+                    format!("{ptr}/Parameters"),
+                    "ItemSelector and Parameters are mutually exclusive",
+                );
                 None
             }
             (Some(v), None) => self.template(Some(v), &format!("{ptr}/ItemSelector")),
@@ -933,16 +1039,23 @@ impl Builder {
             .and_then(|v| self.reference_path(v, &format!("{ptr}/ItemsPath")));
         let max_concurrency = match (obj.get("MaxConcurrency"), obj.get("MaxConcurrencyPath")) {
             (Some(_), Some(_)) => {
-                self.problem(format!("{ptr}/MaxConcurrencyPath"), "MaxConcurrency and MaxConcurrencyPath are mutually exclusive");
+                self.problem(
+                    format!("{ptr}/MaxConcurrencyPath"),
+                    "MaxConcurrency and MaxConcurrencyPath are mutually exclusive",
+                );
                 Seconds::Fixed(0)
             }
-            (Some(v), None) => Seconds::Fixed(self.uint(v, &format!("{ptr}/MaxConcurrency"), 0, MAX_SECONDS).unwrap_or(0)),
+            (Some(v), None) => Seconds::Fixed(
+                self.uint(v, &format!("{ptr}/MaxConcurrency"), 0, MAX_SECONDS)
+                    .unwrap_or(0),
+            ),
             (None, Some(v)) => self
                 .reference_path(v, &format!("{ptr}/MaxConcurrencyPath"))
                 .map_or(Seconds::Fixed(0), Seconds::Path),
             (None, None) => Seconds::Fixed(0),
         };
-        let result_selector = self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
+        let result_selector =
+            self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
         let result_path = self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath"));
         let retry = self.retriers(obj.get("Retry"), ptr);
         let catch = self.catchers(obj.get("Catch"), ptr, names);

@@ -52,9 +52,7 @@ pub(crate) enum Callback {
 
 #[derive(Debug)]
 enum TokenSlot {
-    Active {
-        tx: mpsc::UnboundedSender<Callback>,
-    },
+    Active { tx: mpsc::UnboundedSender<Callback> },
     Closed,
 }
 
@@ -389,7 +387,13 @@ impl Engine {
             role_arn: cfg.role_arn.clone(),
         };
         let guard = self.register(&info.id, &info.name)?;
-        let run = Run::new(self.shared.clone(), machine.clone(), info, start.persistence, None);
+        let run = Run::new(
+            self.shared.clone(),
+            machine.clone(),
+            info,
+            start.persistence,
+            None,
+        );
         Ok((Arc::new(run), guard))
     }
 
@@ -548,7 +552,8 @@ impl Engine {
         error: Option<String>,
         cause: Option<String>,
     ) -> Result<(), CallbackError> {
-        self.shared.callback(token, Callback::Failure { error, cause })
+        self.shared
+            .callback(token, Callback::Failure { error, cause })
     }
 
     /// Reset the heartbeat timer of the parked task holding `token`.

@@ -61,7 +61,10 @@ const PREDEFINED: &[(&str, ErrorName)] = &[
         "States.ResultPathMatchFailure",
         ErrorName::ResultPathMatchFailure,
     ),
-    ("States.ParameterPathFailure", ErrorName::ParameterPathFailure),
+    (
+        "States.ParameterPathFailure",
+        ErrorName::ParameterPathFailure,
+    ),
     ("States.BranchFailed", ErrorName::BranchFailed),
     ("States.NoChoiceMatched", ErrorName::NoChoiceMatched),
     ("States.IntrinsicFailure", ErrorName::IntrinsicFailure),
@@ -73,7 +76,10 @@ const PREDEFINED: &[(&str, ErrorName)] = &[
     ("States.ResultWriterFailed", ErrorName::ResultWriterFailed),
     ("States.Runtime", ErrorName::Runtime),
     ("States.DataLimitExceeded", ErrorName::DataLimitExceeded),
-    ("States.QueryEvaluationError", ErrorName::QueryEvaluationError),
+    (
+        "States.QueryEvaluationError",
+        ErrorName::QueryEvaluationError,
+    ),
 ];
 
 /// Returned by [`ErrorName::from_str`] for a `States.` name that the
@@ -116,7 +122,9 @@ impl ErrorName {
         }
         match pattern {
             ErrorName::All => !matches!(self, ErrorName::DataLimitExceeded),
-            ErrorName::TaskFailed => !matches!(self, ErrorName::Timeout | ErrorName::DataLimitExceeded),
+            ErrorName::TaskFailed => {
+                !matches!(self, ErrorName::Timeout | ErrorName::DataLimitExceeded)
+            }
             p => p == self,
         }
     }

@@ -141,7 +141,9 @@ impl Run {
 
     fn observe(&self, lane: &Lane, here: &Here<'_>, outcome: TransitionOutcome) {
         if let Some(o) = &self.shared.observer {
-            let elapsed = (self.now() - here.entered).to_std().unwrap_or(Duration::ZERO);
+            let elapsed = (self.now() - here.entered)
+                .to_std()
+                .unwrap_or(Duration::ZERO);
             o.on_transition(
                 &self.info,
                 &StateTransition {
@@ -171,7 +173,11 @@ impl Run {
         }
     }
 
-    async fn persist(&self, lane: &Lane, position: impl FnOnce() -> Position) -> Result<(), Failure> {
+    async fn persist(
+        &self,
+        lane: &Lane,
+        position: impl FnOnce() -> Position,
+    ) -> Result<(), Failure> {
         let Some(p) = &self.persistence else {
             return Ok(());
         };
@@ -231,7 +237,13 @@ impl Run {
         t.eval(&Env::new(input, &ctx))
     }
 
-    fn select(&self, p: &IoPath, v: &Value, here: &Here<'_>, field: &str) -> Result<Value, Failure> {
+    fn select(
+        &self,
+        p: &IoPath,
+        v: &Value,
+        here: &Here<'_>,
+        field: &str,
+    ) -> Result<Value, Failure> {
         match p {
             IoPath::Identity => Ok(v.clone()),
             IoPath::Null => Ok(Value::Object(Map::new())),
@@ -287,7 +299,10 @@ impl Run {
             Seconds::Fixed(n) => Ok(*n),
             Seconds::Path(p) => {
                 let v = p.get(input).ok_or_else(|| {
-                    Failure::runtime(format!("The {what} path '{}' could not be found in the input", p.as_str()))
+                    Failure::runtime(format!(
+                        "The {what} path '{}' could not be found in the input",
+                        p.as_str()
+                    ))
                 })?;
                 v.as_u64().ok_or_else(|| {
                     Failure::runtime(format!(
@@ -309,7 +324,11 @@ impl Run {
                 lane.prev = snap.history.last().map_or(0, |e| e.id);
                 match snap.position {
                     Some(p) => {
-                        let idx = root.by_name.get(&p.state_name).copied().unwrap_or(root.start);
+                        let idx = root
+                            .by_name
+                            .get(&p.state_name)
+                            .copied()
+                            .unwrap_or(root.start);
                         (idx, p.input.clone(), Some(p))
                     }
                     None => (root.start, self.info.input.clone(), None),
@@ -332,7 +351,11 @@ impl Run {
             .machine
             .timeout_seconds()
             .and_then(|s| i64::try_from(s).ok())
-            .and_then(|s| self.info.start_time.checked_add_signed(TimeDelta::seconds(s)));
+            .and_then(|s| {
+                self.info
+                    .start_time
+                    .checked_add_signed(TimeDelta::seconds(s))
+            });
         let timeout = async {
             match deadline {
                 Some(d) => self.shared.clock.sleep_until(d).await,
@@ -450,7 +473,13 @@ impl Run {
                     return Err(Failure::runtime(format!("no state at index {idx}")));
                 };
                 let (entered, entered_id, retry_counts, retry_count, phase) = match resume.take() {
-                    Some(p) => (p.entered_time, p.entered_event_id, p.retry_counts, p.retry_count, p.phase),
+                    Some(p) => (
+                        p.entered_time,
+                        p.entered_event_id,
+                        p.retry_counts,
+                        p.retry_count,
+                        p.phase,
+                    ),
                     None => {
                         let entered = self.now();
                         let ty = entered_event(&state.kind);
@@ -494,12 +523,21 @@ impl Run {
                         result,
                         result_path,
                         transition,
-                    } => self.pass(&here, parameters.as_ref(), result.as_ref(), result_path, *transition),
+                    } => self.pass(
+                        &here,
+                        parameters.as_ref(),
+                        result.as_ref(),
+                        result_path,
+                        *transition,
+                    ),
                     Kind::Choice { choices, default } => self.choice(&here, choices, *default),
                     Kind::Wait { wait, transition } => self.wait(&here, wait, *transition).await,
-                    Kind::Succeed => self.select(&state.input_path, &input, &here, "InputPath").and_then(|v| {
-                        self.select(&state.output_path, &v, &here, "OutputPath").map(Step::End)
-                    }),
+                    Kind::Succeed => self
+                        .select(&state.input_path, &input, &here, "InputPath")
+                        .and_then(|v| {
+                            self.select(&state.output_path, &v, &here, "OutputPath")
+                                .map(Step::End)
+                        }),
                     Kind::Fail { error, cause } => Err(self.fail(&here, error, cause)),
                     Kind::Task(t) => self.task(&here, t, &mut lane, resumed).await,
                     Kind::Parallel(p) => self.parallel(&here, p, &mut lane, resumed).await,
@@ -617,7 +655,12 @@ impl Run {
         Ok(Step::Next(next, out))
     }
 
-    async fn wait(&self, here: &Here<'_>, wait: &WaitFor, transition: Transition) -> Result<Step, Failure> {
+    async fn wait(
+        &self,
+        here: &Here<'_>,
+        wait: &WaitFor,
+        transition: Transition,
+    ) -> Result<Step, Failure> {
         let effective = self.select(&here.state.input_path, here.input, here, "InputPath")?;
         let add = |secs: u64| {
             i64::try_from(secs)
@@ -714,7 +757,10 @@ impl Run {
             return Err(failure);
         };
         let mut obj = Map::new();
-        obj.insert("Error".into(), Value::String(failure.error.as_str().to_owned()));
+        obj.insert(
+            "Error".into(),
+            Value::String(failure.error.as_str().to_owned()),
+        );
         if let Some(cause) = &failure.cause {
             obj.insert("Cause".into(), Value::String(cause.clone()));
         }
@@ -800,19 +846,30 @@ impl Run {
                 p @ Phase::Parked { .. } => Some(p),
                 _ => None,
             };
-            match self.task_attempt(here, t, lane, retry_count, &counts, parked).await {
+            match self
+                .task_attempt(here, t, lane, retry_count, &counts, parked)
+                .await
+            {
                 Ok(v) => break Ok(v),
                 Err(f) => match self.retry_delay(&t.retry, &mut counts, &f) {
                     Some(delay) => {
                         retry_count += 1;
-                        self.retry_wait(here, lane, delay, &counts, retry_count).await?;
+                        self.retry_wait(here, lane, delay, &counts, retry_count)
+                            .await?;
                     }
                     None => break Err(f),
                 },
             }
         };
         match result {
-            Ok(result) => self.finish(here, t.result_selector.as_ref(), &t.result_path, result, t.transition, retry_count),
+            Ok(result) => self.finish(
+                here,
+                t.result_selector.as_ref(),
+                &t.result_path,
+                result,
+                t.transition,
+                retry_count,
+            ),
             Err(f) => self.catch(here, &t.catch, f),
         }
     }
@@ -865,7 +922,11 @@ impl Run {
                 heartbeat_at,
                 invoked,
                 ..
-            }) => (Some(token.clone()), Some((*timeout_at, *heartbeat_at)), *invoked),
+            }) => (
+                Some(token.clone()),
+                Some((*timeout_at, *heartbeat_at)),
+                *invoked,
+            ),
             _ => {
                 let token = if waits {
                     Some(random::task_token().map_err(|e| Failure::runtime(e.to_string()))?)
@@ -898,7 +959,9 @@ impl Run {
             let (error, cause) = (Some(f.error.as_str().to_owned()), f.cause.clone());
             let details = if is_fn {
                 match ty {
-                    EventType::TaskTimedOut => EventDetails::LambdaFunctionTimedOut(ErrorDetails { error, cause }),
+                    EventType::TaskTimedOut => {
+                        EventDetails::LambdaFunctionTimedOut(ErrorDetails { error, cause })
+                    }
                     _ => EventDetails::LambdaFunctionFailed(ErrorDetails { error, cause }),
                 }
             } else {
@@ -1155,14 +1218,22 @@ impl Run {
                 Err(f) => match self.retry_delay(&p.retry, &mut counts, &f) {
                     Some(delay) => {
                         retry_count += 1;
-                        self.retry_wait(here, lane, delay, &counts, retry_count).await?;
+                        self.retry_wait(here, lane, delay, &counts, retry_count)
+                            .await?;
                     }
                     None => break Err(f),
                 },
             }
         };
         match result {
-            Ok(v) => self.finish(here, p.result_selector.as_ref(), &p.result_path, v, p.transition, retry_count),
+            Ok(v) => self.finish(
+                here,
+                p.result_selector.as_ref(),
+                &p.result_path,
+                v,
+                p.transition,
+                retry_count,
+            ),
             Err(f) => self.catch(here, &p.catch, f),
         }
     }
@@ -1240,14 +1311,22 @@ impl Run {
                 Err(f) => match self.retry_delay(&m.retry, &mut counts, &f) {
                     Some(delay) => {
                         retry_count += 1;
-                        self.retry_wait(here, lane, delay, &counts, retry_count).await?;
+                        self.retry_wait(here, lane, delay, &counts, retry_count)
+                            .await?;
                     }
                     None => break Err(f),
                 },
             }
         };
         match result {
-            Ok(v) => self.finish(here, m.result_selector.as_ref(), &m.result_path, v, m.transition, retry_count),
+            Ok(v) => self.finish(
+                here,
+                m.result_selector.as_ref(),
+                &m.result_path,
+                v,
+                m.transition,
+                retry_count,
+            ),
             Err(f) => self.catch(here, &m.catch, f),
         }
     }
@@ -1276,10 +1355,11 @@ impl Run {
                 crate::path::type_name(&items)
             )));
         };
-        let limit = match self.resolve_seconds(&m.max_concurrency, &effective, "MaxConcurrencyPath")? {
-            0 => usize::MAX,
-            n => usize::try_from(n).unwrap_or(usize::MAX),
-        };
+        let limit =
+            match self.resolve_seconds(&m.max_concurrency, &effective, "MaxConcurrencyPath")? {
+                0 => usize::MAX,
+                n => usize::try_from(n).unwrap_or(usize::MAX),
+            };
         let mut inputs = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
             inputs.push(match &m.item_selector {
@@ -1324,8 +1404,14 @@ impl Run {
                     .run_graph(&m.processor, m.processor.start, input, it_lane, None)
                     .await;
                 let (ty, d) = match &r {
-                    Ok(_) => (EventType::MapIterationSucceeded, EventDetails::MapIterationSucceeded(details)),
-                    Err(_) => (EventType::MapIterationFailed, EventDetails::MapIterationFailed(details)),
+                    Ok(_) => (
+                        EventType::MapIterationSucceeded,
+                        EventDetails::MapIterationSucceeded(details),
+                    ),
+                    Err(_) => (
+                        EventType::MapIterationFailed,
+                        EventDetails::MapIterationFailed(details),
+                    ),
                 };
                 self.emit(&mut it_lane, ty, d);
                 (i, r)

@@ -431,7 +431,9 @@ impl Serialize for HistoryEvent {
             EventDetails::LambdaFunctionSucceeded(d) => {
                 w.lambda_function_succeeded_event_details = Some(d);
             }
-            EventDetails::LambdaFunctionFailed(d) => w.lambda_function_failed_event_details = Some(d),
+            EventDetails::LambdaFunctionFailed(d) => {
+                w.lambda_function_failed_event_details = Some(d)
+            }
             EventDetails::LambdaFunctionTimedOut(d) => {
                 w.lambda_function_timed_out_event_details = Some(d);
             }

@@ -71,10 +71,12 @@ impl Resource {
             "lambda" => {
                 let mut it = rest.split(':');
                 match (it.next(), it.next()) {
-                    (Some("function"), Some(name)) if !name.is_empty() => Ok(Resource::LambdaFunction {
-                        arn: arn.to_owned(),
-                        function_name: name.to_owned(),
-                    }),
+                    (Some("function"), Some(name)) if !name.is_empty() => {
+                        Ok(Resource::LambdaFunction {
+                            arn: arn.to_owned(),
+                            function_name: name.to_owned(),
+                        })
+                    }
                     _ => Err(format!("{arn:?} is not a Lambda function ARN")),
                 }
             }
@@ -87,7 +89,8 @@ impl Resource {
                         arn: arn.to_owned(),
                     });
                 }
-                let (svc_action, pattern) = if let Some(s) = rest.strip_suffix(".waitForTaskToken") {
+                let (svc_action, pattern) = if let Some(s) = rest.strip_suffix(".waitForTaskToken")
+                {
                     (s, IntegrationPattern::WaitForTaskToken)
                 } else if let Some(s) = rest.strip_suffix(".sync:2") {
                     (s, IntegrationPattern::Sync)
@@ -104,9 +107,10 @@ impl Resource {
                 }
                 let wait = pattern == IntegrationPattern::WaitForTaskToken;
                 match (service, action, pattern) {
-                    ("lambda", "invoke", IntegrationPattern::Sync) | ("sns", "publish", IntegrationPattern::Sync) => {
-                        Err(format!("{arn:?}: {service}:{action} does not support .sync"))
-                    }
+                    ("lambda", "invoke", IntegrationPattern::Sync)
+                    | ("sns", "publish", IntegrationPattern::Sync) => Err(format!(
+                        "{arn:?}: {service}:{action} does not support .sync"
+                    )),
                     ("lambda", "invoke", _) => Ok(Resource::LambdaInvoke {
                         wait_for_task_token: wait,
                     }),
@@ -147,10 +151,16 @@ impl Resource {
         match self {
             Resource::LambdaInvoke {
                 wait_for_task_token,
-            } => ("lambda".into(), format!("invoke{}", suffix(*wait_for_task_token))),
+            } => (
+                "lambda".into(),
+                format!("invoke{}", suffix(*wait_for_task_token)),
+            ),
             Resource::SnsPublish {
                 wait_for_task_token,
-            } => ("sns".into(), format!("publish{}", suffix(*wait_for_task_token))),
+            } => (
+                "sns".into(),
+                format!("publish{}", suffix(*wait_for_task_token)),
+            ),
             Resource::LambdaFunction { arn, .. } => ("lambda".into(), arn.clone()),
             Resource::Activity { arn } => ("activity".into(), arn.clone()),
             Resource::Service {

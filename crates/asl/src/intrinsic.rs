@@ -299,18 +299,19 @@ impl Intrinsic {
 
     fn apply(&self, vals: Vec<Value>) -> Result<Value, String> {
         use Function::*;
-        let arg = |i: usize| vals.get(i).ok_or_else(|| format!("missing argument {}", i + 1));
+        let arg = |i: usize| {
+            vals.get(i)
+                .ok_or_else(|| format!("missing argument {}", i + 1))
+        };
         let string = |i: usize| -> Result<&str, String> {
             let v = arg(i)?;
-            v.as_str().ok_or_else(|| {
-                format!("argument {} must be a string, got {}", i + 1, type_name(v))
-            })
+            v.as_str()
+                .ok_or_else(|| format!("argument {} must be a string, got {}", i + 1, type_name(v)))
         };
         let array = |i: usize| -> Result<&Vec<Value>, String> {
             let v = arg(i)?;
-            v.as_array().ok_or_else(|| {
-                format!("argument {} must be an array, got {}", i + 1, type_name(v))
-            })
+            v.as_array()
+                .ok_or_else(|| format!("argument {} must be an array, got {}", i + 1, type_name(v)))
         };
         let int = |i: usize| -> Result<i64, String> {
             let v = arg(i)?;
@@ -399,7 +400,12 @@ impl Intrinsic {
                     .ok()
                     .and_then(|i| a.get(i))
                     .cloned()
-                    .ok_or_else(|| format!("index {i} is out of bounds for an array of length {}", a.len()))
+                    .ok_or_else(|| {
+                        format!(
+                            "index {i} is out of bounds for an array of length {}",
+                            a.len()
+                        )
+                    })
             }
             ArrayLength => Ok(Value::from(array(0)?.len())),
             ArrayUnique => {
@@ -470,7 +476,8 @@ impl Intrinsic {
                     Some(_) => random::seeded(int(2)?.cast_unsigned()),
                     None => random::u64().map_err(|e| e.to_string())?,
                 };
-                let off = i64::try_from(r % span).map_err(|_| "the range is too large".to_owned())?;
+                let off =
+                    i64::try_from(r % span).map_err(|_| "the range is too large".to_owned())?;
                 Ok(Value::from(start + off))
             }
             MathAdd => {
@@ -610,14 +617,9 @@ impl Parser {
     }
 
     fn starts_with(&self, s: &str) -> bool {
-        let mut i = self.pos;
-        for c in s.chars() {
-            if self.chars.get(i) != Some(&c) {
-                return false;
-            }
-            i += 1;
-        }
-        true
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| self.chars.get(self.pos + k) == Some(&c))
     }
 
     fn text(&self, start: usize) -> String {
@@ -664,7 +666,10 @@ impl Parser {
                     break;
                 }
                 return Err(match self.peek() {
-                    Some(c) => format!("expected ',' or ')' at position {} but found '{c}'", self.pos),
+                    Some(c) => format!(
+                        "expected ',' or ')' at position {} but found '{c}'",
+                        self.pos
+                    ),
                     None => format!("missing ')' to close States.{name}("),
                 });
             }
@@ -737,7 +742,10 @@ impl Parser {
                     }
                 }
                 Err(match self.peek() {
-                    Some(c) => format!("unexpected '{c}' at position {}: expected an argument", self.pos),
+                    Some(c) => format!(
+                        "unexpected '{c}' at position {}: expected an argument",
+                        self.pos
+                    ),
                     None => "unexpected end: expected an argument".into(),
                 })
             }
@@ -811,7 +819,10 @@ mod tests {
     #[test]
     fn format_with_escapes_and_paths() {
         assert_eq!(
-            run("States.Format('Hello, {} \\{x\\} \\'q\\'', $.name)", json!({"name": "Arnav"})),
+            run(
+                "States.Format('Hello, {} \\{x\\} \\'q\\'', $.name)",
+                json!({"name": "Arnav"})
+            ),
             Ok(json!("Hello, Arnav {x} 'q'"))
         );
         assert_eq!(
@@ -829,7 +840,10 @@ mod tests {
             ),
             Ok(json!("b"))
         );
-        assert_eq!(run("States.Array($$.Execution.Name)", json!({})), Ok(json!(["n"])));
+        assert_eq!(
+            run("States.Array($$.Execution.Name)", json!({})),
+            Ok(json!(["n"]))
+        );
     }
 
     #[test]
@@ -852,7 +866,9 @@ mod tests {
     fn hashes_match_known_vectors() {
         assert_eq!(
             run("States.Hash('abc', 'SHA-256')", json!({})),
-            Ok(json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+            Ok(json!(
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            ))
         );
         assert_eq!(
             run("States.Hash('abc', 'MD5')", json!({})),

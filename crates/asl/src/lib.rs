@@ -58,8 +58,7 @@ mod template;
 
 pub use clock::{Clock, ManualClock, RealClock, Sleep};
 pub use engine::{
-    CallbackError, Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError,
-    StartExecution,
+    CallbackError, Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError, StartExecution,
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
@@ -69,8 +68,8 @@ pub use history::{
     TaskScheduledDetails, TaskStartedDetails,
 };
 pub use host::{
-    IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest,
-    function_name_of, lambda_invoke_envelope,
+    IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest, function_name_of,
+    lambda_invoke_envelope,
 };
 pub use intrinsic::{Function, Intrinsic};
 pub use model::{Edge, EdgeKind, Outline, StateMachine, StateOutline};

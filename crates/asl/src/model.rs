@@ -34,8 +34,12 @@ pub(crate) struct Machine {
 impl StateMachine {
     /// Parse and validate a definition given as JSON text.
     pub fn parse(json: &str) -> Result<StateMachine, Vec<Problem>> {
-        let v: Value = serde_json::from_str(json)
-            .map_err(|e| vec![Problem::new("", format!("the definition is not valid JSON: {e}"))])?;
+        let v: Value = serde_json::from_str(json).map_err(|e| {
+            vec![Problem::new(
+                "",
+                format!("the definition is not valid JSON: {e}"),
+            )]
+        })?;
         StateMachine::from_value(&v)
     }
 
@@ -312,7 +316,10 @@ pub struct Edge {
 
 impl Graph {
     pub(crate) fn name_of(&self, i: usize) -> String {
-        self.states.get(i).map(|s| s.name.clone()).unwrap_or_default()
+        self.states
+            .get(i)
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
     }
 
     fn outline(&self) -> Outline {

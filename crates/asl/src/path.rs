@@ -389,9 +389,7 @@ fn slice<'a>(
 
 impl Filter {
     fn matches(&self, v: &Value) -> bool {
-        self.any
-            .iter()
-            .any(|all| all.iter().all(|c| c.matches(v)))
+        self.any.iter().any(|all| all.iter().all(|c| c.matches(v)))
     }
 }
 
@@ -418,9 +416,10 @@ impl Condition {
                     return false;
                 };
                 let ord = match (x, lit) {
-                    (Value::Number(a), Value::Number(b)) => {
-                        a.as_f64().zip(b.as_f64()).and_then(|(a, b)| a.partial_cmp(&b))
-                    }
+                    (Value::Number(a), Value::Number(b)) => a
+                        .as_f64()
+                        .zip(b.as_f64())
+                        .and_then(|(a, b)| a.partial_cmp(&b)),
                     (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
                     (a, b) => {
                         return match op {
@@ -833,12 +832,25 @@ mod tests {
     fn set_into_a_string_fails() {
         let rp = ReferencePath::parse("$.a.b").ok();
         let mut v = json!({"a": "s"});
-        assert!(rp.map(|rp| rp.set(&mut v, json!(2)).is_err()).unwrap_or(false));
+        assert!(
+            rp.map(|rp| rp.set(&mut v, json!(2)).is_err())
+                .unwrap_or(false)
+        );
     }
 
     #[test]
     fn malformed_paths_are_errors() {
-        for p in ["", "a", "$.", "$[", "$['a'", "$.a[?(@.b ==)]", "$[1:2:0]", "$..", "$.a b"] {
+        for p in [
+            "",
+            "a",
+            "$.",
+            "$[",
+            "$['a'",
+            "$.a[?(@.b ==)]",
+            "$[1:2:0]",
+            "$..",
+            "$.a b",
+        ] {
             assert!(Path::parse(p).is_err(), "{p} should not parse");
         }
     }

@@ -72,8 +72,7 @@ pub(crate) fn task_token() -> Result<String, RandomError> {
 /// Whether `s` has the shape of a token this engine issues.
 pub(crate) fn is_token_shaped(s: &str) -> bool {
     s.len() == TOKEN_LEN
-        && s
-            .bytes()
+        && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
 }
 

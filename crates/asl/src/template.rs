@@ -277,7 +277,11 @@ mod tests {
     #[test]
     fn bad_fields_are_problems_with_pointers() {
         let mut problems = Vec::new();
-        Template::compile(&json!({"a.$": "nope", "b.$": 3, "c": 1, "c.$": "$"}), "/P", &mut problems);
+        Template::compile(
+            &json!({"a.$": "nope", "b.$": 3, "c": 1, "c.$": "$"}),
+            "/P",
+            &mut problems,
+        );
         let ptrs: Vec<&str> = problems.iter().map(|p| p.pointer.as_str()).collect();
         assert!(ptrs.contains(&"/P/a.$"));
         assert!(ptrs.contains(&"/P/b.$"));

@@ -6,6 +6,8 @@
 //! cause?, cause_contains?, events?, events_include?, calls?, elapsed_seconds?,
 //! checks?, problems?}}`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -187,14 +189,14 @@ fn check_value(c: &Check, output: &Value) -> Result<(), String> {
                 && s.get(14..15) == Some("4")
         }),
         "string" => v.is_string(),
-        "integer" => {
-            v.as_i64().is_some_and(|n| {
-                c.min.is_none_or(|m| n as f64 >= m) && c.max.is_none_or(|m| (n as f64) < m)
-            })
-        }
-        "token" => v
-            .as_str()
-            .is_some_and(|s| s.len() >= 22 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
+        "integer" => v.as_i64().is_some_and(|n| {
+            c.min.is_none_or(|m| n as f64 >= m) && c.max.is_none_or(|m| (n as f64) < m)
+        }),
+        "token" => v.as_str().is_some_and(|s| {
+            s.len() >= 22
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        }),
         other => return Err(format!("unknown check kind {other}")),
     };
     if ok {
@@ -237,7 +239,10 @@ async fn run_case(case: &Case) -> Result<(), String> {
     });
     let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
     let fut = engine
-        .run(&machine, StartExecution::new("conformance", case.input.clone()))
+        .run(
+            &machine,
+            StartExecution::new("conformance", case.input.clone()),
+        )
         .map_err(|e| e.to_string())?;
     let outcome = tokio::time::timeout(Duration::from_secs(20), clock.run(fut))
         .await
@@ -288,7 +293,9 @@ async fn run_case(case: &Case) -> Result<(), String> {
         let mut it = types.iter();
         for want in ev {
             if !it.any(|t| t == want) {
-                return Err(format!("events should include {ev:?} in order; got {types:?}"));
+                return Err(format!(
+                    "events should include {ev:?} in order; got {types:?}"
+                ));
             }
         }
     }
@@ -306,7 +313,9 @@ async fn run_case(case: &Case) -> Result<(), String> {
         let start = outcome.execution.start_time;
         let elapsed = (outcome.stop_time - start).num_milliseconds() as f64 / 1000.0;
         if (elapsed - secs).abs() > 0.001 {
-            return Err(format!("elapsed: expected {secs}s, got {elapsed}s; {summary}"));
+            return Err(format!(
+                "elapsed: expected {secs}s, got {elapsed}s; {summary}"
+            ));
         }
     }
     let out = outcome.output.clone().unwrap_or(Value::Null);
