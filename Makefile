@@ -1,0 +1,105 @@
+# Order saga on AWS Step Functions — the whole set-up is `make local` and `make test`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Real deployments default to Graviton; this repository's CI builds x86_64.
+ARCH ?= arm64
+CATALOG ?= catalog.json
+FUNCTIONS := validate reserve pay ship compensate request-approval approval-callback api-handler
+CARGO_LAMBDA_FLAG_arm64 := --arm64
+CARGO_LAMBDA_FLAG_x86_64 := --x86-64
+TF := terraform -chdir=infra
+TF_VARS := -var architecture=$(ARCH)
+# cargo-lambda (and zig, its cross linker) live in a local venv.
+BUILD_VENV := .venv-build
+export PATH := $(CURDIR)/$(BUILD_VENV)/bin:$(PATH)
+
+# saga-local serve flags, e.g. `make local ARGS="--port 8080"`.
+ARGS ?=
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+# ---------------------------------------------------------------- local ----
+
+.PHONY: local
+local: ## Build and run the whole system on this machine (saga-local serve)
+	cargo build --locked --profile local -p saga-local
+	./target/local/saga-local serve $(ARGS)
+
+# ---------------------------------------------------------------- tests ----
+
+.PHONY: test
+test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, infra checks
+	cargo fmt --all --check
+	bash scripts/with-moto.sh cargo test --workspace --locked
+	bash scripts/infra-checks.sh
+
+.PHONY: test-aws
+test-aws: ## Only the AWS adapter contract tests against moto
+	bash scripts/with-moto.sh cargo test --locked -p saga-aws --test contract
+
+.PHONY: infra-check
+infra-check: ## Only the static infra checks (terraform fmt, checkov, asl-validator)
+	bash scripts/infra-checks.sh
+
+.PHONY: lint
+lint: ## rustfmt and clippy (warnings are errors)
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+.PHONY: fmt
+fmt: ## Format the code
+	cargo fmt --all
+	terraform fmt -recursive infra
+
+.PHONY: bench
+bench: ## Benchmarks: ASL engine (criterion) and saga-local orders per second
+	cargo bench --locked -p asl
+	bash scripts/bench-local.sh
+
+# ---------------------------------------------------------------- build ----
+
+.PHONY: check-arch
+check-arch:
+	@test -n "$(CARGO_LAMBDA_FLAG_$(ARCH))" || { echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 1; }
+
+$(BUILD_VENV)/bin/cargo-lambda:
+	python3 -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --quiet cargo-lambda ziglang || { echo "could not install cargo-lambda from PyPI" >&2; exit 1; }
+
+.PHONY: build
+build: check-arch $(BUILD_VENV)/bin/cargo-lambda ## Release zips in target/lambda/<fn>/bootstrap.zip (ARCH=arm64|x86_64)
+	cargo lambda build --release --locked $(CARGO_LAMBDA_FLAG_$(ARCH)) --output-format zip $(addprefix -p ,$(FUNCTIONS))
+	@for f in $(FUNCTIONS); do printf '  %-18s %s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
+
+# --------------------------------------------------------------- deploy ----
+
+.PHONY: plan
+plan: build ## terraform plan (builds first)
+	$(TF) init -input=false
+	$(TF) plan $(TF_VARS)
+
+.PHONY: deploy
+deploy: build ## Build for $(ARCH) and terraform apply
+	$(TF) init -input=false
+	$(TF) apply $(TF_VARS)
+
+.PHONY: destroy
+destroy: build ## terraform destroy (Terraform hashes the zips even when destroying)
+	$(TF) init -input=false
+	$(TF) destroy $(TF_VARS)
+
+.PHONY: seed-catalog
+seed-catalog: ## Load CATALOG (JSON) into the deployed products table
+	AWS_REGION="$$($(TF) output -raw region)" cargo run --locked -p saga-aws --bin seed-catalog -- \
+	  --table "$$($(TF) output -raw products_table_name)" --file $(CATALOG)
+
+# ---------------------------------------------------------------- clean ----
+
+.PHONY: clean
+clean: ## Remove build output and local data
+	cargo clean
+	rm -rf .saga-local
