@@ -145,6 +145,29 @@ mod tests {
     use aws_sdk_sfn::types::error::{InvalidToken, TaskDoesNotExist, TaskTimedOut};
     use aws_smithy_types::error::ErrorMetadata;
 
+    #[tokio::test]
+    async fn a_callbacks_only_workflow_refuses_to_start_executions_without_calling_aws() {
+        let conf = aws_sdk_sfn::Config::builder()
+            .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
+            .build();
+        let workflow = SfnWorkflow::from_client(Client::from_conf(conf), "");
+        let id = OrderId::generate(saga_core::Timestamp::from_millis(1_767_225_600_000).unwrap());
+
+        let err = workflow
+            .start_execution(&id, &serde_json::json!({}))
+            .await
+            .unwrap_err();
+
+        let WorkflowError::Store(err) = err else {
+            panic!("{err:?}")
+        };
+        assert!(!err.is_transient());
+        assert_eq!(
+            saga_core::ports::error_chain(&err),
+            "workflow.start_execution failed: environment variable STATE_MACHINE_ARN is not set"
+        );
+    }
+
     #[test]
     fn gone_tasks_are_told_apart() {
         assert_eq!(

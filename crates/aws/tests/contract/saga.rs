@@ -32,14 +32,20 @@ use crate::workflow::{execution_arn, finished, token_machine};
 
 const BASE_URL: &str = "https://orders.example.com";
 
-/// The tables each function is configured with (docs/contracts.md).
-fn tables_of(function: &str) -> &'static [TableName] {
-    use TableName::*;
+/// The environment each function is deployed with (its `ENV_VARS`, which the
+/// workspace tests check against main.rs and Terraform): the tests configure
+/// each function's adapters with exactly these tables, topics and ARN.
+fn env_vars_of(function: &str) -> &'static [&'static str] {
     match function {
-        "validate" | "reserve" | "compensate" => &[Orders, Products],
-        "request-approval" | "approval-callback" => &[Orders, Approvals],
-        "api-handler" => &[Orders, Idempotency],
-        _ => &[Orders],
+        "validate" => validate::ENV_VARS,
+        "reserve" => reserve::ENV_VARS,
+        "pay" => pay::ENV_VARS,
+        "ship" => ship::ENV_VARS,
+        "compensate" => compensate::ENV_VARS,
+        "request-approval" => request_approval::ENV_VARS,
+        "approval-callback" => approval_callback::ENV_VARS,
+        "api-handler" => api_handler::ENV_VARS,
+        other => panic!("unknown function {other}"),
     }
 }
 
@@ -140,17 +146,27 @@ impl World {
                 }
                 aws_sdk_sfn::Client::from_conf(b.build())
             };
+            let env = env_vars_of(name);
             let mut own = Tables::new();
-            for t in tables_of(name) {
-                own = own.with(*t, tables.name(*t).unwrap());
+            for t in TableName::ALL
+                .into_iter()
+                .filter(|t| env.contains(&t.env_var()))
+            {
+                own = own.with(t, tables.name(t).unwrap());
             }
             let store = Arc::new(DynamoStore::from_client(ddb, own));
             // As main.rs does during init.
             store.warm_up().await.unwrap();
-            let topics = if name == "request-approval" {
-                TopicArns::new().with(Topic::Approvals, &approvals_topic)
+            let mut topics = TopicArns::new();
+            if env.contains(&saga_aws::config::topic_env_var(Topic::Approvals)) {
+                topics = topics.with(Topic::Approvals, &approvals_topic);
+            }
+            // Without STATE_MACHINE_ARN the adapter only resumes tasks
+            // (SfnWorkflow::for_task_callbacks).
+            let machine = if env.contains(&saga_aws::config::STATE_MACHINE_ARN_VAR) {
+                state_machine.clone()
             } else {
-                TopicArns::new()
+                String::new()
             };
             functions.insert(
                 name,
@@ -159,7 +175,7 @@ impl World {
                     recorder,
                     store,
                     notifier: Arc::new(SnsNotifier::from_client(sns, topics)),
-                    workflow: Arc::new(SfnWorkflow::from_client(sfn, &state_machine)),
+                    workflow: Arc::new(SfnWorkflow::from_client(sfn, machine)),
                 },
             );
         }
