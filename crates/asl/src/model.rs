@@ -248,6 +248,31 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
+    /// Indices of the states this one can go to (Next, Choice, Default, Catch).
+    pub(crate) fn targets(&self) -> Vec<usize> {
+        let next = |t: &Transition| match t {
+            Transition::Next(n) => vec![*n],
+            Transition::End => Vec::new(),
+        };
+        let with_catch = |t: &Transition, c: &[Catcher]| {
+            let mut v = next(t);
+            v.extend(c.iter().map(|c| c.next));
+            v
+        };
+        match self {
+            Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => next(transition),
+            Kind::Task(t) => with_catch(&t.transition, &t.catch),
+            Kind::Parallel(p) => with_catch(&p.transition, &p.catch),
+            Kind::Map(m) => with_catch(&m.transition, &m.catch),
+            Kind::Choice { choices, default } => {
+                let mut v: Vec<usize> = choices.iter().map(|(_, n)| *n).collect();
+                v.extend(default.iter().copied());
+                v
+            }
+            Kind::Succeed | Kind::Fail { .. } => Vec::new(),
+        }
+    }
+
     /// The `Type` as written.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -342,9 +367,25 @@ impl Graph {
                 });
             }
         };
-        let states = self
-            .states
+        // Breadth-first from StartAt, so outlines read in execution order.
+        let mut order: Vec<usize> = Vec::with_capacity(self.states.len());
+        let mut queue = std::collections::VecDeque::from([self.start]);
+        while let Some(i) = queue.pop_front() {
+            if order.contains(&i) || i >= self.states.len() {
+                continue;
+            }
+            order.push(i);
+            if let Some(s) = self.states.get(i) {
+                queue.extend(s.kind.targets());
+            }
+        }
+        let rest: Vec<usize> = (0..self.states.len())
+            .filter(|i| !order.contains(i))
+            .collect();
+        order.extend(rest);
+        let states = order
             .iter()
+            .filter_map(|i| self.states.get(*i))
             .map(|s| {
                 let mut edges = Vec::new();
                 let mut branches = Vec::new();
