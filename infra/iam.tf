@@ -41,6 +41,7 @@ locals {
     "api-handler" = {
       "dynamodb:GetItem"      = [aws_dynamodb_table.this["orders"].arn, aws_dynamodb_table.this["idempotency"].arn]
       "dynamodb:PutItem"      = [aws_dynamodb_table.this["orders"].arn, aws_dynamodb_table.this["idempotency"].arn]
+      "dynamodb:UpdateItem"   = [aws_dynamodb_table.this["orders"].arn] # an order that could not be started is marked FAILED
       "states:StartExecution" = [local.state_machine_arn]
     }
   }

@@ -1,6 +1,10 @@
-//! Helpers shared by the workspace test binary (`tests/workspace`).
+//! Helpers shared by the workspace tests: paths, the moto endpoint, and a fake
+//! Lambda Runtime API that runs a real function binary the way Lambda does.
 
 use std::path::PathBuf;
+
+pub mod fake_runtime;
+pub mod process;
 
 /// The workspace root (the directory holding the virtual `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
@@ -8,4 +12,12 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// moto's base URL, or a panic telling how to run the tests that need it.
+pub fn moto_endpoint() -> String {
+    match std::env::var("MOTO_ENDPOINT") {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!("MOTO_ENDPOINT is not set: run through scripts/with-moto.sh (make test)"),
+    }
 }
