@@ -239,4 +239,24 @@ impl ExecutionOutcome {
             "cause": self.cause,
         })
     }
+
+    /// [`ExecutionOutcome::summary`] as one line of JSON with the keys in
+    /// the order `status`, `output`, `error`, `cause`.
+    pub fn summary_line(&self) -> String {
+        let text = |v: &Option<String>| {
+            v.as_ref().map_or_else(
+                || "null".to_owned(),
+                |s| Value::String(s.clone()).to_string(),
+            )
+        };
+        format!(
+            "{{\"status\":\"{}\",\"output\":{},\"error\":{},\"cause\":{}}}",
+            self.status.as_str(),
+            self.output
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), Value::to_string),
+            text(&self.error),
+            text(&self.cause)
+        )
+    }
 }

@@ -98,7 +98,7 @@ pub fn run(args: &Args) -> ExitCode {
                 .map(|e| serde_json::to_string(e).unwrap_or_default()),
         );
     }
-    print_line(&outcome.summary().to_string());
+    print_line(&outcome.summary_line());
     if outcome.status == ExecutionStatus::Succeeded {
         ExitCode::SUCCESS
     } else {
