@@ -3,8 +3,10 @@
 //! runner used by `exec`.
 #![forbid(unsafe_code)]
 
+pub mod engine_glue;
 pub mod graph;
 pub mod load;
 pub mod mock;
 pub mod placeholders;
+pub mod steps;
 pub mod virtual_run;

@@ -1,6 +1,8 @@
 //! The `api-handler` binary for real: started the way Lambda starts it, fed API
 //! Gateway HTTP API events, talking to DynamoDB and Step Functions at moto.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::time::Duration;
 
 use saga_apigw::http::Method;

@@ -3,6 +3,8 @@
 //! DynamoDB at moto. Proves `main.rs`: configuration, AWS clients, the runtime
 //! loop, the success payload and the `errorType` of failures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
 use std::time::Duration;
 
 use saga_aws::{DynamoStore, TableName, Tables, schema};
