@@ -118,25 +118,27 @@ impl Run {
     }
 
     fn emit(&self, lane: &mut Lane, event_type: EventType, details: EventDetails) -> u64 {
-        let event = {
+        let timestamp = self.now();
+        let (id, copy) = {
             let mut log = lock(&self.log);
             let id = log.next_id;
             log.next_id += 1;
             let e = HistoryEvent {
-                timestamp: self.now(),
+                timestamp,
                 event_type,
                 id,
                 previous_event_id: lane.prev,
                 details,
             };
-            log.events.push(e.clone());
-            e
+            let copy = self.shared.observer.as_ref().map(|_| e.clone());
+            log.events.push(e);
+            (id, copy)
         };
-        lane.prev = event.id;
-        if let Some(o) = &self.shared.observer {
-            o.on_event(&self.info, &event);
+        lane.prev = id;
+        if let (Some(o), Some(e)) = (&self.shared.observer, copy) {
+            o.on_event(&self.info, &e);
         }
-        event.id
+        id
     }
 
     fn observe(&self, lane: &Lane, here: &Here<'_>, outcome: TransitionOutcome) {
@@ -190,11 +192,11 @@ impl Run {
             .map_err(|e| Failure::runtime(e.to_string()))
     }
 
-    fn context(&self, here: &Here<'_>, extra: &Extra<'_>) -> Value {
+    fn context(&self, here: &Here<'_>, extra: &Extra<'_>, with_input: bool) -> Value {
         let mut ctx = json!({
             "Execution": {
                 "Id": self.info.id,
-                "Input": self.info.input,
+                "Input": if with_input { self.info.input.clone() } else { Value::Null },
                 "Name": self.info.name,
                 "RoleArn": self.info.role_arn,
                 "StartTime": iso(self.info.start_time),
@@ -232,7 +234,7 @@ impl Run {
         if let Template::Literal(v) = t {
             return Ok(v.clone());
         }
-        let build = || self.context(here, extra);
+        let build = |full: bool| self.context(here, extra, full);
         let ctx = LazyContext::new(&build);
         t.eval(&Env::new(input, &ctx))
     }
@@ -249,7 +251,7 @@ impl Run {
             IoPath::Null => Ok(Value::Object(Map::new())),
             IoPath::Path(path) => {
                 let found = if path.is_context() {
-                    path.select(&self.context(here, &Extra::default()))
+                    path.select(&self.context(here, &Extra::default(), true))
                 } else {
                     path.select(v)
                 };
@@ -630,7 +632,7 @@ impl Run {
     ) -> Result<Step, Failure> {
         let effective = self.select(&here.state.input_path, here.input, here, "InputPath")?;
         let next = {
-            let build = || self.context(here, &Extra::default());
+            let build = |full: bool| self.context(here, &Extra::default(), full);
             let ctx = LazyContext::new(&build);
             let env = Env::new(&effective, &ctx);
             let mut chosen = None;
@@ -715,7 +717,7 @@ impl Run {
                 FailField::Absent => Ok(None),
                 FailField::Literal(s) => Ok(Some(s.clone())),
                 FailField::Expr(e) => {
-                    let build = || self.context(here, &Extra::default());
+                    let build = |full: bool| self.context(here, &Extra::default(), full);
                     let ctx = LazyContext::new(&build);
                     let v = e.eval(&Env::new(here.input, &ctx), what)?;
                     match v {

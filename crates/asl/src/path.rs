@@ -120,6 +120,21 @@ impl Path {
         self.root == Root::Context
     }
 
+    /// For `$$…` paths: whether evaluation may read `$$.Execution.Input`
+    /// (so the context object must include the execution input).
+    pub(crate) fn may_read_execution_input(&self) -> bool {
+        let name = |i: usize| match self.segments.get(i) {
+            Some(Segment::Child(Selector::Name(n))) => Some(n.as_str()),
+            _ => None,
+        };
+        match (name(0), name(1)) {
+            (Some("Execution"), Some(second)) => second == "Input",
+            (Some("Execution"), None) => true,
+            (Some(_), _) => false,
+            (None, _) => true,
+        }
+    }
+
     /// True when the path selects at most one node.
     pub fn is_definite(&self) -> bool {
         self.segments.iter().all(|s| {

@@ -10,30 +10,55 @@ use crate::error::{Failure, Problem, pointer_token};
 use crate::intrinsic::Intrinsic;
 use crate::path::Path;
 
-/// The context object, built only if something reads it.
+/// The context object, built only if something reads it. Two variants are
+/// cached: with and without `$$.Execution.Input` (which can be large and is
+/// rarely read), so a Map over many items does not copy the execution input
+/// once per item.
 pub(crate) struct LazyContext<'a> {
-    cell: OnceCell<Value>,
-    build: Option<&'a dyn Fn() -> Value>,
+    full: OnceCell<Value>,
+    light: OnceCell<Value>,
+    build: Option<&'a dyn Fn(bool) -> Value>,
 }
 
 impl<'a> LazyContext<'a> {
-    pub(crate) fn new(build: &'a dyn Fn() -> Value) -> Self {
+    /// `build(with_execution_input)` makes the context object.
+    pub(crate) fn new(build: &'a dyn Fn(bool) -> Value) -> Self {
         LazyContext {
-            cell: OnceCell::new(),
+            full: OnceCell::new(),
+            light: OnceCell::new(),
             build: Some(build),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn fixed(v: Value) -> LazyContext<'static> {
-        let cell = OnceCell::new();
-        let _ = cell.set(v);
-        LazyContext { cell, build: None }
+        let full = OnceCell::new();
+        let _ = full.set(v);
+        LazyContext {
+            full,
+            light: OnceCell::new(),
+            build: None,
+        }
     }
 
+    /// The whole context object.
     pub(crate) fn get(&self) -> &Value {
-        self.cell.get_or_init(|| match self.build {
-            Some(b) => b(),
+        self.full.get_or_init(|| match self.build {
+            Some(b) => b(true),
+            None => Value::Null,
+        })
+    }
+
+    /// A context object good enough for evaluating `path`.
+    pub(crate) fn for_path(&self, path: &Path) -> &Value {
+        if path.may_read_execution_input() || self.build.is_none() {
+            return self.get();
+        }
+        if let Some(full) = self.full.get() {
+            return full;
+        }
+        self.light.get_or_init(|| match self.build {
+            Some(b) => b(false),
             None => Value::Null,
         })
     }
@@ -53,7 +78,7 @@ impl<'a> Env<'a> {
     /// Select `path` from the input (`$…`) or the context (`$$…`).
     pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
         let root = if path.is_context() {
-            self.context.get()
+            self.context.for_path(path)
         } else {
             self.input
         };
