@@ -1129,12 +1129,18 @@ async fn an_order_that_can_not_be_started_without_a_key_is_failed() {
     assert_eq!(orders.len(), 1);
     let order = saga_aws::items::order_from_item(orders[0].clone()).unwrap();
     assert_eq!(order.status(), OrderStatus::Failed);
+    // give_up() marks the order with UpdateItem, which api-handler's list grants.
     let f = w.f("api-handler");
-    assert_eq!(
-        w.violations(f),
-        vec![("dynamodb:UpdateItem".to_owned(), "orders_table".to_owned())],
-        "the known finding: give_up() updates the order without UpdateItem permission"
+    let orders_table = w.tables.name(TableName::Orders).unwrap().to_owned();
+    assert!(
+        f.recorder
+            .calls()
+            .iter()
+            .any(|c| c.action == "dynamodb:UpdateItem"
+                && c.resource.as_deref() == Some(orders_table.as_str())),
+        "give_up() should have updated the order"
     );
+    assert_eq!(w.violations(f), Vec::<(String, String)>::new());
 }
 
 #[test]
