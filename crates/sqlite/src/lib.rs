@@ -84,6 +84,24 @@ pub struct ExecutionRow {
     pub updated_at_ms: i64,
 }
 
+/// What [`SqliteStore::seed_product`] does to the stock of a SKU that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedStock {
+    /// Keep the stored stock (the default on restart).
+    Keep,
+    /// Overwrite it with the catalog's stock.
+    Reset,
+}
+
+/// What [`SqliteStore::seed_product`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    /// A new SKU, inserted with the catalog's stock.
+    Inserted,
+    /// An existing SKU, updated.
+    Updated,
+}
+
 /// Every port over one SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -188,6 +206,49 @@ impl SqliteStore {
                 .map_err(|e| classify("products.all", e))?;
             rows.map(|r| r.map_err(|e| classify("products.all", e)).and_then(|p| p))
                 .collect()
+        })
+        .await
+    }
+
+    /// Load one catalog entry at start-up. A new SKU is inserted with its
+    /// stock. An existing SKU gets the entry's name, price and currency; its
+    /// stock is kept unless `stock` is [`SeedStock::Reset`], because the stored
+    /// stock already accounts for reservations (resetting it on every restart
+    /// would resurrect reserved units).
+    pub async fn seed_product(
+        &self,
+        product: &Product,
+        stock: SeedStock,
+    ) -> Result<Seeded, StoreError> {
+        const OP: &str = "products.seed";
+        let p = product.clone();
+        self.run(OP, move |c| {
+            in_tx(c, OP, |tx| {
+                let inserted = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO products (sku, name, price_cents, currency, stock) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![p.sku.as_str(), p.name, p.price.minor_units(), p.price.currency().as_str(), p.stock],
+                    )
+                    .map_err(|e| classify(OP, e))?;
+                if inserted == 1 {
+                    return Ok((Seeded::Inserted, true));
+                }
+                let currency = p.price.currency();
+                let (sku, price, currency) =
+                    (p.sku.as_str(), p.price.minor_units(), currency.as_str());
+                match stock {
+                    SeedStock::Keep => tx.execute(
+                        "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4 WHERE sku = ?1",
+                        params![sku, p.name, price, currency],
+                    ),
+                    SeedStock::Reset => tx.execute(
+                        "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4, stock = ?5 WHERE sku = ?1",
+                        params![sku, p.name, price, currency, p.stock],
+                    ),
+                }
+                .map_err(|e| classify(OP, e))?;
+                Ok((Seeded::Updated, true))
+            })
         })
         .await
     }

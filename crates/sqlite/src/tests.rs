@@ -89,6 +89,46 @@ async fn products_are_upserted_and_read_back() {
 }
 
 #[tokio::test]
+async fn seeding_keeps_the_stock_of_existing_products_unless_told_to_reset() {
+    let db = db().await;
+    // Two units of SKU-3 are reserved before the "restart".
+    let order = validated(&db.store, &[("SKU-3", 2)]).await;
+    let outcome = db
+        .store
+        .reserve(order.order_id(), order.items(), &reserve_update(&order))
+        .await
+        .unwrap();
+    assert_eq!(outcome, ReserveOutcome::Reserved);
+
+    let seeded = db
+        .store
+        .seed_product(&product("SKU-3", "Grinder v2", 13_500, 10), SeedStock::Keep)
+        .await
+        .unwrap();
+    let new = db
+        .store
+        .seed_product(&product("SKU-9", "Tamper", 2_500, 7), SeedStock::Keep)
+        .await
+        .unwrap();
+
+    assert_eq!((seeded, new), (Seeded::Updated, Seeded::Inserted));
+    let grinder = db.store.products(&[sku("SKU-3")]).await.unwrap().remove(0);
+    assert_eq!(grinder.name, "Grinder v2");
+    assert_eq!(grinder.price.minor_units(), 13_500);
+    assert_eq!(grinder.stock, 8, "the reserved units stay reserved");
+    assert_eq!(db.store.stock(&sku("SKU-9")).await.unwrap(), Some(7));
+
+    db.store
+        .seed_product(
+            &product("SKU-3", "Grinder v2", 13_500, 10),
+            SeedStock::Reset,
+        )
+        .await
+        .unwrap();
+    assert_eq!(db.store.stock(&sku("SKU-3")).await.unwrap(), Some(10));
+}
+
+#[tokio::test]
 async fn orders_round_trip_and_updates_are_conditional() {
     let db = db().await;
     let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", now());
