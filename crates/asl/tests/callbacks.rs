@@ -615,3 +615,123 @@ async fn snapshot_round_trips_through_json() {
     assert!(text.contains("\"TaskSubmitted\""));
     assert!(text.contains("\"parked\""));
 }
+
+/// Fails the first `fail` calls, then succeeds; counts calls.
+#[derive(Debug)]
+struct Flaky {
+    fail: usize,
+    calls: Mutex<usize>,
+}
+
+#[async_trait]
+impl TaskHost for Flaky {
+    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+        let n = {
+            let mut c = self.calls.lock().unwrap();
+            *c += 1;
+            *c
+        };
+        if n <= self.fail {
+            Err(TaskFailure::new("Transient", "busy"))
+        } else {
+            Ok(TaskOutput::Output(json!({"attempt": req.attempt})))
+        }
+    }
+}
+
+#[tokio::test]
+async fn resume_during_a_retry_wait_keeps_the_counters_and_the_wake_up_time() {
+    let clock = ManualClock::default();
+    let start = clock.now();
+    let store = Arc::new(Store::default());
+    let def = r#"{"StartAt": "Pay", "States": {"Pay": {"Type": "Task",
+        "Resource": "arn:aws:lambda:us-east-1:000000000000:function:pay",
+        "Retry": [{"ErrorEquals": ["Transient"], "IntervalSeconds": 100, "MaxAttempts": 2, "BackoffRate": 1}],
+        "End": true}}}"#;
+    let m = StateMachine::parse(def).unwrap();
+    let first = Arc::new(Flaky {
+        fail: 10,
+        calls: Mutex::new(0),
+    });
+    let engine = Engine::new(first.clone(), Arc::new(clock.clone()));
+    let task = tokio::spawn(
+        engine
+            .run(
+                &m,
+                StartExecution::new("r-1", json!({})).with_persistence(store.clone()),
+            )
+            .unwrap(),
+    );
+    settle().await;
+    let snap = store.last();
+    let pos = snap.position.clone().unwrap();
+    assert_eq!(
+        pos.phase,
+        Phase::RetryWait {
+            resume_at: start + chrono::TimeDelta::seconds(100)
+        }
+    );
+    assert_eq!((pos.retry_counts.clone(), pos.retry_count), (vec![1], 1));
+    clock.advance(Duration::from_secs(40));
+    settle().await;
+    task.abort();
+    drop(engine);
+
+    let second = Arc::new(Flaky {
+        fail: 0,
+        calls: Mutex::new(0),
+    });
+    let engine2 = Engine::new(second.clone(), Arc::new(clock.clone()));
+    let handle = engine2.resume(&m, snap, None).unwrap();
+    settle().await;
+    assert_eq!(
+        *second.calls.lock().unwrap(),
+        0,
+        "still waiting for the original wake-up time"
+    );
+    clock.advance(Duration::from_secs(60));
+    let out = handle.outcome().await;
+
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        out.output,
+        Some(json!({"attempt": 1})),
+        "the attempt number continues"
+    );
+    assert_eq!(out.stop_time - start, chrono::TimeDelta::seconds(100));
+    assert_eq!(*first.calls.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_parallel_state_is_resumed_by_running_it_again() {
+    let clock = ManualClock::default();
+    let store = Arc::new(Store::default());
+    let def = r#"{"StartAt": "Both", "States": {"Both": {"Type": "Parallel", "End": true, "Branches": [
+        {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:000000000000:function:a", "End": true}}},
+        {"StartAt": "B", "States": {"B": {"Type": "Pass", "Result": "b", "End": true}}}]}}}"#;
+    let m = StateMachine::parse(def).unwrap();
+    let (h, mut calls) = host(true);
+    let engine = Engine::new(h, Arc::new(clock.clone()));
+    let task = tokio::spawn(
+        engine
+            .run(
+                &m,
+                StartExecution::new("p-1", json!({"x": 1})).with_persistence(store.clone()),
+            )
+            .unwrap(),
+    );
+    let _ = calls.recv().await.unwrap();
+    settle().await;
+    let snap = store.last();
+    assert_eq!(snap.position.as_ref().unwrap().state_name, "Both");
+    task.abort();
+    drop(engine);
+
+    let (h2, mut calls2) = host(false);
+    let engine2 = Engine::new(h2, Arc::new(clock.clone()));
+    let out = engine2.resume(&m, snap, None).unwrap().outcome().await;
+
+    assert_eq!(calls2.recv().await.unwrap().state_name, "A");
+    assert_eq!(out.status, ExecutionStatus::Succeeded);
+    assert_eq!(out.output, Some(json!([{"approvalId": "a-1"}, "b"])));
+}
