@@ -71,3 +71,121 @@ pub fn demo_catalog() -> Vec<Product> {
         product("SKU-4", "Dual-boiler espresso machine", 149_000, 5),
     ]
 }
+
+/// How far [`order_at`] brings an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Received,
+    Validated,
+    Reserved,
+    Paid,
+    /// Paid, with a shipment booked but not yet recorded as `COMPLETED` (as
+    /// when the ship step fails after the carrier accepted).
+    Shipped,
+}
+
+/// A new order brought to `stage` through the store's own conditional
+/// updates, priced from [`demo_catalog`] (threshold 100000): stock is really
+/// reserved from `Reserved` on. Panics on a store failure (a test bug).
+#[allow(clippy::expect_used, clippy::panic)]
+pub async fn order_at<S>(
+    store: &S,
+    stage: Stage,
+    items: &[(&str, u32)],
+    token: &str,
+    postal_code: &str,
+    now: Timestamp,
+) -> Order
+where
+    S: crate::ports::OrderStore + crate::ports::StockReservations + ?Sized,
+{
+    use crate::order::{
+        Change, OrderStatus, OrderUpdate, PaymentRecord, Reservation, ShipmentRecord,
+    };
+    use crate::ports::{ReserveOutcome, UpdateOutcome};
+
+    let order = received_order(items, token, postal_code, now);
+    let id = order.order_id().clone();
+    store
+        .insert(&order)
+        .await
+        .expect("insert the fixture order");
+    let apply = |update: OrderUpdate| {
+        let id = id.clone();
+        async move {
+            match store
+                .update(&id, &update)
+                .await
+                .expect("update the fixture order")
+            {
+                UpdateOutcome::Applied(o) => *o,
+                other => panic!("fixture update {update:?} was not applied: {other:?}"),
+            }
+        }
+    };
+    let mut current = order.clone();
+    if stage >= Stage::Validated {
+        let pricing = crate::pricing::price_order(order.items(), &demo_catalog(), 100_000)
+            .expect("fixture items are in the demo catalog");
+        current = apply(OrderUpdate::transition(
+            OrderStatus::Validated,
+            &[OrderStatus::Received],
+            vec![Change::Pricing(pricing)],
+            now,
+        ))
+        .await;
+    }
+    if stage >= Stage::Reserved {
+        let reservation = Reservation {
+            lines: order.items().to_vec(),
+            reserved_at: now,
+            released_at: None,
+        };
+        let update = OrderUpdate::transition(
+            OrderStatus::Reserved,
+            &[OrderStatus::Validated],
+            vec![Change::Reservation(reservation)],
+            now,
+        );
+        let outcome = store
+            .reserve(order.order_id(), order.items(), &update)
+            .await
+            .expect("reserve the fixture order");
+        assert_eq!(outcome, ReserveOutcome::Reserved, "fixture reservation");
+        current = store
+            .get(order.order_id())
+            .await
+            .expect("read the fixture order")
+            .expect("the fixture order exists");
+    }
+    if stage >= Stage::Paid {
+        let total = current.pricing().map(|p| p.total).expect("priced");
+        let payment = PaymentRecord {
+            charge_id: format!("ch_{}", order.order_id()),
+            amount: total,
+            charged_at: now,
+            refund: None,
+        };
+        current = apply(OrderUpdate::transition(
+            OrderStatus::Paid,
+            &[OrderStatus::Reserved],
+            vec![Change::Payment(payment)],
+            now,
+        ))
+        .await;
+    }
+    if stage >= Stage::Shipped {
+        let shipment = ShipmentRecord {
+            tracking_number: format!("TRK{}", order.order_id()),
+            shipped_at: now,
+            cancelled_at: None,
+        };
+        current = apply(OrderUpdate::changes(
+            vec![],
+            vec![Change::Shipment(shipment)],
+            now,
+        ))
+        .await;
+    }
+    current
+}

@@ -3,11 +3,9 @@ use std::time::Duration;
 use saga_apigw::http::Method;
 use saga_apigw::{event, response_body, response_header};
 use saga_core::approval::{ApprovalRef, TaskToken};
-use saga_core::fixtures::demo_catalog;
+use saga_core::fixtures::{Stage, demo_catalog, order_at};
 use saga_core::memory::{MemoryStore, MemoryWorkflow};
-use saga_core::order::Reservation;
 use saga_core::ports::TaskGone;
-use saga_core::pricing::price_order;
 use saga_core::{ApprovalSummary, ManualClock, OrderId};
 
 use super::*;
@@ -40,15 +38,19 @@ fn world() -> World {
 }
 
 /// An order AWAITING_APPROVAL with a pending approval, as request-approval leaves it.
-async fn pending(w: &World, customer: &str) -> (OrderId, ApprovalId) {
+async fn pending(w: &World) -> (OrderId, ApprovalId) {
     let now = w.clock.now();
-    let mut body = saga_core::fixtures::order_body(&[("SKU-4", 1)], "tok_visa", "10115");
-    body["customerId"] = json!(customer);
-    let request = saga_core::request::parse_order_value(&body).unwrap();
-    let order = saga_core::Order::receive(OrderId::generate(now), request, now);
+    let order = order_at(
+        &*w.store,
+        Stage::Reserved,
+        &[("SKU-4", 1)],
+        "tok_visa",
+        "10115",
+        now,
+    )
+    .await;
     let id = order.order_id().clone();
-    w.store.insert(&order).await.unwrap();
-    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let pricing = order.pricing().unwrap().clone();
     let approval = Approval {
         approval_id: ApprovalId::generate(),
         order_id: id.clone(),
@@ -56,7 +58,7 @@ async fn pending(w: &World, customer: &str) -> (OrderId, ApprovalId) {
         status: ApprovalStatus::Pending,
         summary: ApprovalSummary {
             customer_id: order.customer_id().clone(),
-            lines: pricing.lines.clone(),
+            lines: pricing.lines,
             total: pricing.total,
         },
         created_at: now,
@@ -73,32 +75,13 @@ async fn pending(w: &World, customer: &str) -> (OrderId, ApprovalId) {
         notified: true,
         decision: None,
     };
-    for u in [
-        OrderUpdate::transition(
-            OrderStatus::Validated,
-            &[OrderStatus::Received],
-            vec![Change::Pricing(pricing)],
-            now,
-        ),
-        OrderUpdate::transition(
-            OrderStatus::Reserved,
-            &[OrderStatus::Validated],
-            vec![Change::Reservation(Reservation {
-                lines: order.items().to_vec(),
-                reserved_at: now,
-                released_at: None,
-            })],
-            now,
-        ),
-        OrderUpdate::transition(
-            OrderStatus::AwaitingApproval,
-            &[OrderStatus::Reserved],
-            vec![Change::Approval(reference)],
-            now,
-        ),
-    ] {
-        w.store.update(&id, &u).await.unwrap();
-    }
+    let u = OrderUpdate::transition(
+        OrderStatus::AwaitingApproval,
+        &[OrderStatus::Reserved],
+        vec![Change::Approval(reference)],
+        now,
+    );
+    w.store.update(&id, &u).await.unwrap();
     (id, approval.approval_id)
 }
 
@@ -122,7 +105,7 @@ fn text(resp: &Response) -> String {
 #[tokio::test]
 async fn get_shows_the_order_and_post_forms_and_changes_nothing() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
     let before = (w.store.order(&order_id), w.store.approvals_of(&order_id));
 
     let resp = respond(&w.deps, get(&id, "?decision=approve")).await;
@@ -159,7 +142,7 @@ async fn get_shows_the_order_and_post_forms_and_changes_nothing() {
 #[tokio::test]
 async fn user_data_on_the_page_is_escaped() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
     // Product names come from the catalog: store an approval with a hostile one.
     let mut hostile = w.store.approvals_of(&order_id).remove(0);
     hostile.approval_id = ApprovalId::generate();
@@ -176,7 +159,7 @@ async fn user_data_on_the_page_is_escaped() {
 #[tokio::test]
 async fn post_approve_decides_once_marks_approved_and_resumes_the_execution() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
 
     let resp = respond(&w.deps, post_form(&id, "approve")).await;
 
@@ -205,7 +188,7 @@ async fn post_approve_decides_once_marks_approved_and_resumes_the_execution() {
 #[tokio::test]
 async fn post_reject_sends_approved_false_and_leaves_the_status_to_compensation() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
     let resp = respond(
         &w.deps,
         event(
@@ -231,7 +214,7 @@ async fn post_reject_sends_approved_false_and_leaves_the_status_to_compensation(
 #[tokio::test]
 async fn concurrent_decisions_one_wins() {
     let w = world();
-    let (_, id) = pending(&w, "c-1").await;
+    let (_, id) = pending(&w).await;
     let (a, b) = tokio::join!(
         respond(&w.deps, post_form(&id, "approve")),
         respond(&w.deps, post_form(&id, "reject"))
@@ -245,7 +228,7 @@ async fn concurrent_decisions_one_wins() {
 #[tokio::test]
 async fn expired_approvals_answer_410_on_get_and_post() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
     w.clock.advance(Duration::from_secs(3601));
     assert_eq!(respond(&w.deps, get(&id, "")).await.status_code, 410);
     assert_eq!(
@@ -269,7 +252,7 @@ async fn a_task_gone_at_step_functions_is_410() {
         TaskGone::DoesNotExist,
     ] {
         let w = world();
-        let (order_id, id) = pending(&w, "c-1").await;
+        let (order_id, id) = pending(&w).await;
         w.workflow.make_gone(&TaskToken::new(SECRET).unwrap(), why);
         let resp = respond(&w.deps, post_form(&id, "approve")).await;
         assert_eq!(resp.status_code, 410, "{why:?}");
@@ -283,7 +266,7 @@ async fn a_task_gone_at_step_functions_is_410() {
 #[tokio::test]
 async fn a_decision_that_could_not_be_delivered_is_delivered_by_the_retry() {
     let w = world();
-    let (order_id, id) = pending(&w, "c-1").await;
+    let (order_id, id) = pending(&w).await;
     w.workflow.fail_next();
     let resp = respond(&w.deps, post_form(&id, "approve")).await;
     assert_eq!(resp.status_code, 503);
@@ -307,7 +290,7 @@ async fn a_decision_that_could_not_be_delivered_is_delivered_by_the_retry() {
 #[tokio::test]
 async fn unknown_ids_bad_decisions_and_other_methods() {
     let w = world();
-    let (_, id) = pending(&w, "c-1").await;
+    let (_, id) = pending(&w).await;
     assert_eq!(
         respond(&w.deps, get(&ApprovalId::generate(), ""))
             .await
@@ -342,7 +325,7 @@ async fn unknown_ids_bad_decisions_and_other_methods() {
 #[tokio::test]
 async fn storage_failure_is_503_for_transient_and_500_without_details_otherwise() {
     let w = world();
-    let (_, id) = pending(&w, "c-1").await;
+    let (_, id) = pending(&w).await;
     w.store.fail_next("approvals.get", true);
     assert_eq!(respond(&w.deps, get(&id, "")).await.status_code, 503);
     w.store.fail_next("approvals.get", false);

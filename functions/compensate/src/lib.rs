@@ -368,10 +368,9 @@ async fn mark_needs_attention(deps: &Deps, order_id: &OrderId, original: &Failur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::fixtures::{self, Stage, demo_catalog};
     use saga_core::memory::MemoryStore;
-    use saga_core::order::{PaymentRecord, Reservation, ShipmentRecord};
-    use saga_core::pricing::price_order;
+    use saga_core::order::ShipmentRecord;
     use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
     use saga_core::{ManualClock, Timestamp};
     use serde_json::json;
@@ -393,74 +392,19 @@ mod tests {
         World { store, deps }
     }
 
-    #[derive(Clone, Copy, PartialEq, PartialOrd)]
-    enum Stage {
-        Validated,
-        Reserved,
-        Paid,
-        Shipped,
-    }
-
     /// An order brought to `stage` through the real stores (stock really taken).
     async fn order_at(w: &World, stage: Stage, token: &str) -> OrderId {
-        let now = w.deps.clock.now();
-        let order = received_order(&[("SKU-2", 4)], token, "10115", now);
-        let id = order.order_id().clone();
-        w.store.insert(&order).await.unwrap();
-        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
-        let total = pricing.total;
-        if stage >= Stage::Validated {
-            let u = OrderUpdate::transition(
-                OrderStatus::Validated,
-                &[OrderStatus::Received],
-                vec![Change::Pricing(pricing)],
-                now,
-            );
-            w.store.update(&id, &u).await.unwrap();
-        }
-        if stage >= Stage::Reserved {
-            let r = Reservation {
-                lines: order.items().to_vec(),
-                reserved_at: now,
-                released_at: None,
-            };
-            let u = OrderUpdate::transition(
-                OrderStatus::Reserved,
-                &[OrderStatus::Validated],
-                vec![Change::Reservation(r.clone())],
-                now,
-            );
-            assert_eq!(
-                w.store.reserve(&id, &r.lines, &u).await.unwrap(),
-                saga_core::ports::ReserveOutcome::Reserved
-            );
-        }
-        if stage >= Stage::Paid {
-            let p = PaymentRecord {
-                charge_id: format!("ch_{id}"),
-                amount: total,
-                charged_at: now,
-                refund: None,
-            };
-            let u = OrderUpdate::transition(
-                OrderStatus::Paid,
-                &[OrderStatus::Reserved],
-                vec![Change::Payment(p)],
-                now,
-            );
-            w.store.update(&id, &u).await.unwrap();
-        }
-        if stage >= Stage::Shipped {
-            // A shipment booked, but recorded while still PAID (the step that failed after it).
-            let s = ShipmentRecord {
-                tracking_number: format!("TRK{id}"),
-                shipped_at: now,
-                cancelled_at: None,
-            };
-            let u = OrderUpdate::changes(vec![], vec![Change::Shipment(s)], now);
-            w.store.update(&id, &u).await.unwrap();
-        }
-        id
+        fixtures::order_at(
+            &*w.store,
+            stage,
+            &[("SKU-2", 4)],
+            token,
+            "10115",
+            w.deps.clock.now(),
+        )
+        .await
+        .order_id()
+        .clone()
     }
 
     fn input(id: &OrderId, error: &str, cause: &str) -> Input {

@@ -184,10 +184,8 @@ async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::fixtures::{Stage, demo_catalog, order_at};
     use saga_core::memory::MemoryStore;
-    use saga_core::order::Reservation;
-    use saga_core::pricing::price_order;
     use saga_core::providers::SimulatedPayments;
     use saga_core::{ManualClock, Timestamp};
 
@@ -206,37 +204,18 @@ mod tests {
         World { store, deps }
     }
 
-    /// An order in RESERVED (skipping the real steps: only its record matters here).
     async fn reserved_order(w: &World, items: &[(&str, u32)], token: &str) -> OrderId {
-        let now = w.deps.clock.now();
-        let order = received_order(items, token, "10115", now);
-        let id = order.order_id().clone();
-        w.store.insert(&order).await.unwrap();
-        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
-        for update in [
-            OrderUpdate::transition(
-                OrderStatus::Validated,
-                &[OrderStatus::Received],
-                vec![Change::Pricing(pricing)],
-                now,
-            ),
-            OrderUpdate::transition(
-                OrderStatus::Reserved,
-                &[OrderStatus::Validated],
-                vec![Change::Reservation(Reservation {
-                    lines: order.items().to_vec(),
-                    reserved_at: now,
-                    released_at: None,
-                })],
-                now,
-            ),
-        ] {
-            assert!(matches!(
-                w.store.update(&id, &update).await.unwrap(),
-                UpdateOutcome::Applied(_)
-            ));
-        }
-        id
+        order_at(
+            &*w.store,
+            Stage::Reserved,
+            items,
+            token,
+            "10115",
+            w.deps.clock.now(),
+        )
+        .await
+        .order_id()
+        .clone()
     }
 
     #[tokio::test]

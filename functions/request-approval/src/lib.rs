@@ -310,10 +310,8 @@ async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
 mod tests {
     use super::*;
     use saga_core::ManualClock;
-    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::fixtures::{Stage, demo_catalog, order_at};
     use saga_core::memory::{MemoryNotifier, MemoryStore};
-    use saga_core::order::Reservation;
-    use saga_core::pricing::price_order;
 
     const SECRET: &str = "AAAAKgAAAAIAAAAAAAAAAQ-very-secret-task-token";
     const BASE: &str = "https://api.example.com";
@@ -342,32 +340,17 @@ mod tests {
     }
 
     async fn reserved_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        let now = w.deps.clock.now();
-        let order = received_order(items, "tok_visa", "10115", now);
-        let id = order.order_id().clone();
-        w.store.insert(&order).await.unwrap();
-        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
-        for u in [
-            OrderUpdate::transition(
-                OrderStatus::Validated,
-                &[OrderStatus::Received],
-                vec![Change::Pricing(pricing)],
-                now,
-            ),
-            OrderUpdate::transition(
-                OrderStatus::Reserved,
-                &[OrderStatus::Validated],
-                vec![Change::Reservation(Reservation {
-                    lines: order.items().to_vec(),
-                    reserved_at: now,
-                    released_at: None,
-                })],
-                now,
-            ),
-        ] {
-            w.store.update(&id, &u).await.unwrap();
-        }
-        id
+        order_at(
+            &*w.store,
+            Stage::Reserved,
+            items,
+            "tok_visa",
+            "10115",
+            w.deps.clock.now(),
+        )
+        .await
+        .order_id()
+        .clone()
     }
 
     fn input(id: &OrderId, token: &str) -> Input {

@@ -192,10 +192,8 @@ async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
     use saga_core::memory::MemoryStore;
-    use saga_core::order::Pricing;
-    use saga_core::pricing::price_order;
     use saga_core::{ManualClock, Timestamp};
 
     struct World {
@@ -214,18 +212,17 @@ mod tests {
     }
 
     async fn validated_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        let order = received_order(items, "tok_visa", "10115", w.deps.clock.now());
-        let id = order.order_id().clone();
-        w.store.insert(&order).await.unwrap();
-        let pricing: Pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
-        let update = OrderUpdate::transition(
-            OrderStatus::Validated,
-            &[OrderStatus::Received],
-            vec![Change::Pricing(pricing)],
+        order_at(
+            &*w.store,
+            Stage::Validated,
+            items,
+            "tok_visa",
+            "10115",
             w.deps.clock.now(),
-        );
-        w.store.update(&id, &update).await.unwrap();
-        id
+        )
+        .await
+        .order_id()
+        .clone()
     }
 
     #[tokio::test]

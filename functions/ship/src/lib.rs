@@ -166,10 +166,8 @@ async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{demo_catalog, received_order};
+    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
     use saga_core::memory::MemoryStore;
-    use saga_core::order::{PaymentRecord, Reservation};
-    use saga_core::pricing::price_order;
     use saga_core::providers::SimulatedCarrier;
     use saga_core::{ManualClock, Timestamp};
 
@@ -189,47 +187,17 @@ mod tests {
     }
 
     async fn paid_order(w: &World, postal_code: &str) -> OrderId {
-        let now = w.deps.clock.now();
-        let order = received_order(&[("SKU-1", 1)], "tok_visa", postal_code, now);
-        let id = order.order_id().clone();
-        w.store.insert(&order).await.unwrap();
-        let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
-        let total = pricing.total;
-        for update in [
-            OrderUpdate::transition(
-                OrderStatus::Validated,
-                &[OrderStatus::Received],
-                vec![Change::Pricing(pricing)],
-                now,
-            ),
-            OrderUpdate::transition(
-                OrderStatus::Reserved,
-                &[OrderStatus::Validated],
-                vec![Change::Reservation(Reservation {
-                    lines: order.items().to_vec(),
-                    reserved_at: now,
-                    released_at: None,
-                })],
-                now,
-            ),
-            OrderUpdate::transition(
-                OrderStatus::Paid,
-                &[OrderStatus::Reserved],
-                vec![Change::Payment(PaymentRecord {
-                    charge_id: "ch_1".into(),
-                    amount: total,
-                    charged_at: now,
-                    refund: None,
-                })],
-                now,
-            ),
-        ] {
-            assert!(matches!(
-                w.store.update(&id, &update).await.unwrap(),
-                UpdateOutcome::Applied(_)
-            ));
-        }
-        id
+        order_at(
+            &*w.store,
+            Stage::Paid,
+            &[("SKU-1", 1)],
+            "tok_visa",
+            postal_code,
+            w.deps.clock.now(),
+        )
+        .await
+        .order_id()
+        .clone()
     }
 
     #[tokio::test]
