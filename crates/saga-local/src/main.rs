@@ -1,5 +1,6 @@
-//! `saga-local`: validate, execute (mocked, virtual time) and draw ASL state
-//! machines. Each subcommand lives in its own module under `commands/`.
+//! `saga-local`: serve the order saga on one machine; validate, execute
+//! (mocked, virtual time) and draw ASL state machines. Each subcommand lives
+//! in its own module under `commands/`.
 
 use std::process::ExitCode;
 
@@ -17,6 +18,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the whole order saga on this machine: HTTP API, executions, SQLite, outbox.
+    Serve(commands::serve::Args),
     /// Check ASL definitions; print every problem with its JSON pointer.
     Validate(commands::validate::Args),
     /// Run a definition to the end in virtual time with mocked tasks.
@@ -28,6 +31,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => commands::serve::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Exec(args) => commands::exec::run(&args),
         Command::Graph(args) => commands::graph::run(&args),

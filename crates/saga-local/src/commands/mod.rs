@@ -5,6 +5,7 @@
 
 pub mod exec;
 pub mod graph;
+pub mod serve;
 pub mod validate;
 
 use std::io::Write;

@@ -1,0 +1,153 @@
+//! `saga-local serve`: the whole order saga on this machine.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use saga_local::serve::console::ConsoleMode;
+use saga_local::serve::{ServeConfig, Server};
+
+use super::{eprint_lines, print_line};
+
+/// Arguments of `serve`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The catalog is upserted at every start: new SKUs are inserted with their stock; \
+existing SKUs get the file's name, price and currency but KEEP their stock \
+(it already accounts for reserved and sold units), unless --reset-stock.
+
+Every execution is saved in <data-dir>/saga.db: stop or kill the server at any \
+moment and start it again on the same data dir, and each order continues where \
+it was. Delete the data dir to start from scratch.")]
+pub struct Args {
+    /// Port to listen on (0 picks a free port; the URL is printed).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Directory of the SQLite database and the outbox.
+    #[arg(long, default_value = ".saga-local")]
+    pub data_dir: PathBuf,
+    /// Catalog JSON file: [{"sku", "name", "priceCents", "currency", "stock"}]
+    /// (default: the built-in demo catalog, catalog.json).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Overwrite the stock of existing products with the catalog's stock.
+    #[arg(long)]
+    pub reset_stock: bool,
+    /// Orders totalling at least this many minor units wait for a person.
+    #[arg(long, default_value_t = 100_000)]
+    pub approval_threshold_cents: i64,
+    /// How long an approval waits before the order is rejected.
+    #[arg(long, default_value_t = 86_400)]
+    pub approval_timeout_seconds: u64,
+    /// Base of the links in e-mails and Location headers
+    /// (default: http://<bind>:<port>).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Directory for outgoing messages, one file each (default: <data-dir>/outbox).
+    #[arg(long, value_name = "DIR")]
+    pub outbox: Option<PathBuf>,
+    /// Run another state machine file instead of the built-in order saga.
+    #[arg(long, value_name = "FILE")]
+    pub definition: Option<PathBuf>,
+    /// Print only the URL line (no banner, transitions or messages).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl Args {
+    fn config(&self) -> ServeConfig {
+        ServeConfig {
+            bind: self.bind,
+            port: self.port,
+            data_dir: self.data_dir.clone(),
+            catalog: self.catalog.clone(),
+            reset_stock: self.reset_stock,
+            approval_threshold_cents: self.approval_threshold_cents,
+            approval_timeout_seconds: self.approval_timeout_seconds,
+            public_url: self.public_url.clone(),
+            outbox: self.outbox.clone(),
+            definition: self.definition.clone(),
+            console: if self.quiet {
+                ConsoleMode::Quiet
+            } else {
+                ConsoleMode::Stdout
+            },
+        }
+    }
+}
+
+/// Serve until SIGTERM or Ctrl-C. Exit 1 when the server cannot start or fails.
+pub fn run(args: &Args) -> ExitCode {
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprint_lines([format!("saga-local serve: cannot start the runtime: {e}")]);
+            return ExitCode::FAILURE;
+        }
+    };
+    let quiet = args.quiet;
+    let result = runtime.block_on(async {
+        let server = Server::start(args.config()).await?;
+        let handle = server.shutdown_handle();
+        tokio::spawn(async move {
+            let which = shutdown_signal().await;
+            if !quiet {
+                print_line(&format!(
+                    "{which}: finishing in-flight requests; running orders continue at the next start"
+                ));
+            }
+            handle.shutdown();
+        });
+        server.join().await
+    });
+    // Executions are parked or cut off here; their state is in the database.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint_lines([format!("saga-local serve: {}", e.chain())]);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Diagnostics on stderr; `RUST_LOG` picks the level (default `warn`).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Resolves on Ctrl-C or SIGTERM; names the signal.
+async fn shutdown_signal() -> &'static str {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => "Ctrl-C",
+        () = terminate => "SIGTERM",
+    }
+}

@@ -1,0 +1,181 @@
+//! The HTTP side: each request becomes the API Gateway HTTP API (v2) event
+//! Lambda would receive and goes to the same `api-handler` /
+//! `approval-callback` code; the handler's response is turned back into HTTP
+//! (status, headers, cookies, body, base64 flag).
+//!
+//! Routes (any method; the handlers answer 404 / 405 themselves):
+//! `/orders`, `/orders/{orderId}` → api-handler; `/approvals/{approvalId}` →
+//! approval-callback. Everything else is a JSON 404.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+
+/// Bodies up to this size reach the handlers (which refuse more than 64 KiB
+/// with their own 413); larger ones get axum's 413.
+pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
+
+/// What the routes need: the two HTTP functions' dependencies.
+#[derive(Clone)]
+pub struct AppState {
+    pub api: Arc<api_handler::Deps>,
+    pub approvals: Arc<approval_callback::Deps>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppState")
+    }
+}
+
+/// The saga's HTTP API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/orders", any(orders))
+        .route("/orders/{order_id}", any(orders))
+        .route("/approvals/{approval_id}", any(approvals))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES))
+        .with_state(state)
+}
+
+async fn orders(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = to_event(method, &uri, &headers, &body);
+    from_response(api_handler::respond(&state.api, event).await)
+}
+
+async fn approvals(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = to_event(method, &uri, &headers, &body);
+    from_response(approval_callback::respond(&state.approvals, event).await)
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let body = serde_json::json!({"error": format!("no route for {}", uri.path())});
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The event API Gateway would send for this request.
+pub fn to_event(
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> saga_apigw::Request {
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let pairs: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
+        .collect();
+    let body = (!body.is_empty()).then_some(body);
+    saga_apigw::event(method, &target, &pairs, body)
+}
+
+/// The HTTP response for a handler's API Gateway response.
+pub fn from_response(resp: saga_apigw::Response) -> Response {
+    let status = u16::try_from(resp.status_code)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = saga_apigw::response_body(&resp);
+    let mut out = Response::new(Body::from(body));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    for (name, value) in &resp.headers {
+        headers.append(name.clone(), value.clone());
+    }
+    for (name, value) in &resp.multi_value_headers {
+        if !resp.headers.contains_key(name) {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+    for cookie in &resp.cookies {
+        if let Ok(v) = HeaderValue::from_str(cookie) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saga_apigw::Response as ApiResponse;
+
+    #[test]
+    fn requests_become_events_with_method_path_query_headers_and_body() {
+        let uri: Uri = "/approvals/abc?decision=approve".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("idempotency-key", HeaderValue::from_static("k-1"));
+        let event = to_event(Method::POST, &uri, &headers, b"decision=approve");
+        assert_eq!(saga_apigw::method(&event), Method::POST);
+        assert_eq!(saga_apigw::path(&event), "/approvals/abc");
+        assert_eq!(
+            saga_apigw::query(&event, "decision").as_deref(),
+            Some("approve")
+        );
+        assert_eq!(saga_apigw::header(&event, "Idempotency-Key"), Some("k-1"));
+        assert_eq!(saga_apigw::body(&event).unwrap(), b"decision=approve");
+
+        let binary = to_event(Method::POST, &uri, &HeaderMap::new(), &[0xff, 0x00]);
+        assert!(binary.is_base64_encoded);
+        assert_eq!(saga_apigw::body(&binary).unwrap(), vec![0xff, 0x00]);
+    }
+
+    #[test]
+    fn responses_keep_status_headers_and_decoded_body() {
+        let mut resp: ApiResponse = saga_apigw::with_header(
+            saga_apigw::json_response(202, &serde_json::json!({"a": 1})),
+            "location",
+            "/orders/1",
+        );
+        resp.cookies = vec!["a=b".into()];
+        let http = from_response(resp);
+        assert_eq!(http.status(), StatusCode::ACCEPTED);
+        assert_eq!(http.headers()["location"], "/orders/1");
+        assert_eq!(http.headers()["content-type"], "application/json");
+        assert_eq!(http.headers()["set-cookie"], "a=b");
+
+        let mut b64 = saga_apigw::text_response(200, "application/octet-stream", "AAE=".into());
+        b64.is_base64_encoded = true;
+        let http = from_response(b64);
+        let (_, body) = http.into_parts();
+        let bytes = futures_body(body);
+        assert_eq!(bytes, vec![0x00, 0x01]);
+    }
+
+    fn futures_body(body: Body) -> Vec<u8> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap()
+                .to_vec()
+        })
+    }
+}

@@ -1,0 +1,508 @@
+//! `saga-local serve`: the whole order saga on one machine.
+//!
+//! - HTTP ([`http::router`]): the four routes of the API, each request handed
+//!   as an API Gateway v2 event to the same `api-handler` /
+//!   `approval-callback` code as in Lambda.
+//! - Executions: the engine runs `statemachines/order-saga.asl.json` (built
+//!   in; `--definition` for another file) with the real step handlers
+//!   in-process ([`crate::steps::StepHost`]), in real time.
+//! - Storage: one SQLite database (`<data-dir>/saga.db`, WAL) for products,
+//!   orders, approvals, idempotency keys and executions
+//!   ([`workflow::DurableWorkflow`]); executions continue after a restart.
+//! - Messages: the outbox directory, one file per message
+//!   ([`outbox::OutboxNotifier`]).
+//! - A console line per state transition ([`console`]).
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), saga_local::serve::ServeError> {
+//! use saga_local::serve::{ServeConfig, Server};
+//! let server = Server::start(ServeConfig::new(".saga-local")).await?;
+//! println!("{}", server.url());
+//! server.shutdown().await
+//! # }
+//! ```
+
+pub mod catalog;
+pub mod console;
+pub mod http;
+pub mod outbox;
+pub mod workflow;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use asl::{Engine, RealClock, StateMachine};
+use saga_core::ports::StoreError;
+use saga_core::pricing::Product;
+use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
+use saga_sqlite::SqliteStore;
+use tokio::sync::watch;
+
+use crate::engine_glue::DomainClock;
+use crate::load::LoadError;
+use crate::steps::{Adapters, StepHost, StepSettings};
+use console::{Console, ConsoleMode, TransitionPrinter};
+use outbox::OutboxNotifier;
+use workflow::{DurableWorkflow, Gate, ResumeReport};
+
+pub use console::ConsoleBuffer;
+
+/// The state machine, built in.
+pub const ORDER_SAGA_ASL: &str = include_str!("../../../../statemachines/order-saga.asl.json");
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "saga.db";
+
+/// How long start-up waits for resumed approval waits to be in place.
+const PARKED_WAIT: Duration = Duration::from_secs(10);
+
+/// Everything `serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Address to listen on (`--bind`, default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Port (`--port`, default 3000; 0 picks a free one).
+    pub port: u16,
+    /// Database and outbox (`--data-dir`, default `.saga-local`).
+    pub data_dir: PathBuf,
+    /// A catalog JSON file (`--catalog`); the demo catalog when `None`.
+    pub catalog: Option<PathBuf>,
+    /// Overwrite the stock of existing products with the catalog's (`--reset-stock`).
+    pub reset_stock: bool,
+    /// Orders totalling at least this many minor units wait for approval.
+    pub approval_threshold_cents: i64,
+    /// How long an approval waits before the order is rejected.
+    pub approval_timeout_seconds: u64,
+    /// Base of the links in e-mails and `Location` (`--public-url`);
+    /// `http://<bind>:<port>` when `None`.
+    pub public_url: Option<String>,
+    /// Outbox directory (`--outbox`); `<data-dir>/outbox` when `None`.
+    pub outbox: Option<PathBuf>,
+    /// Another state machine file (`--definition`); the built-in one when `None`.
+    pub definition: Option<PathBuf>,
+    /// Where console lines go.
+    pub console: ConsoleMode,
+}
+
+impl ServeConfig {
+    /// The defaults of `saga-local serve`, with this data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 3000,
+            data_dir: data_dir.into(),
+            catalog: None,
+            reset_stock: false,
+            approval_threshold_cents: 100_000,
+            approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
+            public_url: None,
+            outbox: None,
+            definition: None,
+            console: ConsoleMode::Stdout,
+        }
+    }
+
+    fn outbox_dir(&self) -> PathBuf {
+        self.outbox
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+}
+
+/// Why the server could not start (or stopped with an error).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot create the directory {path}")]
+    Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] saga_sqlite::OpenError),
+    #[error("cannot read the catalog {path}")]
+    CatalogFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid catalog {path}")]
+    Catalog {
+        path: String,
+        #[source]
+        source: catalog::CatalogError,
+    },
+    #[error("the state machine cannot be used")]
+    Definition(#[source] LoadError),
+    #[error("--approval-timeout-seconds must be between 1 and 31536000, got {0}")]
+    ApprovalTimeout(u64),
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the database failed")]
+    Store(#[from] StoreError),
+    #[error("the HTTP server failed")]
+    Http(#[source] std::io::Error),
+}
+
+impl ServeError {
+    /// The error and its causes on one line.
+    pub fn chain(&self) -> String {
+        let mut lines = saga_core::ports::error_chain(self);
+        if let Self::Definition(e) = self {
+            lines = std::iter::once(lines)
+                .chain(e.lines())
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        lines
+    }
+}
+
+/// The saga's state machine with local placeholders, the approval timeout
+/// filled in.
+pub fn load_machine(config: &ServeConfig) -> Result<StateMachine, LoadError> {
+    let vars = BTreeMap::from([(
+        "approval_timeout_seconds".to_owned(),
+        config.approval_timeout_seconds.to_string(),
+    )]);
+    if let Some(path) = &config.definition {
+        return crate::load::load_definition(path, &vars);
+    }
+    let path = "statemachines/order-saga.asl.json (built in)".to_owned();
+    let filled = crate::placeholders::fill(ORDER_SAGA_ASL, &vars).map_err(|source| {
+        LoadError::Placeholder {
+            path: path.clone(),
+            source,
+        }
+    })?;
+    let machine =
+        StateMachine::parse(&filled).map_err(|problems| LoadError::Invalid { path, problems })?;
+    Ok(machine.with_name("order-saga"))
+}
+
+fn read_catalog(config: &ServeConfig) -> Result<Vec<Product>, ServeError> {
+    let (label, text) = match &config.catalog {
+        Some(path) => (
+            path.display().to_string(),
+            std::fs::read_to_string(path).map_err(|source| ServeError::CatalogFile {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => (
+            "the built-in demo catalog".to_owned(),
+            catalog::DEMO_CATALOG.to_owned(),
+        ),
+    };
+    catalog::parse_catalog(&text).map_err(|source| ServeError::Catalog {
+        path: label,
+        source,
+    })
+}
+
+fn create_dir(path: &Path) -> Result<(), ServeError> {
+    std::fs::create_dir_all(path).map_err(|source| ServeError::Directory {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Starts servers.
+#[derive(Debug)]
+pub struct Server;
+
+/// Asks a running server to stop (clone it freely).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(Arc<watch::Sender<bool>>);
+
+impl ShutdownHandle {
+    /// Stop accepting connections, let in-flight requests finish, then stop.
+    /// Running executions keep their saved state and resume at the next start.
+    pub fn shutdown(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// A server that accepts requests.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    url: String,
+    store: SqliteStore,
+    outbox: PathBuf,
+    resumed: ResumeReport,
+    shutdown: ShutdownHandle,
+    gate: Arc<Gate>,
+    console: Arc<Console>,
+    http: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address the server listens on (with the real port when 0 was asked).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The public base URL (`http://127.0.0.1:3000`).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database (tests read stock and orders through it).
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// The outbox directory.
+    pub fn outbox(&self) -> &Path {
+        &self.outbox
+    }
+
+    /// Executions continued at start-up.
+    pub fn resumed(&self) -> &ResumeReport {
+        &self.resumed
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Shut down and wait until the server has stopped.
+    pub async fn shutdown(self) -> Result<(), ServeError> {
+        self.shutdown.shutdown();
+        self.join().await
+    }
+
+    /// Wait until the server stops (after [`ShutdownHandle::shutdown`]).
+    /// In-flight requests finish first; then executions stop before their
+    /// next step, with their state saved for the next start.
+    pub async fn join(self) -> Result<(), ServeError> {
+        let result = self.http.await;
+        self.gate.close();
+        self.console.close();
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServeError::Http(e)),
+            Err(e) => Err(ServeError::Http(std::io::Error::other(e))),
+        }
+    }
+}
+
+impl Server {
+    /// Open the data directory, seed the catalog, bind, resume the executions
+    /// that were running, then accept requests.
+    pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+        if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
+            return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
+        }
+        let machine = load_machine(&config).map_err(ServeError::Definition)?;
+        let products = read_catalog(&config)?;
+        create_dir(&config.data_dir)?;
+        let outbox_dir = config.outbox_dir();
+        create_dir(&outbox_dir)?;
+
+        let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+        let seeded = catalog::seed(&store, &products, config.reset_stock).await?;
+
+        let wanted = SocketAddr::new(config.bind, config.port);
+        let listener = tokio::net::TcpListener::bind(wanted)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: wanted,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
+            addr: wanted,
+            source,
+        })?;
+        let url = config
+            .public_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| default_url(addr));
+
+        let console = Arc::new(Console::new(config.console.clone()));
+        let real_clock: Arc<dyn asl::Clock> = Arc::new(RealClock);
+        let clock: Arc<dyn saga_core::Clock> = Arc::new(DomainClock(real_clock.clone()));
+        let notifier =
+            OutboxNotifier::new(&outbox_dir, clock.clone(), console.clone()).map_err(|source| {
+                ServeError::Directory {
+                    path: outbox_dir.clone(),
+                    source,
+                }
+            })?;
+        let shared = Arc::new(store.clone());
+        let adapters = Adapters {
+            orders: shared.clone(),
+            catalog: shared.clone(),
+            stock: shared.clone(),
+            approvals: shared.clone(),
+            payments: Arc::new(SimulatedPayments::new(shared.clone())),
+            carrier: Arc::new(SimulatedCarrier),
+            notifier: Arc::new(notifier),
+            clock: clock.clone(),
+        };
+        let settings = StepSettings {
+            approval_threshold_cents: config.approval_threshold_cents,
+            public_base_url: url.clone(),
+        };
+        let engine = Engine::builder(
+            Arc::new(StepHost::new(&adapters, &settings)),
+            real_clock.clone(),
+        )
+        .observer(Arc::new(TransitionPrinter::new(
+            console.clone(),
+            real_clock,
+        )))
+        .build();
+        let gate = Arc::new(Gate::default());
+        let workflow = Arc::new(DurableWorkflow::new(
+            store.clone(),
+            engine,
+            machine,
+            gate.clone(),
+        ));
+
+        // The engine knows only the executions of this process: resume them
+        // before the first approval click can arrive.
+        let resumed = workflow.resume_all(PARKED_WAIT).await?;
+
+        let state = http::AppState {
+            api: Arc::new(api_handler::Deps {
+                orders: shared.clone(),
+                idempotency: shared.clone(),
+                workflow: workflow.clone(),
+                clock: clock.clone(),
+                public_base_url: Some(url.clone()),
+            }),
+            approvals: Arc::new(approval_callback::Deps {
+                approvals: shared.clone(),
+                orders: shared,
+                workflow,
+                clock,
+            }),
+        };
+        let (tx, mut rx) = watch::channel(false);
+        let http = tokio::spawn(async move {
+            axum::serve(listener, http::router(state))
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await
+        });
+
+        let server = RunningServer {
+            addr,
+            url,
+            store,
+            outbox: outbox_dir,
+            resumed,
+            shutdown: ShutdownHandle(Arc::new(tx)),
+            gate,
+            console,
+            http,
+        };
+        banner(&server, &config, &seeded).await;
+        Ok(server)
+    }
+}
+
+fn default_url(addr: SocketAddr) -> String {
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(host, addr.port()))
+}
+
+/// The start-up text: the URL (also with `--quiet`), what was resumed, the
+/// catalog and a first order to paste.
+async fn banner(server: &RunningServer, config: &ServeConfig, seeded: &catalog::SeedReport) {
+    let console = &server.console;
+    console.always(&format!("saga-local serve: listening on {}", server.url));
+    let r = &server.resumed;
+    console.line(&format!(
+        "  data      {} (catalog: {} new, {} updated{})",
+        config.data_dir.join(DATABASE_FILE).display(),
+        seeded.inserted,
+        seeded.updated,
+        if config.reset_stock {
+            ", stock reset"
+        } else {
+            ", stock kept"
+        }
+    ));
+    console.line(&format!("  outbox    {}", server.outbox.display()));
+    console.line(&format!(
+        "  approval  orders of {} minor units or more wait up to {} s for a decision",
+        config.approval_threshold_cents, config.approval_timeout_seconds
+    ));
+    if !r.resumed.is_empty() || !r.restarted.is_empty() || !r.failed.is_empty() {
+        console.line(&format!(
+            "  resumed   {} execution(s) ({} waiting for approval, {} restarted from their input, {} not resumable)",
+            r.resumed.len() + r.restarted.len(),
+            r.parked.len(),
+            r.restarted.len(),
+            r.failed.len()
+        ));
+    }
+    let products = match server.store.all_products().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %saga_core::ports::error_chain(&e), "cannot list the catalog");
+            Vec::new()
+        }
+    };
+    console.line("");
+    console.line("Catalog:");
+    for p in &products {
+        let approval = if p.price.minor_units() >= config.approval_threshold_cents {
+            "  (needs approval)"
+        } else {
+            ""
+        };
+        console.line(&format!(
+            "  {:<10} {:<32} {:>14}   stock {:>5}{approval}",
+            p.sku.as_str(),
+            p.name,
+            p.price.to_string(),
+            p.stock
+        ));
+    }
+    let small = products
+        .iter()
+        .find(|p| p.price.minor_units() < config.approval_threshold_cents && p.stock > 0);
+    if let Some(p) = small {
+        console.line("");
+        console.line("Try it:");
+        console.line(&format!(
+            "  curl -s -i {}/orders -H 'content-type: application/json' -d '{}'",
+            server.url,
+            first_order(p.sku.as_str())
+        ));
+        console.line(&format!(
+            "  curl -s {}/orders/<orderId>      # the orderId from the answer",
+            server.url
+        ));
+    }
+    console.line("");
+}
+
+/// A small order for `sku`, paid with a card that works.
+pub fn first_order(sku: &str) -> String {
+    serde_json::json!({
+        "customerId": "c-1",
+        "email": "ada@example.com",
+        "items": [{"sku": sku, "quantity": 1}],
+        "payment": {"token": "tok_visa"},
+        "shippingAddress": {"name": "Ada Lovelace", "line1": "1 Analytical Way", "city": "London", "postalCode": "N1 9GU", "country": "GB"}
+    })
+    .to_string()
+}

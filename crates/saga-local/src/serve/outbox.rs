@@ -1,0 +1,257 @@
+//! The outbox: what SNS would send, one file per message.
+//!
+//! Each message is written to a hidden temporary file and then linked under
+//! its final name, so a reader never sees half a file and two messages never
+//! overwrite each other. Names sort by time:
+//! `20261121T183000.123Z-approvals-01KD…-1.txt` (topic, then the order id
+//! when the subject names one, then a counter). A file holds
+//!
+//! ```text
+//! Topic: approvals
+//! Subject: Approval needed: order 01KD… (1490.00 EUR)
+//! Date: 2026-11-21T18:30:00.123Z
+//!
+//! <the message body>
+//! ```
+//!
+//! Every message also gets a console line; an approval message gets its
+//! approve / reject links (they are in the body: the task token never is).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use async_trait::async_trait;
+use saga_core::ports::{Message, Notifier, StoreError, Topic};
+use saga_core::{Clock, OrderId};
+
+use crate::serve::console::Console;
+
+/// A [`Notifier`] writing into a directory.
+pub struct OutboxNotifier {
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    console: Arc<Console>,
+    counter: AtomicU64,
+}
+
+impl std::fmt::Debug for OutboxNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxNotifier")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The first word of `text` that is an order id.
+pub fn order_id_in(text: &str) -> Option<OrderId> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find_map(|w| OrderId::parse(w).ok())
+}
+
+/// The approve and reject links of an approval message body.
+pub fn approval_links(body: &str) -> (Option<&str>, Option<&str>) {
+    let mut urls = body
+        .split_whitespace()
+        .filter(|w| w.starts_with("http://") || w.starts_with("https://"));
+    let mut approve = None;
+    let mut reject = None;
+    for url in urls.by_ref() {
+        if url.ends_with("decision=approve") {
+            approve = Some(url);
+        } else if url.ends_with("decision=reject") {
+            reject = Some(url);
+        }
+    }
+    (approve, reject)
+}
+
+impl OutboxNotifier {
+    /// Write into `dir` (created if missing).
+    pub fn new(dir: &Path, clock: Arc<dyn Clock>, console: Arc<Console>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        Ok(Self {
+            dir: dir.to_owned(),
+            clock,
+            console,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Write the message off the async runtime; the final file name.
+    async fn write(&self, topic: Topic, message: &Message) -> std::io::Result<PathBuf> {
+        let now = self.clock.now().as_datetime();
+        let stamp = now.format("%Y%m%dT%H%M%S%.3fZ").to_string();
+        let order = order_id_in(&message.subject)
+            .or_else(|| order_id_in(&message.body))
+            .map(|id| format!("-{id}"))
+            .unwrap_or_default();
+        let text = format!(
+            "Topic: {}\nSubject: {}\nDate: {}\n\n{}\n",
+            topic.as_str(),
+            message.subject,
+            now.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+            message.body.trim_end()
+        );
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let dir = self.dir.clone();
+        let prefix = format!("{stamp}-{}{order}", topic.as_str());
+        tokio::task::spawn_blocking(move || write_file(&dir, &prefix, n, &text))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    fn announce(&self, topic: Topic, message: &Message, file: &Path) {
+        let order = order_id_in(&message.subject)
+            .map(|id| id.to_string())
+            .unwrap_or_else(|| "-".repeat(26));
+        let file = file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match topic {
+            Topic::Approvals => {
+                let (approve, reject) = approval_links(&message.body);
+                self.console.line(&format!(
+                    "{order} >> {}\n{:27}approve: {}\n{:27}reject:  {}\n{:27}(outbox/{file})",
+                    message.subject,
+                    "",
+                    approve.unwrap_or("?"),
+                    "",
+                    reject.unwrap_or("?"),
+                    ""
+                ));
+            }
+            Topic::Notifications => self.console.line(&format!(
+                "{order} >> notification: {} (outbox/{file})",
+                message.subject
+            )),
+            Topic::Alerts => self.console.line(&format!(
+                "{order} !! ALERT: {} (outbox/{file})",
+                message.subject
+            )),
+        }
+    }
+}
+
+/// Write `text` to a hidden temporary file, then link it as
+/// `<prefix>-<seq>.txt` (never replacing a file: the sequence counts up).
+/// Not fsynced: like the SQLite database (WAL, `synchronous = NORMAL`), the
+/// outbox survives a killed process, not a power cut.
+fn write_file(dir: &Path, prefix: &str, n: u64, text: &str) -> std::io::Result<PathBuf> {
+    let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
+    std::fs::File::create(&tmp)?.write_all(text.as_bytes())?;
+    let mut seq = n + 1;
+    let result = loop {
+        let name = dir.join(format!("{prefix}-{seq}.txt"));
+        match std::fs::hard_link(&tmp, &name) {
+            Ok(()) => break Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => seq += 1,
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not write to the outbox {dir}")]
+struct OutboxError {
+    dir: PathBuf,
+    #[source]
+    source: std::io::Error,
+}
+
+#[async_trait]
+impl Notifier for OutboxNotifier {
+    async fn publish(&self, topic: Topic, message: &Message) -> Result<String, StoreError> {
+        let file = self.write(topic, message).await.map_err(|source| {
+            StoreError::transient(
+                "outbox.publish",
+                OutboxError {
+                    dir: self.dir.clone(),
+                    source,
+                },
+            )
+        })?;
+        self.announce(topic, message, &file);
+        Ok(file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::console::{ConsoleBuffer, ConsoleMode};
+    use saga_core::ManualClock;
+
+    const ORDER: &str = "01KD0000000000000000000000";
+
+    fn outbox() -> (tempfile::TempDir, OutboxNotifier, ConsoleBuffer) {
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = ConsoleBuffer::default();
+        let notifier = OutboxNotifier::new(
+            &dir.path().join("outbox"),
+            Arc::new(ManualClock::at_fixed_start()),
+            Arc::new(Console::new(ConsoleMode::Memory(buffer.clone()))),
+        )
+        .unwrap();
+        (dir, notifier, buffer)
+    }
+
+    fn files(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[tokio::test]
+    async fn each_message_is_one_complete_file_named_by_time_topic_and_order() {
+        let (_tmp, outbox, buffer) = outbox();
+        let message = Message {
+            subject: format!("Approval needed: order {ORDER} (1490.00 EUR)"),
+            body: format!(
+                "Order {ORDER} needs your approval.\n\nApprove: http://h/approvals/a1?decision=approve\nReject:  http://h/approvals/a1?decision=reject\n"
+            ),
+        };
+        outbox.publish(Topic::Approvals, &message).await.unwrap();
+        outbox.publish(Topic::Approvals, &message).await.unwrap();
+
+        let names = files(outbox.dir());
+        assert_eq!(names.len(), 2, "{names:?}: no temporary file is left");
+        assert!(names[0] < names[1]);
+        for name in &names {
+            assert!(
+                name.contains(&format!("-approvals-{ORDER}-")) && name.ends_with(".txt"),
+                "{name}"
+            );
+        }
+        let text = std::fs::read_to_string(outbox.dir().join(&names[0])).unwrap();
+        assert!(text.starts_with("Topic: approvals\nSubject: Approval needed"));
+        assert!(text.contains("Approve: http://h/approvals/a1?decision=approve"));
+
+        let lines = buffer.lines().join("\n");
+        assert!(lines.contains("approve: http://h/approvals/a1?decision=approve"));
+        assert!(lines.contains("reject:  http://h/approvals/a1?decision=reject"));
+    }
+
+    #[test]
+    fn order_ids_are_found_in_subjects() {
+        assert_eq!(
+            order_id_in(&format!("Order {ORDER} has shipped")).map(|o| o.to_string()),
+            Some(ORDER.to_owned())
+        );
+        assert!(order_id_in("Compensation failed for order x").is_none());
+    }
+}
