@@ -374,21 +374,21 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let state = http::AppState {
-            api: Arc::new(api_handler::Deps {
+        let state = http::AppState::new(
+            api_handler::Deps {
                 orders: shared.clone(),
                 idempotency: shared.clone(),
                 workflow: workflow.clone(),
                 clock: clock.clone(),
                 public_base_url: Some(url.clone()),
-            }),
-            approvals: Arc::new(approval_callback::Deps {
+            },
+            approval_callback::Deps {
                 approvals: shared.clone(),
                 orders: shared,
                 workflow,
                 clock,
-            }),
-        };
+            },
+        );
         let (tx, mut rx) = watch::channel(false);
         let http = tokio::spawn(async move {
             axum::serve(listener, http::router(state))
