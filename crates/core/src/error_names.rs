@@ -48,12 +48,17 @@ pub const ALL: &[&str] = &[
 /// The names the state machine raises itself (not through a handler).
 pub const RAISED_BY_STATE_MACHINE: &[&str] = &[APPROVAL_REJECTED, APPROVAL_TIMED_OUT];
 
-/// Errors of the Lambda service that every Task retries.
+/// Errors of the Lambda service that every Task retries. `Lambda.Unknown` is
+/// what Step Functions reports for a function that timed out or ran out of
+/// memory: the step may have done its work without answering, and every step
+/// is idempotent, so running it again is the safe way to find out.
 pub const LAMBDA_SERVICE_ERRORS: &[&str] = &[
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
 ];
 
 /// Whether `name` is one of the stable error names.

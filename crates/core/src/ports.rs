@@ -344,6 +344,11 @@ pub trait PaymentGateway: Send + Sync {
         token: &PaymentToken,
         charge: &Charge,
     ) -> Result<Refund, PaymentError>;
+    /// The charge the provider made for this order, if any (the order id is
+    /// the idempotency key). Compensation asks when a charge may have happened
+    /// without being recorded, e.g. the pay step timed out after the provider
+    /// answered.
+    async fn find_charge(&self, order: &Order) -> Result<Option<Charge>, PaymentError>;
 }
 
 /// A shipment booked with the carrier.
@@ -369,9 +374,12 @@ pub trait Carrier: Send + Sync {
         address: &Address,
         lines: &[OrderItem],
     ) -> Result<Shipment, ShippingError>;
+    /// Cancel the order's shipment (the order id is the idempotency key);
+    /// cancelling when there is none is not an error, so compensation can cancel
+    /// a booking that may have happened without being recorded.
     async fn cancel_shipment(
         &self,
         order_id: &OrderId,
-        tracking_number: &str,
+        tracking_number: Option<&str>,
     ) -> Result<(), ShippingError>;
 }

@@ -12,6 +12,10 @@
 //! | `tok_flaky` | `PaymentUnavailable` on the first attempt, then succeeds | succeeds |
 //! | `tok_refund_fails` | succeeds | `PaymentUnavailable` on every attempt (compensation fails) |
 //!
+//! Every charge attempt is counted on the order (through [`PaymentAttempts`]),
+//! so [`PaymentGateway::find_charge`] can tell whether a charge happened even
+//! when the pay step never recorded it.
+//!
 //! Shipping: postal code `00000` is undeliverable (`ShippingFailed`); any other
 //! address gets a tracking number.
 //!
@@ -24,7 +28,7 @@ use async_trait::async_trait;
 
 use crate::OrderId;
 use crate::money::Money;
-use crate::order::{Address, OrderItem, PaymentToken};
+use crate::order::{Address, Order, OrderItem, PaymentToken};
 use crate::ports::{
     Carrier, Charge, PaymentAttempts, PaymentError, PaymentGateway, Refund, Shipment, ShippingError,
 };
@@ -63,6 +67,7 @@ impl PaymentGateway for SimulatedPayments {
         token: &PaymentToken,
         amount: Money,
     ) -> Result<Charge, PaymentError> {
+        let attempt = self.attempts.next_payment_attempt(order_id).await?;
         match token.as_str() {
             TOKEN_DECLINED => {
                 return Err(PaymentError::Declined {
@@ -74,14 +79,11 @@ impl PaymentGateway for SimulatedPayments {
                     reason: "the payment provider timed out (tok_unavailable)".into(),
                 });
             }
-            TOKEN_FLAKY => {
-                let attempt = self.attempts.next_payment_attempt(order_id).await?;
-                if attempt <= 1 {
-                    return Err(PaymentError::Unavailable {
-                        reason: "the payment provider timed out on the first attempt (tok_flaky)"
-                            .into(),
-                    });
-                }
+            TOKEN_FLAKY if attempt <= 1 => {
+                return Err(PaymentError::Unavailable {
+                    reason: "the payment provider timed out on the first attempt (tok_flaky)"
+                        .into(),
+                });
             }
             _ => {}
         }
@@ -105,6 +107,19 @@ impl PaymentGateway for SimulatedPayments {
         Ok(Refund {
             refund_id: format!("re_{order_id}"),
         })
+    }
+
+    async fn find_charge(&self, order: &Order) -> Result<Option<Charge>, PaymentError> {
+        // Replays the token's rule over the attempts counted on the order.
+        let charged = match order.payment_token().as_str() {
+            TOKEN_DECLINED | TOKEN_UNAVAILABLE => false,
+            TOKEN_FLAKY => order.payment_attempts() >= 2,
+            _ => order.payment_attempts() >= 1,
+        };
+        Ok(order.pricing().filter(|_| charged).map(|p| Charge {
+            charge_id: format!("ch_{}", order.order_id()),
+            amount: p.total,
+        }))
     }
 }
 
@@ -133,7 +148,7 @@ impl Carrier for SimulatedCarrier {
     async fn cancel_shipment(
         &self,
         _order_id: &OrderId,
-        _tracking_number: &str,
+        _tracking_number: Option<&str>,
     ) -> Result<(), ShippingError> {
         Ok(())
     }
@@ -143,6 +158,7 @@ impl Carrier for SimulatedCarrier {
 mod tests {
     use super::*;
     use crate::Timestamp;
+    use crate::fixtures::{Stage, order_at};
     use crate::memory::MemoryStore;
     use crate::money::Currency;
 
@@ -219,5 +235,47 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(s.tracking_number, format!("TRK{id}"));
+    }
+
+    #[tokio::test]
+    async fn find_charge_knows_whether_a_charge_happened_without_a_record() {
+        let store = Arc::new(MemoryStore::with_products(crate::fixtures::demo_catalog()));
+        let p = SimulatedPayments::new(store.clone());
+        let now = Timestamp::from_millis(1_767_225_600_000).unwrap();
+        for (token, attempts, charged) in [
+            ("tok_visa", 0, false),
+            ("tok_visa", 1, true),
+            ("tok_declined", 1, false),
+            ("tok_unavailable", 3, false),
+            ("tok_flaky", 1, false),
+            ("tok_flaky", 2, true),
+        ] {
+            let order = order_at(
+                &*store,
+                Stage::Reserved,
+                &[("SKU-1", 2)],
+                token,
+                "10115",
+                now,
+            )
+            .await;
+            let amount = order.pricing().unwrap().total;
+            for _ in 0..attempts {
+                let _ = p.charge(order.order_id(), &tok(token), amount).await;
+            }
+            let order = store.order(order.order_id()).unwrap();
+            let found = p.find_charge(&order).await.unwrap();
+            assert_eq!(
+                found.is_some(),
+                charged,
+                "{token} after {attempts} attempts"
+            );
+            if let Some(c) = found {
+                assert_eq!(
+                    (c.charge_id, c.amount.minor_units()),
+                    (format!("ch_{}", order.order_id()), 3_998)
+                );
+            }
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use asl::{
     Clock as _, Engine, ExecutionOutcome, ExecutionStatus, ManualClock, StartExecution,
-    StateMachine,
+    StateMachine, TaskFailure, TaskHost, TaskOutput, TaskRequest,
 };
 use chrono::{TimeZone, Utc};
 use saga_apigw::http::Method;
@@ -36,7 +36,34 @@ struct Saga {
     callback: approval_callback::Deps,
 }
 
+/// Runs `inner`, but every call of `function` fails with `Lambda.Unknown`
+/// after the handler did its work (a timeout that lost the response).
+#[derive(Debug)]
+struct LosesResponses {
+    inner: StepHost,
+    function: &'static str,
+}
+
+#[async_trait::async_trait]
+impl TaskHost for LosesResponses {
+    async fn invoke(&self, request: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+        let lose = request.function_name().as_deref() == Some(self.function);
+        let result = self.inner.invoke(request).await;
+        if lose {
+            return Err(TaskFailure::new(
+                "Lambda.Unknown",
+                "Task timed out after 15.00 seconds",
+            ));
+        }
+        result
+    }
+}
+
 fn saga() -> Saga {
+    saga_with(None)
+}
+
+fn saga_with(lose_responses_of: Option<&'static str>) -> Saga {
     let clock = ManualClock::new(
         Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0)
             .single()
@@ -59,10 +86,15 @@ fn saga() -> Saga {
         approval_threshold_cents: 100_000,
         public_base_url: "http://127.0.0.1:3000".into(),
     };
-    let engine = Engine::new(
-        Arc::new(StepHost::new(&adapters, &settings)),
-        Arc::new(clock.clone()),
-    );
+    let steps = StepHost::new(&adapters, &settings);
+    let host: Arc<dyn TaskHost> = match lose_responses_of {
+        None => Arc::new(steps),
+        Some(function) => Arc::new(LosesResponses {
+            inner: steps,
+            function,
+        }),
+    };
+    let engine = Engine::new(host, Arc::new(clock.clone()));
     let path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../statemachines/order-saga.asl.json");
     let machine = saga_local::load::load_definition(&path, &BTreeMap::new()).unwrap();
@@ -430,4 +462,65 @@ async fn a_compensation_that_keeps_failing_alerts_and_ends_in_compensation_faile
         "{:?}",
         alerts[0].1
     );
+}
+
+#[tokio::test]
+async fn a_shipment_whose_answers_are_lost_is_retried_and_the_order_still_completes() {
+    let s = saga_with(Some("ship"));
+    let id = s.place(&[("SKU-2", 2)], "tok_visa", "10115").await;
+    let outcome = s.run(&id, None).await;
+
+    // ship did its work every time; its lost answers are retried, then
+    // compensation finds the order COMPLETED and leaves it so.
+    assert_eq!(
+        outcome.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        outcome.summary()
+    );
+    assert_eq!(
+        attempts_of(&outcome, "ship"),
+        4,
+        "the first attempt and three Lambda.Unknown retries"
+    );
+    let order = s.order(&id);
+    assert_eq!(order.status(), Completed);
+    assert!(
+        order.payment().unwrap().refund.is_none(),
+        "a completed order is not refunded"
+    );
+    assert_eq!(s.stock("SKU-2"), 23);
+    assert!(
+        s.notifier
+            .messages()
+            .iter()
+            .all(|(t, _)| *t != Topic::Alerts),
+        "no false alarm"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_whose_answers_are_lost_is_found_and_refunded() {
+    let s = saga_with(Some("pay"));
+    let id = s.place(&[("SKU-2", 2)], "tok_visa", "10115").await;
+    let outcome = s.run(&id, None).await;
+
+    // pay recorded the charge each time (idempotent); after the retries the
+    // saga compensates from the record: refunded, stock back.
+    assert_eq!(
+        outcome.status,
+        ExecutionStatus::Failed,
+        "{:?}",
+        outcome.summary()
+    );
+    assert_eq!(attempts_of(&outcome, "pay"), 4);
+    let order = s.order(&id);
+    assert_eq!(order.status(), Failed);
+    assert_eq!(
+        order.failure().unwrap().error,
+        "Transient",
+        "Lambda.Unknown is recorded as Transient"
+    );
+    assert!(order.payment().unwrap().refund.is_some());
+    assert_eq!(s.stock("SKU-2"), 25);
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use saga_core::error_names;
-use saga_core::order::{Change, Expect, Failure, OrderUpdate, RefundRecord};
+use saga_core::order::{Change, Expect, Failure, OrderUpdate, PaymentRecord, RefundRecord};
 use saga_core::ports::{
     Carrier, Charge, OrderStore, PaymentGateway, StockReservations, StoreError, UpdateOutcome,
     error_chain,
@@ -88,8 +88,6 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("order {0} is COMPLETED; a completed order is not compensated")]
-    Completed(OrderId),
     #[error("order {order_id} could not be marked {status}: it is {current}")]
     NotFinished {
         order_id: OrderId,
@@ -103,9 +101,7 @@ pub enum Error {
 impl Error {
     pub fn error_name(&self) -> &'static str {
         match self {
-            Self::Undo { .. } | Self::Completed(_) | Self::NotFinished { .. } => {
-                error_names::COMPENSATION_FAILED
-            }
+            Self::Undo { .. } | Self::NotFinished { .. } => error_names::COMPENSATION_FAILED,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -191,7 +187,12 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         });
     };
     match order.status() {
-        OrderStatus::Completed => return Err(Error::Completed(order_id)),
+        // Shipped and recorded: the step that failed came after (e.g. ship's
+        // response was lost). A completed order is not undone.
+        OrderStatus::Completed => {
+            tracing::warn!(%order_id, error = %failure.error, "order already COMPLETED; nothing to compensate");
+            return Ok(finished(&order));
+        }
         OrderStatus::Failed | OrderStatus::Rejected => return Ok(finished(&order)),
         _ => {}
     }
@@ -269,7 +270,7 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
 
     if let Some(shipment) = order.shipment().filter(|s| s.cancelled_at.is_none()) {
         deps.carrier
-            .cancel_shipment(order_id, &shipment.tracking_number)
+            .cancel_shipment(order_id, Some(&shipment.tracking_number))
             .await
             .map_err(|e| fail("cancel the shipment")(e.into()))?;
         let update = OrderUpdate::changes(
@@ -282,6 +283,48 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
             .await
             .map_err(|e| fail("record the cancelled shipment")(e.into()))?;
         tracing::info!(%order_id, tracking_number = %shipment.tracking_number, "shipment cancelled");
+    } else if order.shipment().is_none() && order.status() == OrderStatus::Paid {
+        // The ship step ran and failed: the carrier may hold a booking that was
+        // never recorded (a lost response). Cancelling by order id is a no-op
+        // when there is none.
+        deps.carrier
+            .cancel_shipment(order_id, None)
+            .await
+            .map_err(|e| fail("cancel any unrecorded shipment")(e.into()))?;
+    }
+
+    if order.payment().is_none() && order.payment_attempts() > 0 {
+        // The pay step ran: the provider may have charged without the charge
+        // being recorded (a lost response, a timeout). Ask it.
+        let found = deps
+            .payments
+            .find_charge(order)
+            .await
+            .map_err(|e| fail("look up an unrecorded charge")(e.into()))?;
+        if let Some(charge) = found {
+            let refund = deps
+                .payments
+                .refund(order_id, order.payment_token(), &charge)
+                .await
+                .map_err(|e| fail("refund the unrecorded charge")(e.into()))?;
+            let now = deps.clock.now();
+            let record = PaymentRecord {
+                charge_id: charge.charge_id.clone(),
+                amount: charge.amount,
+                charged_at: now,
+                refund: Some(RefundRecord {
+                    refund_id: refund.refund_id,
+                    refunded_at: now,
+                }),
+            };
+            let update =
+                OrderUpdate::changes(vec![Expect::NoPayment], vec![Change::Payment(record)], now);
+            deps.orders
+                .update(order_id, &update)
+                .await
+                .map_err(|e| fail("record the refund of the unrecorded charge")(e.into()))?;
+            tracing::warn!(%order_id, charge_id = %charge.charge_id, "refunded a charge the pay step had not recorded");
+        }
     }
 
     if let Some(payment) = order.payment().filter(|p| p.refund.is_none()) {
@@ -563,7 +606,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_completed_order_is_not_undone() {
+    async fn a_completed_order_is_not_undone_and_ends_completed() {
         let w = world();
         let id = order_at(&w, Stage::Paid, "tok_visa").await;
         let s = ShipmentRecord {
@@ -578,18 +621,114 @@ mod tests {
             w.deps.clock.now(),
         );
         w.store.update(&id, &u).await.unwrap();
-        let err = handle(&w.deps, input(&id, "ShippingFailed", "x"))
+        let before = w.store.order(&id).unwrap();
+        let out = handle(
+            &w.deps,
+            input(&id, "Lambda.Unknown", "ship timed out after recording"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.status, OrderStatus::Completed);
+        assert!(out.undone.is_empty());
+        assert_eq!(
+            w.store.order(&id).unwrap(),
+            before,
+            "nothing undone, nothing recorded"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_charge_the_pay_step_never_recorded_is_found_and_refunded() {
+        let w = world();
+        let id = order_at(&w, Stage::Reserved, "tok_visa").await;
+        // pay charged, then timed out before recording the charge.
+        let order = w.store.order(&id).unwrap();
+        let charge = w
+            .deps
+            .payments
+            .charge(&id, order.payment_token(), order.pricing().unwrap().total)
             .await
-            .unwrap_err();
-        assert_eq!(err.error_name(), "CompensationFailed");
-        assert!(
-            w.store
-                .order(&id)
+            .unwrap();
+        assert!(w.store.order(&id).unwrap().payment().is_none());
+
+        let out = handle(&w.deps, input(&id, "Lambda.Unknown", "pay timed out"))
+            .await
+            .unwrap();
+
+        assert_eq!(out.undone, vec!["paymentRefunded", "stockReleased"]);
+        let payment = w.store.order(&id).unwrap().payment().cloned().unwrap();
+        assert_eq!(payment.charge_id, charge.charge_id);
+        assert!(payment.refund.is_some());
+        // A re-run refunds nothing more.
+        let again = handle(&w.deps, input(&id, "Lambda.Unknown", "pay timed out"))
+            .await
+            .unwrap();
+        assert_eq!(again.undone, out.undone);
+    }
+
+    #[tokio::test]
+    async fn a_declined_attempt_is_not_refunded() {
+        let w = world();
+        let id = order_at(&w, Stage::Reserved, "tok_declined").await;
+        let order = w.store.order(&id).unwrap();
+        let _ = w
+            .deps
+            .payments
+            .charge(&id, order.payment_token(), order.pricing().unwrap().total)
+            .await;
+        let out = handle(&w.deps, input(&id, "PaymentDeclined", "declined"))
+            .await
+            .unwrap();
+        assert_eq!(out.undone, vec!["stockReleased"]);
+        assert!(w.store.order(&id).unwrap().payment().is_none());
+    }
+
+    /// A carrier that remembers cancellations.
+    #[derive(Default)]
+    struct SpyCarrier(std::sync::Mutex<Vec<(OrderId, Option<String>)>>);
+
+    #[async_trait::async_trait]
+    impl Carrier for SpyCarrier {
+        async fn create_shipment(
+            &self,
+            _: &OrderId,
+            _: &saga_core::Address,
+            _: &[saga_core::OrderItem],
+        ) -> Result<saga_core::ports::Shipment, saga_core::ports::ShippingError> {
+            unreachable!("compensation never ships")
+        }
+        async fn cancel_shipment(
+            &self,
+            order_id: &OrderId,
+            tracking: Option<&str>,
+        ) -> Result<(), saga_core::ports::ShippingError> {
+            self.0
+                .lock()
                 .unwrap()
-                .payment()
-                .unwrap()
-                .refund
-                .is_none()
+                .push((order_id.clone(), tracking.map(str::to_owned)));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_paid_order_whose_shipping_failed_has_any_unrecorded_booking_cancelled() {
+        let mut w = world();
+        let spy = Arc::new(SpyCarrier::default());
+        w.deps.carrier = spy.clone();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
+        handle(&w.deps, input(&id, "Lambda.Unknown", "ship timed out"))
+            .await
+            .unwrap();
+        assert_eq!(*spy.0.lock().unwrap(), vec![(id.clone(), None)]);
+
+        // A recorded shipment is cancelled by its tracking number.
+        let id = order_at(&w, Stage::Shipped, "tok_visa").await;
+        handle(&w.deps, input(&id, "ShippingFailed", "x"))
+            .await
+            .unwrap();
+        assert_eq!(
+            spy.0.lock().unwrap().last().unwrap(),
+            &(id.clone(), Some(format!("TRK{id}")))
         );
     }
 
@@ -633,7 +772,6 @@ mod tests {
                 step: "x",
                 source: "y".into(),
             },
-            Error::Completed(id.clone()),
             Error::NotFinished {
                 order_id: id,
                 status: OrderStatus::Failed,

@@ -53,12 +53,15 @@ pub struct Output {
     pub total_cents: i64,
     pub currency: String,
     pub requires_approval: bool,
+    /// Where the customer is told about the shipment (NotifyCustomer).
+    pub email: String,
 }
 
 impl Output {
-    fn new(order_id: &OrderId, pricing: &Pricing) -> Self {
+    fn new(order: &Order, pricing: &Pricing) -> Self {
         Self {
-            order_id: order_id.clone(),
+            order_id: order.order_id().clone(),
+            email: order.email().to_string(),
             lines: pricing
                 .lines
                 .iter()
@@ -146,7 +149,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order = load(deps, &order_id).await?;
     if let Some(pricing) = order.pricing() {
         tracing::info!(%order_id, "already validated");
-        return Ok(Output::new(&order_id, pricing));
+        return Ok(Output::new(&order, pricing));
     }
     if order.status() != OrderStatus::Received {
         return Err(Error::WrongStatus {
@@ -181,14 +184,14 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     match deps.orders.update(&order_id, &update).await? {
         UpdateOutcome::Applied(_) => {
             tracing::info!(%order_id, total = pricing.total.minor_units(), requires_approval = pricing.requires_approval, "validated");
-            Ok(Output::new(&order_id, &pricing))
+            Ok(Output::new(&order, &pricing))
         }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         // A concurrent duplicate may have won: its pricing is the answer.
         UpdateOutcome::ConditionFailed => {
             let order = load(deps, &order_id).await?;
             match order.pricing() {
-                Some(p) => Ok(Output::new(&order_id, p)),
+                Some(p) => Ok(Output::new(&order, p)),
                 None => Err(Error::WrongStatus {
                     order_id,
                     status: order.status(),
