@@ -29,7 +29,7 @@ locals {
     "request-approval" = {
       "dynamodb:GetItem"    = [aws_dynamodb_table.this["orders"].arn]
       "dynamodb:PutItem"    = [aws_dynamodb_table.this["approvals"].arn]
-      "dynamodb:UpdateItem" = [aws_dynamodb_table.this["orders"].arn]
+      "dynamodb:UpdateItem" = [aws_dynamodb_table.this["orders"].arn, aws_dynamodb_table.this["approvals"].arn] # approvals: expire the one a retry replaces
       "sns:Publish"         = [aws_sns_topic.this["approvals"].arn]
     }
     "approval-callback" = {

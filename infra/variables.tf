@@ -32,13 +32,13 @@ variable "architecture" {
 }
 
 variable "log_level" {
-  description = "Application log level of the Lambda functions (Lambda advanced logging controls, JSON format)."
+  description = "Application log level of the Lambda functions (Lambda advanced logging controls, JSON format). TRACE is refused: at TRACE the Lambda runtime logs every raw event and the AWS SDK every request body, which would put task tokens in the logs."
   type        = string
   default     = "INFO"
 
   validation {
-    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
-    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+    condition     = contains(["DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of DEBUG, INFO, WARN, ERROR, FATAL (TRACE would log raw events with task tokens)."
   }
 }
 

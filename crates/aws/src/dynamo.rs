@@ -82,6 +82,37 @@ impl DynamoStore {
     /// Open the TLS connection (and resolve credentials) during Lambda init:
     /// one `GetItem` on the orders table for a key that never exists, a call
     /// every function is allowed to make.
+    /// Load a catalog entry without disturbing live stock: a new product gets
+    /// the entry's stock; an existing one gets its name, price and currency
+    /// updated and keeps the stock it has (which accounts for reserved and
+    /// sold units). `reset_stock` overwrites the stock too.
+    #[instrument(skip(self, product), fields(sku = %product.sku.as_str()), err(Display))]
+    pub async fn seed_product(
+        &self,
+        product: &Product,
+        reset_stock: bool,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "products.seed";
+        if reset_stock {
+            return self.upsert_product(product).await;
+        }
+        let table = self.table(TableName::Products, OP)?;
+        self.client
+            .update_item()
+            .table_name(table)
+            .key("sku", s(product.sku.as_str()))
+            .update_expression("SET #name = :name, priceCents = :price, currency = :currency, stock = if_not_exists(stock, :stock)")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", s(product.name.clone()))
+            .expression_attribute_values(":price", n(product.price.minor_units()))
+            .expression_attribute_values(":currency", s(product.price.currency().as_str()))
+            .expression_attribute_values(":stock", n(product.stock))
+            .send()
+            .await
+            .map_err(|e| classify(OP, e))?;
+        Ok(())
+    }
+
     #[instrument(skip(self), err(Display))]
     pub async fn warm_up(&self) -> Result<(), StoreError> {
         const OP: &str = "orders.warm_up";
@@ -643,7 +674,7 @@ impl StockReservations for DynamoStore {
 
 #[async_trait]
 impl ApprovalStore for DynamoStore {
-    #[instrument(skip_all, fields(approval_id = %approval.approval_id, order_id = %approval.order_id), err(Display))]
+    #[instrument(skip_all, fields(approval = %approval.approval_id.fingerprint(), order_id = %approval.order_id), err(Display))]
     async fn create(&self, approval: &Approval) -> Result<(), StoreError> {
         const OP: &str = "approvals.create";
         let table = self.table(TableName::Approvals, OP)?;
@@ -674,7 +705,7 @@ impl ApprovalStore for DynamoStore {
         }
     }
 
-    #[instrument(skip_all, fields(approval_id = %id), err(Display))]
+    #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
     async fn get(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
         const OP: &str = "approvals.get";
         let table = self.table(TableName::Approvals, OP)?;
@@ -692,7 +723,7 @@ impl ApprovalStore for DynamoStore {
             .transpose()
     }
 
-    #[instrument(skip_all, fields(approval_id = %id, decision = decision.as_str()), err(Display))]
+    #[instrument(skip_all, fields(approval = %id.fingerprint(), decision = decision.as_str()), err(Display))]
     async fn decide(
         &self,
         id: &ApprovalId,
@@ -762,7 +793,7 @@ impl ApprovalStore for DynamoStore {
         }
     }
 
-    #[instrument(skip_all, fields(approval_id = %id), err(Display))]
+    #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
     async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_delivered";
         let table = self.table(TableName::Approvals, OP)?;
@@ -793,7 +824,7 @@ impl ApprovalStore for DynamoStore {
         }
     }
 
-    #[instrument(skip_all, fields(approval_id = %id), err(Display))]
+    #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
     async fn mark_expired(&self, id: &ApprovalId) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_expired";
         let table = self.table(TableName::Approvals, OP)?;

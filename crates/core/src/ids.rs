@@ -90,6 +90,17 @@ impl ApprovalId {
         Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<24>()))
     }
 
+    /// A short SHA-256 prefix naming this id in logs. The id itself is the
+    /// capability to decide the approval: it goes in links, never in logs.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(self.0.as_bytes())
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn parse(s: &str) -> Result<Self, IdError> {
         let err = |reason| IdError {
             what: "approvalId",

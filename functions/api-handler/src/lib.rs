@@ -86,6 +86,10 @@ pub enum Error {
     IdempotencyConflict,
     #[error("temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The saga could not be started and, without an idempotency key, the
+    /// order was ended: the client must submit it again.
+    #[error("the order could not be accepted")]
+    NotAccepted(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -117,14 +121,14 @@ impl Error {
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::IdempotencyConflict => 422,
-            Self::Unavailable(_) => 503,
+            Self::Unavailable(_) | Self::NotAccepted(_) => 503,
             Self::Internal(_) => 500,
         }
     }
 
     pub fn error_name(&self) -> &'static str {
         match self {
-            Self::Unavailable(_) => error_names::TRANSIENT,
+            Self::Unavailable(_) | Self::NotAccepted(_) => error_names::TRANSIENT,
             Self::Internal(_) => error_names::INTERNAL_ERROR,
             _ => error_names::VALIDATION_ERROR,
         }
@@ -136,16 +140,21 @@ impl Error {
         let body = match &self {
             Self::BadRequest { message, details } => json!({"error": message, "details": details}),
             Self::NotFound { what } => json!({"error": format!("{what} not found")}),
-            Self::Unavailable(_) => {
-                json!({"error": "temporarily unavailable; retry with the same Idempotency-Key"})
-            }
+            Self::Unavailable(_) => json!({
+                "error": "temporarily unavailable; retry (with the same Idempotency-Key if you sent one)"
+            }),
+            Self::NotAccepted(_) => json!({
+                "error": "the order could not be accepted and will not be processed; submit it again"
+            }),
             Self::Internal(_) => json!({"error": "internal error"}),
             other => json!({"error": other.to_string()}),
         };
         let resp = saga_apigw::json_response(status, &body);
         match self {
             Self::MethodNotAllowed { allow } => saga_apigw::with_header(resp, "allow", allow),
-            Self::Unavailable(_) => saga_apigw::with_header(resp, "retry-after", "1"),
+            Self::Unavailable(_) | Self::NotAccepted(_) => {
+                saga_apigw::with_header(resp, "retry-after", "1")
+            }
             _ => resp,
         }
     }
@@ -266,6 +275,7 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
     {
         if key.is_none() {
             give_up(deps, &order_id).await;
+            return Err(Error::NotAccepted(Box::new(e)));
         }
         return Err(e.into());
     }

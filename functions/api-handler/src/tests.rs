@@ -120,6 +120,10 @@ async fn without_a_key_a_failed_start_ends_the_order_instead_of_leaving_it_recei
     w.workflow.fail_next();
     let resp = respond(&w.deps, post(&valid(), None)).await;
     assert_eq!(resp.status_code, 503);
+    assert_eq!(
+        json_of(&resp)["error"],
+        "the order could not be accepted and will not be processed; submit it again"
+    );
     let orders = w.store.orders();
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].status(), OrderStatus::Failed);

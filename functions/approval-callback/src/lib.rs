@@ -73,6 +73,8 @@ pub enum Error {
     },
     #[error("approval request expired")]
     Expired { order_id: String },
+    #[error("approval request replaced by a newer one")]
+    Superseded { order_id: String },
     #[error("temporarily unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -96,7 +98,7 @@ impl Error {
             Self::MethodNotAllowed => 405,
             Self::BadRequest(_) => 400,
             Self::AlreadyDecided { .. } => 409,
-            Self::Expired { .. } => 410,
+            Self::Expired { .. } | Self::Superseded { .. } => 410,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -134,9 +136,17 @@ impl Error {
                 format!("Order {order_id} was already {decision} at {at}. Nothing was changed."),
             ),
             Self::Expired { order_id } => (
-                "Approval expired".to_owned(),
+                "Link no longer valid".to_owned(),
                 format!(
-                    "The approval request for order {order_id} has expired; the order was rejected."
+                    "This approval link for order {order_id} is no longer valid: the request expired \
+                     or the order stopped waiting for a decision. Nothing was changed."
+                ),
+            ),
+            Self::Superseded { order_id } => (
+                "Link replaced".to_owned(),
+                format!(
+                    "A newer approval request was sent for order {order_id}; this link no longer decides \
+                     anything. Use the link in the newest e-mail."
                 ),
             ),
             Self::Unavailable(_) => (
@@ -277,7 +287,7 @@ async fn show(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, Err
         ApprovalStatus::Pending if approval.is_expired_at(now) => {
             return Err(Error::Expired { order_id });
         }
-        ApprovalStatus::Approved | ApprovalStatus::Rejected => {
+        ApprovalStatus::Approved | ApprovalStatus::Rejected if approval.delivered => {
             let decided = decided_word(&approval);
             let at = approval
                 .decided_at
@@ -293,22 +303,28 @@ async fn show(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, Err
                 page("Approval decided", &body),
             )));
         }
+        ApprovalStatus::Approved | ApprovalStatus::Rejected => {
+            // Recorded but not delivered (the POST answered 503): offer to send
+            // the same decision again; POST delivers it.
+            let Some(decision) = approval.decision() else {
+                return Err(Error::Expired { order_id });
+            };
+            let body = format!(
+                "{}<p>Your decision to <strong>{}</strong> this order was recorded but has not reached it yet. \
+                 Confirm it again to deliver it.</p>{}",
+                summary_html(&approval),
+                decision.as_str(),
+                decision_form(decision, &format!("Confirm: {}", decision.as_str()), true),
+            );
+            return Ok(secure(saga_apigw::html_response(
+                200,
+                page("Deliver your decision", &body),
+            )));
+        }
         ApprovalStatus::Pending => {}
     }
     let chosen = saga_apigw::query(req, "decision").and_then(|d| Decision::parse(&d));
-    let action = format!("/approvals/{}", html_escape(id.as_str()));
-    let button = |d: Decision, label: &str| {
-        let class = if chosen == Some(d) {
-            format!("{} chosen", d.as_str())
-        } else {
-            d.as_str().to_owned()
-        };
-        format!(
-            "<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"decision\" value=\"{}\">\
-             <button type=\"submit\" class=\"{class}\">{label}</button></form>",
-            d.as_str()
-        )
-    };
+    let button = |d: Decision, label: &str| decision_form(d, label, chosen == Some(d));
     let prompt = match chosen {
         Some(Decision::Approve) => "<p>Confirm to <strong>approve</strong> this order.</p>",
         Some(Decision::Reject) => "<p>Confirm to <strong>reject</strong> this order.</p>",
@@ -325,6 +341,22 @@ async fn show(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, Err
         200,
         page(&format!("Approve order {}?", approval.order_id), &body),
     )))
+}
+
+/// A form that POSTs `decision` to the page's own URL (no `action`: the page
+/// may be served under a path prefix).
+fn decision_form(decision: Decision, label: &str, chosen: bool) -> String {
+    let class = if chosen {
+        format!("{} chosen", decision.as_str())
+    } else {
+        decision.as_str().to_owned()
+    };
+    format!(
+        "<form method=\"post\"><input type=\"hidden\" name=\"decision\" value=\"{}\">\
+         <button type=\"submit\" class=\"{class}\">{}</button></form>",
+        decision.as_str(),
+        html_escape(label)
+    )
 }
 
 fn decided_word(a: &Approval) -> &'static str {
@@ -439,6 +471,18 @@ async fn deliver(
         }
         Err(WorkflowError::TaskGone(why)) => {
             let order = deps.orders.get(order_id).await?;
+            // A retried RequestApproval replaced this approval: the order waits
+            // on the newer one.
+            if order
+                .as_ref()
+                .and_then(|o| o.approval())
+                .is_some_and(|current| &current.approval_id != id)
+            {
+                deps.approvals.mark_expired(id).await?;
+                return Err(Error::Superseded {
+                    order_id: order_id.to_string(),
+                });
+            }
             // Still waiting, or rejected by the timeout: the execution stopped
             // waiting before this decision reached it.
             let timed_out = order.as_ref().is_none_or(|o| {

@@ -121,12 +121,7 @@ async fn get_shows_the_order_and_post_forms_and_changes_nothing() {
         Some("no-referrer")
     );
     let html = text(&resp);
-    assert!(
-        html.contains(&format!(
-            "<form method=\"post\" action=\"/approvals/{id}\">"
-        )),
-        "{html}"
-    );
+    assert_eq!(html.matches("<form method=\"post\">").count(), 2, "{html}");
     assert!(html.contains("value=\"approve\"") && html.contains("value=\"reject\""));
     assert!(html.contains("Confirm to <strong>approve</strong>"));
     assert!(html.contains("1490.00 EUR"));
@@ -256,6 +251,13 @@ async fn a_task_gone_at_step_functions_is_410() {
         w.workflow.make_gone(&TaskToken::new(SECRET).unwrap(), why);
         let resp = respond(&w.deps, post_form(&id, "approve")).await;
         assert_eq!(resp.status_code, 410, "{why:?}");
+        // The approve was recorded on the order before Step Functions answered;
+        // the timeout's compensation moves it on (APPROVED may still be rejected).
+        assert!(OrderStatus::Approved.can_transition_to(OrderStatus::Rejected));
+        assert_eq!(
+            w.store.order(&order_id).unwrap().status(),
+            OrderStatus::Approved
+        );
         assert_eq!(
             w.store.approvals_of(&order_id)[0].status,
             ApprovalStatus::Expired
@@ -357,4 +359,85 @@ fn errors_have_stable_names() {
             e.error_name()
         );
     }
+}
+
+#[tokio::test]
+async fn a_recorded_but_undelivered_decision_can_be_sent_again_from_the_link() {
+    let w = world();
+    let (order_id, id) = pending(&w).await;
+    w.workflow.fail_next();
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
+        503
+    );
+
+    // The approver reopens the e-mail link: the page offers to deliver the recorded decision.
+    let html = text(&respond(&w.deps, get(&id, "")).await);
+    assert!(
+        html.contains("was recorded but has not reached it yet"),
+        "{html}"
+    );
+    assert!(
+        html.contains("value=\"approve\"") && !html.contains("value=\"reject\""),
+        "{html}"
+    );
+
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
+        200
+    );
+    assert_eq!(w.workflow.task_results().len(), 1);
+    assert!(text(&respond(&w.deps, get(&id, "")).await).contains("was <strong>approved</strong>"));
+    assert_eq!(
+        w.store.order(&order_id).unwrap().status(),
+        OrderStatus::Approved
+    );
+}
+
+#[tokio::test]
+async fn a_link_replaced_by_a_newer_request_says_so() {
+    let w = world();
+    let (order_id, old) = pending(&w).await;
+    // The state machine retried RequestApproval: a new approval, the old token is dead.
+    let mut newer = w.store.approvals_of(&order_id).remove(0);
+    newer.approval_id = ApprovalId::generate();
+    newer.task_token = TaskToken::new("newer-token").unwrap();
+    w.store.create(&newer).await.unwrap();
+    let reference = ApprovalRef {
+        approval_id: newer.approval_id.clone(),
+        token_digest: newer.task_token.digest(),
+        requested_at: w.clock.now(),
+        expires_at: newer.expires_at,
+        notified: true,
+        decision: None,
+    };
+    let u = OrderUpdate::changes(vec![], vec![Change::Approval(reference)], w.clock.now());
+    w.store.update(&order_id, &u).await.unwrap();
+    w.workflow
+        .make_gone(&TaskToken::new(SECRET).unwrap(), TaskGone::InvalidToken);
+
+    let resp = respond(&w.deps, post_form(&old, "approve")).await;
+
+    assert_eq!(resp.status_code, 410);
+    assert!(
+        text(&resp).contains("newer approval request"),
+        "{}",
+        text(&resp)
+    );
+    assert_eq!(
+        w.store.order(&order_id).unwrap().status(),
+        OrderStatus::AwaitingApproval,
+        "still waiting on the newer one"
+    );
+    // The newer link still works.
+    assert_eq!(
+        respond(&w.deps, post_form(&newer.approval_id, "approve"))
+            .await
+            .status_code,
+        200
+    );
 }

@@ -222,7 +222,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
             now,
         );
         deps.orders.update(&order_id, &update).await?;
-        tracing::info!(%order_id, approval_id = %current.approval_id, expires_at = %current.expires_at, "approval requested");
+        tracing::info!(%order_id, approval = %current.approval_id.fingerprint(), expires_at = %current.expires_at, "approval requested");
     }
     Ok(Output {
         approval_id: current.approval_id,
@@ -283,7 +283,15 @@ async fn create(
         )
     };
     match deps.orders.update(&order_id, &update).await? {
-        UpdateOutcome::Applied(_) => Ok(reference),
+        UpdateOutcome::Applied(_) => {
+            // The approval this one replaces (the state machine retried the
+            // task with a new token) can no longer resume anything: its links
+            // answer "expired" instead of offering buttons.
+            if let Some(old) = order.approval() {
+                deps.approvals.mark_expired(&old.approval_id).await?;
+            }
+            Ok(reference)
+        }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
             // A concurrent duplicate with the same token may have won.
@@ -443,6 +451,17 @@ mod tests {
         let first = handle(&w.deps, input(&id, "token-one")).await.unwrap();
         let second = handle(&w.deps, input(&id, "token-two")).await.unwrap();
         assert_ne!(first.approval_id, second.approval_id);
+        let old = w
+            .store
+            .approvals_of(&id)
+            .into_iter()
+            .find(|a| a.approval_id == first.approval_id)
+            .unwrap();
+        assert_eq!(
+            old.status,
+            ApprovalStatus::Expired,
+            "the replaced approval's links no longer decide"
+        );
         assert_eq!(
             w.store.order(&id).unwrap().approval().unwrap().approval_id,
             second.approval_id

@@ -1,4 +1,5 @@
-//! Upsert a catalog JSON file into the products table:
+//! Load a catalog JSON file into the products table (existing products keep
+//! their stock unless `--reset-stock`):
 //!
 //! ```text
 //! cargo run -p saga-aws --bin seed-catalog -- --table saga-products --file catalog.json
@@ -13,31 +14,36 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use saga_aws::{DynamoStore, TableName, Tables};
-use saga_core::ports::CatalogAdmin;
 
-const USAGE: &str = "usage: seed-catalog --table NAME --file catalog.json [--dry-run]
+const USAGE: &str =
+    "usage: seed-catalog --table NAME --file catalog.json [--reset-stock] [--dry-run]
 
-Upsert a catalog JSON file into the DynamoDB products table.
-  --table NAME   the products table
-  --file PATH    a JSON array of {\"sku\",\"name\",\"priceCents\",\"currency\",\"stock\"}
-  --dry-run      validate the file only; write nothing";
+Load a catalog JSON file into the DynamoDB products table. New products get the
+file's stock; existing ones get name, price and currency updated and keep their
+stock (it accounts for reserved and sold units).
+  --table NAME    the products table
+  --file PATH     a JSON array of {\"sku\",\"name\",\"priceCents\",\"currency\",\"stock\"}
+  --reset-stock   also overwrite the stock of existing products
+  --dry-run       validate the file only; write nothing";
 
 #[derive(Debug)]
 struct Args {
     table: String,
     file: PathBuf,
+    reset_stock: bool,
     dry_run: bool,
 }
 
 impl Args {
     fn parse(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<Self>> {
-        let (mut table, mut file, mut dry_run) = (None, None, false);
+        let (mut table, mut file, mut reset_stock, mut dry_run) = (None, None, false, false);
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--table" => table = Some(args.next().context("--table needs a value")?),
                 "--file" => {
                     file = Some(PathBuf::from(args.next().context("--file needs a value")?))
                 }
+                "--reset-stock" => reset_stock = true,
                 "--dry-run" => dry_run = true,
                 "-h" | "--help" => return Ok(None),
                 other => bail!("unexpected argument {other:?}"),
@@ -46,6 +52,7 @@ impl Args {
         Ok(Some(Self {
             table: table.context("--table is required")?,
             file: file.context("--file is required")?,
+            reset_stock,
             dry_run,
         }))
     }
@@ -63,7 +70,7 @@ async fn run(args: Args) -> anyhow::Result<usize> {
     let store = DynamoStore::new(&sdk, Tables::new().with(TableName::Products, &args.table));
     for p in &products {
         store
-            .upsert_product(p)
+            .seed_product(p, args.reset_stock)
             .await
             .map_err(|e| anyhow::anyhow!(saga_core::ports::error_chain(&e)))
             .with_context(|| format!("writing {} to {}", p.sku.as_str(), args.table))?;

@@ -129,3 +129,40 @@ async fn an_unreadable_product_is_reported_as_corrupt_not_skipped() {
     );
     assert_eq!(err.error_name(), "InternalError");
 }
+
+#[tokio::test]
+async fn seeding_keeps_the_stock_of_existing_products_unless_reset() {
+    let moto = Moto::connect().await;
+    let tables = moto.tables(&[TableName::Products]).await;
+    let store = DynamoStore::from_client(moto.dynamodb(), tables.clone());
+    store
+        .seed_product(&product("SKU-1", "Beans", 1999, 10), false)
+        .await
+        .unwrap();
+    // Three units sold since, then the catalog is seeded again with a new price.
+    store
+        .upsert_product(&product("SKU-1", "Beans", 1999, 7))
+        .await
+        .unwrap();
+    store
+        .seed_product(&product("SKU-1", "Beans v2", 2199, 10), false)
+        .await
+        .unwrap();
+
+    let p = store.products(&skus(&["SKU-1"])).await.unwrap().remove(0);
+    assert_eq!(
+        (p.name.as_str(), p.price.minor_units(), p.stock),
+        ("Beans v2", 2199, 7),
+        "stock kept"
+    );
+
+    store
+        .seed_product(&product("SKU-1", "Beans v2", 2199, 10), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.products(&skus(&["SKU-1"])).await.unwrap()[0].stock,
+        10,
+        "--reset-stock overwrites"
+    );
+}
