@@ -1,0 +1,253 @@
+//! Orders per second and POST → COMPLETED latency of `saga-local serve`, for
+//! orders below the approval threshold, at concurrency 1 and 32.
+//!
+//! Runs the `saga-local` binary of the same build (`scripts/bench-local.sh`
+//! builds both with `--profile local`, as `make local` does) on a temporary
+//! data directory with a catalog holding plenty of stock. Each client posts an
+//! order, then polls `GET /orders/{id}` every 2 ms until it is `COMPLETED`.
+//!
+//! Two latencies are reported: the client's (POST sent → the first GET that
+//! sees `COMPLETED`, so it includes up to one polling interval) and the
+//! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
+//! timestamps).
+//!
+//! `cargo bench -p saga-local --bench serve -- [--orders N] [--concurrency 1,32] [--poll-ms 2] [--url URL]`
+//! (`--url`: load a server that is already running, e.g. under a profiler;
+//! its catalog must hold `BENCH-1`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark binary: panics and prints are its interface
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+type Http = Client<HttpConnector, Full<Bytes>>;
+
+struct Settings {
+    orders: usize,
+    concurrency: Vec<usize>,
+    poll: Duration,
+    /// A server that is already running (its catalog must hold BENCH-1).
+    url: Option<String>,
+}
+
+fn settings() -> Settings {
+    let mut s = Settings {
+        orders: 300,
+        concurrency: vec![1, 32],
+        poll: Duration::from_millis(2),
+        url: None,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        match args[i].as_str() {
+            "--orders" => {
+                s.orders = args[i + 1].parse().expect("--orders N");
+                i += 1;
+            }
+            "--poll-ms" => {
+                s.poll = Duration::from_millis(args[i + 1].parse().expect("--poll-ms N"));
+                i += 1;
+            }
+            "--url" => {
+                s.url = Some(args[i + 1].clone());
+                i += 1;
+            }
+            "--concurrency" => {
+                s.concurrency = args[i + 1]
+                    .split(',')
+                    .map(|c| c.parse().expect("--concurrency 1,32"))
+                    .collect();
+                i += 1;
+            }
+            _ => {} // `cargo bench` passes `--bench`
+        }
+        i += 1;
+    }
+    s
+}
+
+async fn post(client: &Http, url: &str) -> String {
+    let body = json!({
+        "customerId": "c-bench", "email": "bench@example.com",
+        "items": [{"sku": "BENCH-1", "quantity": 1}],
+        "payment": {"token": "tok_visa"},
+        "shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"}
+    });
+    let req = hyper::Request::post(format!("{url}/orders"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 202);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["orderId"].as_str().unwrap().to_owned()
+}
+
+async fn get(client: &Http, url: &str, id: &str) -> Value {
+    let req = hyper::Request::get(format!("{url}/orders/{id}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
+    order["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["status"] == status)
+        .and_then(|h| h["at"].as_str())
+        .unwrap_or_else(|| panic!("no {status}: {order}"))
+        .parse()
+        .unwrap()
+}
+
+/// One order: (client latency, server latency).
+async fn one(client: &Http, url: &str, poll: Duration) -> (Duration, Duration) {
+    let start = Instant::now();
+    let id = post(client, url).await;
+    loop {
+        let order = get(client, url, &id).await;
+        match order["status"].as_str() {
+            Some("COMPLETED") => {
+                let server = (at(&order, "COMPLETED") - at(&order, "RECEIVED"))
+                    .to_std()
+                    .unwrap_or_default();
+                return (start.elapsed(), server);
+            }
+            Some("FAILED" | "REJECTED" | "NEEDS_ATTENTION") => panic!("order failed: {order}"),
+            _ => tokio::time::sleep(poll).await,
+        }
+    }
+}
+
+struct Run {
+    concurrency: usize,
+    orders: usize,
+    wall: Duration,
+    client: Vec<Duration>,
+    server: Vec<Duration>,
+}
+
+async fn run(client: &Http, url: &str, orders: usize, concurrency: usize, poll: Duration) -> Run {
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, next) = (client.clone(), url.to_owned(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < orders {
+                out.push(one(&client, &url, poll).await);
+            }
+            out
+        }));
+    }
+    let mut all = Vec::new();
+    for w in workers {
+        all.extend(w.await.unwrap());
+    }
+    let wall = start.elapsed();
+    let (mut c, mut s): (Vec<_>, Vec<_>) = all.into_iter().unzip();
+    c.sort();
+    s.sort();
+    Run {
+        concurrency,
+        orders,
+        wall,
+        client: c,
+        server: s,
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let n = sorted.len();
+    let rank = ((p * n as f64).ceil() as usize).clamp(1, n);
+    sorted[rank - 1].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let s = settings();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, mut child) = match &s.url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let (url, child) = start_server(dir.path()).await;
+            (url, Some(child))
+        }
+    };
+    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    // Warm up: connections, SQLite pages, allocator.
+    run(&client, &url, 30, 4, s.poll).await;
+
+    println!(
+        "saga-local serve: {} orders per run below the approval threshold; client polls every {} ms",
+        s.orders,
+        s.poll.as_millis()
+    );
+    println!(
+        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12}",
+        "concurrency", "orders/s", "p50 client", "p99 client", "p50 server", "p99 server"
+    );
+    for c in &s.concurrency {
+        let r = run(&client, &url, s.orders, *c, s.poll).await;
+        println!(
+            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms",
+            r.concurrency,
+            r.orders as f64 / r.wall.as_secs_f64(),
+            pct(&r.client, 0.50),
+            pct(&r.client, 0.99),
+            pct(&r.server, 0.50),
+            pct(&r.server, 0.99),
+        );
+    }
+    if let Some(child) = &mut child {
+        child.start_kill().unwrap();
+        let _ = child.wait().await;
+    }
+}
+
+/// `saga-local serve` on a fresh data directory with plenty of BENCH-1.
+async fn start_server(dir: &std::path::Path) -> (String, tokio::process::Child) {
+    let catalog = dir.join("catalog.json");
+    std::fs::write(
+        &catalog,
+        r#"[{"sku": "BENCH-1", "name": "Benchmark beans", "priceCents": 1000, "currency": "EUR", "stock": 1000000000}]"#,
+    )
+    .unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_saga-local"))
+        .args(["serve", "--port", "0", "--quiet", "--data-dir"])
+        .arg(dir.join("data"))
+        .arg("--catalog")
+        .arg(&catalog)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start saga-local");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next_line().await.unwrap().expect("a URL line");
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .expect("URL")
+        .to_owned();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+    (url, child)
+}
