@@ -343,6 +343,19 @@ async fn show(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, Err
     )))
 }
 
+/// Whether another request delivered this approval's decision. Its
+/// `SendTaskSuccess` and the "delivered" mark are a few milliseconds apart, so
+/// look twice more after short pauses before concluding it didn't.
+async fn delivered_elsewhere(deps: &Deps, id: &ApprovalId) -> Result<bool, Error> {
+    for pause_ms in [0, 150, 300] {
+        tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        if deps.approvals.get(id).await?.is_some_and(|a| a.delivered) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// A form that POSTs `decision` to the page's own URL (no `action`: the page
 /// may be served under a path prefix).
 fn decision_form(decision: Decision, label: &str, chosen: bool) -> String {
@@ -470,6 +483,15 @@ async fn deliver(
             }
         }
         Err(WorkflowError::TaskGone(why)) => {
+            // A concurrent POST of the same decision (a double click, two
+            // Lambda instances) may have delivered it first.
+            if delivered_elsewhere(deps, id).await? {
+                return Err(Error::AlreadyDecided {
+                    order_id: order_id.to_string(),
+                    decision: decided_word(a),
+                    at: at.to_string(),
+                });
+            }
             let order = deps.orders.get(order_id).await?;
             // A retried RequestApproval replaced this approval: the order waits
             // on the newer one.

@@ -441,3 +441,54 @@ async fn a_link_replaced_by_a_newer_request_says_so() {
         200
     );
 }
+
+#[tokio::test]
+async fn two_posts_of_the_same_decision_answer_200_and_409() {
+    let w = world();
+    let (order_id, id) = pending(&w).await;
+    let (a, b) = tokio::join!(
+        respond(&w.deps, post_form(&id, "approve")),
+        respond(&w.deps, post_form(&id, "approve"))
+    );
+    let mut codes = [a.status_code, b.status_code];
+    codes.sort();
+    assert_eq!(codes, [200, 409], "{} / {}", text(&a), text(&b));
+    assert_eq!(w.workflow.task_results().len(), 1);
+    let approval = w.store.approvals_of(&order_id).remove(0);
+    assert_eq!(
+        (approval.status, approval.delivered),
+        (ApprovalStatus::Approved, true)
+    );
+}
+
+#[tokio::test]
+async fn a_task_closed_by_a_concurrent_delivery_is_already_decided_not_expired() {
+    // Another request decided "approve" and its SendTaskSuccess closed the task;
+    // it marks the approval delivered a moment later. This request, delivering
+    // the same decision, is refused by Step Functions in between.
+    let w = world();
+    let (order_id, id) = pending(&w).await;
+    w.store
+        .decide(&id, saga_core::Decision::Approve, w.clock.now())
+        .await
+        .unwrap();
+    w.workflow
+        .make_gone(&TaskToken::new(SECRET).unwrap(), TaskGone::TimedOut);
+    let store = w.store.clone();
+    let twin = id.clone();
+    let marker = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        store.mark_delivered(&twin).await.unwrap();
+    });
+
+    let resp = respond(&w.deps, post_form(&id, "approve")).await;
+
+    marker.await.unwrap();
+    assert_eq!(resp.status_code, 409, "{}", text(&resp));
+    let approval = w.store.approvals_of(&order_id).remove(0);
+    assert_eq!(
+        (approval.status, approval.delivered),
+        (ApprovalStatus::Approved, true),
+        "not voided"
+    );
+}
