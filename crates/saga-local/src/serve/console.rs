@@ -113,11 +113,31 @@ pub fn transition_line(execution: &str, t: &StateTransition) -> String {
         TransitionOutcome::Failed { error, .. } => format!("failed {error}"),
     };
     format!(
-        "{execution} {:<18} {:<32} {:>6} ms",
+        "{execution} {:<19} {:<32} {:>6} ms",
         t.state_name,
         outcome,
         t.elapsed.as_millis()
     )
+}
+
+/// What a compensation undid, from its task output
+/// (`{"Payload": {"status", "undone": […]}}`): `01KD… << REJECTED, undone: stockReleased`.
+pub fn undone_line(execution: &str, output: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(output).ok()?;
+    let payload = value.get("Payload")?;
+    let undone: Vec<&str> = payload
+        .get("undone")?
+        .as_array()?
+        .iter()
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    let status = payload.get("status").and_then(serde_json::Value::as_str)?;
+    let what = if undone.is_empty() {
+        "nothing to undo".to_owned()
+    } else {
+        format!("undone: {}", undone.join(", "))
+    };
+    Some(format!("{execution} << {status}, {what}"))
 }
 
 /// `01KD… ══ SUCCEEDED in 14 ms` / `01KD… ══ FAILED PaymentDeclined in 9 ms`.
@@ -138,6 +158,12 @@ impl Observer for TransitionPrinter {
     }
 
     fn on_event(&self, execution: &ExecutionInfo, event: &HistoryEvent) {
+        if let EventDetails::TaskSucceeded(d) = &event.details {
+            if let Some(line) = undone_line(&execution.name, &d.output) {
+                self.console.line(&line);
+            }
+            return;
+        }
         let status = match event.event_type {
             EventType::ExecutionSucceeded => "SUCCEEDED",
             EventType::ExecutionFailed => "FAILED",
@@ -201,6 +227,19 @@ mod tests {
             ),
         );
         assert!(choice.contains("-> RequestApproval"), "{choice}");
+    }
+
+    #[test]
+    fn a_compensation_says_what_it_undid() {
+        let output = r#"{"Payload": {"orderId": "x", "status": "REJECTED", "undone": ["stockReleased"], "error": "ApprovalRejected", "cause": "no"}, "StatusCode": 200}"#;
+        assert_eq!(
+            undone_line("01KD", output).as_deref(),
+            Some("01KD << REJECTED, undone: stockReleased")
+        );
+        assert_eq!(
+            undone_line("01KD", r#"{"Payload": {"chargeId": "c"}}"#),
+            None
+        );
     }
 
     #[test]
