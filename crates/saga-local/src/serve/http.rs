@@ -21,11 +21,10 @@ use axum::routing::any;
 pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
 
 /// What the routes need: the two HTTP functions' dependencies.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AppState {
     pub api: Arc<api_handler::Deps>,
     pub approvals: Arc<approval_callback::Deps>,
-    decisions: Arc<DecisionLocks>,
 }
 
 impl AppState {
@@ -33,40 +32,7 @@ impl AppState {
         Self {
             api: Arc::new(api),
             approvals: Arc::new(approvals),
-            decisions: Arc::new(DecisionLocks::default()),
         }
-    }
-}
-
-/// Decisions on the same approval are handled one at a time.
-///
-/// `approval-callback` decides once (a conditional write), but when two POSTs
-/// of the same decision overlap, the second can deliver the decision to the
-/// execution before the first does; the first then finds the task gone and
-/// answers 410 "expired" (and marks the approval expired) although the order
-/// was approved. Handling them in turn gives what a person expects: the
-/// first 200, the second 409.
-#[derive(Debug)]
-struct DecisionLocks([tokio::sync::Mutex<()>; 64]);
-
-impl Default for DecisionLocks {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| tokio::sync::Mutex::new(())))
-    }
-}
-
-impl DecisionLocks {
-    fn of(&self, path: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(path);
-        let i = usize::try_from(hash % 64).unwrap_or(0);
-        &self.0[i]
-    }
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AppState")
     }
 }
 
@@ -99,13 +65,7 @@ async fn approvals(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let reads = method == Method::GET || method == Method::HEAD;
     let event = to_event(method, &uri, &headers, &body);
-    let _turn = if reads {
-        None
-    } else {
-        Some(state.decisions.of(uri.path()).lock().await)
-    };
     from_response(approval_callback::respond(&state.approvals, event).await)
 }
 
