@@ -80,6 +80,21 @@ impl Serve {
         }
     }
 
+    /// SIGTERM, as `kill` or a service manager sends it; the exit status.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("saga-local did not stop after SIGTERM")
+            .unwrap()
+    }
+
     /// SIGKILL: no shutdown, no last write.
     async fn kill(mut self) {
         self.child.start_kill().unwrap();
@@ -321,5 +336,31 @@ async fn orders_cut_off_mid_flight_finish_exactly_once_after_sigkill() {
     assert_eq!(probe["failure"]["error"], "OutOfStock");
     let fits = second.post_order("SKU-1", 76).await;
     second.await_status(&fits, "COMPLETED").await;
+    second.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_the_server_cleanly_and_a_waiting_order_continues_at_the_next_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Serve::start(&data, &[]).await;
+    let id = first.post_order("SKU-4", 1).await;
+    first.await_status(&id, "AWAITING_APPROVAL").await;
+    let approval = approval_id(&data, &id);
+
+    let status = first.terminate().await;
+
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    let second = Serve::start(&data, &[]).await;
+    let (code, resp) = second
+        .request(
+            "POST",
+            &format!("/approvals/{approval}"),
+            "application/x-www-form-urlencoded",
+            "decision=approve",
+        )
+        .await;
+    assert_eq!(code, 200, "{resp}");
+    second.await_status(&id, "COMPLETED").await;
     second.kill().await;
 }
