@@ -19,7 +19,6 @@
 //! transactions; `tests/contract` checks them against moto.
 
 pub mod audit;
-pub mod catalog;
 pub mod config;
 pub mod dynamo;
 pub mod error;

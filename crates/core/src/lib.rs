@@ -7,6 +7,7 @@
 //! `saga-local` (SQLite) and [`memory`] (unit tests).
 
 pub mod approval;
+pub mod catalog;
 pub mod env;
 pub mod error_names;
 pub mod fixtures;

@@ -61,7 +61,7 @@ impl Args {
 async fn run(args: Args) -> anyhow::Result<usize> {
     let json = std::fs::read_to_string(&args.file)
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let products = saga_aws::catalog::parse_catalog(&json)
+    let products = saga_core::catalog::parse_catalog(&json)
         .with_context(|| format!("{} is not a valid catalog", args.file.display()))?;
     if args.dry_run {
         return Ok(products.len());

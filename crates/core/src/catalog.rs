@@ -1,9 +1,12 @@
-//! Catalog JSON files: `[{"sku", "name", "priceCents", "currency", "stock"}]`,
-//! the same flat shape as the products table.
+//! Catalog files: a JSON array of `{"sku", "name", "priceCents", "currency",
+//! "stock"}`. The same file seeds the DynamoDB products table
+//! (`make seed-catalog`) and the local SQLite one (`saga-local serve --catalog`).
 
-use saga_core::pricing::Product;
+use serde::Deserialize;
 
-use crate::items::ProductItem;
+use crate::money::{Currency, Money};
+use crate::order::Sku;
+use crate::pricing::Product;
 
 /// Why a catalog file was refused; names the entry.
 #[derive(Debug, thiserror::Error)]
@@ -26,39 +29,53 @@ fn sku_suffix(sku: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
-/// Parse and validate a catalog: every entry through the core types, prices
-/// positive, stock not negative, names non-empty, SKUs unique.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Entry {
+    sku: Sku,
+    name: String,
+    price_cents: i64,
+    currency: Currency,
+    stock: i64,
+}
+
+/// Parse and check a catalog: SKUs and currencies through the domain types,
+/// prices positive, stock not negative, names non-empty, SKUs unique.
 pub fn parse_catalog(json: &str) -> Result<Vec<Product>, CatalogError> {
     let entries: Vec<serde_json::Value> =
         serde_json::from_str(json).map_err(CatalogError::NotAnArray)?;
     let mut products: Vec<Product> = Vec::with_capacity(entries.len());
     for (index, entry) in entries.into_iter().enumerate() {
         let sku = entry.get("sku").and_then(|s| s.as_str()).map(str::to_owned);
-        let invalid = |message: String| CatalogError::InvalidEntry {
+        let invalid = |message: &str| CatalogError::InvalidEntry {
             index,
             sku: sku.clone(),
-            message,
+            message: message.to_owned(),
         };
-        let item: ProductItem =
-            serde_json::from_value(entry).map_err(|e| invalid(e.to_string()))?;
-        if item.name.trim().is_empty() {
-            return Err(invalid("name must not be empty".into()));
+        let e: Entry = serde_json::from_value(entry).map_err(|e| invalid(&e.to_string()))?;
+        if e.name.trim().is_empty() {
+            return Err(invalid("name must not be empty"));
         }
-        if item.price_cents <= 0 {
+        if e.price_cents <= 0 {
             return Err(invalid(
-                "priceCents must be a positive number of minor units".into(),
+                "priceCents must be a positive number of minor units",
             ));
         }
-        if item.stock < 0 {
-            return Err(invalid("stock must not be negative".into()));
+        if e.stock < 0 {
+            return Err(invalid("stock must not be negative"));
         }
-        if products.iter().any(|p| p.sku == item.sku) {
+        if products.iter().any(|p| p.sku == e.sku) {
             return Err(CatalogError::DuplicateSku {
                 index,
-                sku: item.sku.as_str().to_owned(),
+                sku: e.sku.as_str().to_owned(),
             });
         }
-        products.push(item.into());
+        products.push(Product {
+            sku: e.sku,
+            name: e.name,
+            price: Money::new(e.price_cents, e.currency),
+            stock: e.stock,
+        });
     }
     Ok(products)
 }
@@ -75,7 +92,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             products,
-            vec![saga_core::fixtures::product("SKU-1", "Beans", 1999, 100)]
+            vec![crate::fixtures::product("SKU-1", "Beans", 1999, 100)]
         );
     }
 
@@ -98,6 +115,10 @@ mod tests {
             (
                 r#"[{"sku":"SKU-1","name":"A","priceCents":1,"currency":"EUR","stock":-1}]"#,
                 "stock must not be negative",
+            ),
+            (
+                r#"[{"sku":"SKU-1","name":" ","priceCents":1,"currency":"EUR","stock":1}]"#,
+                "name must not be empty",
             ),
             (
                 r#"[{"sku":"SKU-1","name":"A","price":1,"currency":"EUR","stock":1}]"#,
