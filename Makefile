@@ -75,6 +75,15 @@ build: check-arch $(BUILD_VENV)/bin/cargo-lambda ## Release zips in target/lambd
 	cargo lambda build --release --locked $(CARGO_LAMBDA_FLAG_$(ARCH)) --output-format zip $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do printf '  %-18s %s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 
+.PHONY: test-artifacts
+test-artifacts: ## The Runtime-API tests against the zips of `make build ARCH=x86_64` (runs on x86_64 only)
+	@for f in validate api-handler; do \
+	  test -f target/lambda/$$f/bootstrap.zip || { echo "target/lambda/$$f/bootstrap.zip is missing: run make build ARCH=x86_64 first" >&2; exit 1; }; \
+	  rm -rf target/lambda-test/$$f && mkdir -p target/lambda-test/$$f && \
+	  python3 -m zipfile -e target/lambda/$$f/bootstrap.zip target/lambda-test/$$f && chmod +x target/lambda-test/$$f/bootstrap || exit 1; \
+	done
+	SAGA_LAMBDA_ARTIFACTS=$(CURDIR)/target/lambda-test bash scripts/with-moto.sh cargo test --locked -p validate -p api-handler --test runtime_api
+
 # --------------------------------------------------------------- deploy ----
 
 .PHONY: plan

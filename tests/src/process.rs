@@ -24,6 +24,30 @@ const AWS_ENV: &[&str] = &[
     "AWS_DEFAULT_REGION",
 ];
 
+/// Where the artifacts of `make build` are tested instead of the debug
+/// binaries: `SAGA_LAMBDA_ARTIFACTS=target/lambda` (CI sets it after the
+/// release build, so the shipped `bootstrap` files run these tests too).
+pub const ARTIFACTS_VAR: &str = "SAGA_LAMBDA_ARTIFACTS";
+
+/// The binary to run for function `name`: `$SAGA_LAMBDA_ARTIFACTS/<name>/bootstrap`
+/// when that variable is set (it must exist then), else `cargo_built`
+/// (`env!("CARGO_BIN_EXE_<name>")`).
+pub fn function_binary(name: &str, cargo_built: &str) -> String {
+    match std::env::var(ARTIFACTS_VAR) {
+        Ok(dir) if !dir.is_empty() => {
+            let path = std::path::Path::new(&dir).join(name).join("bootstrap");
+            assert!(
+                path.is_file(),
+                "{ARTIFACTS_VAR}={dir} but {} does not exist (run `make build` first)",
+                path.display()
+            );
+            eprintln!("testing the artifact {}", path.display());
+            path.to_string_lossy().into_owned()
+        }
+        _ => cargo_built.to_owned(),
+    }
+}
+
 /// Start `binary` with an environment holding only what Lambda provides (the
 /// runtime API, the function's identity, AWS credentials/region/endpoint) and
 /// `env` (what Terraform sets).

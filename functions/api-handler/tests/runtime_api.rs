@@ -60,7 +60,7 @@ async fn the_binary_accepts_orders_starts_the_saga_and_serves_them_back() {
 
     let runtime = FakeRuntime::start().await.unwrap();
     let _function = saga_tests::process::start_function(
-        env!("CARGO_BIN_EXE_api-handler"),
+        &saga_tests::process::function_binary("api-handler", env!("CARGO_BIN_EXE_api-handler")),
         "api-handler",
         &runtime,
         &[
@@ -154,7 +154,7 @@ async fn the_binary_accepts_orders_starts_the_saga_and_serves_them_back() {
 async fn without_the_state_machine_arn_the_binary_stops_and_says_so() {
     let runtime = FakeRuntime::start().await.unwrap();
     let mut function = saga_tests::process::start_function(
-        env!("CARGO_BIN_EXE_api-handler"),
+        &saga_tests::process::function_binary("api-handler", env!("CARGO_BIN_EXE_api-handler")),
         "api-handler",
         &runtime,
         &[

@@ -50,7 +50,7 @@ async fn the_binary_prices_orders_and_reports_failures_by_their_stable_name() {
 
     let runtime = FakeRuntime::start().await.unwrap();
     let _function = saga_tests::process::start_function(
-        env!("CARGO_BIN_EXE_validate"),
+        &saga_tests::process::function_binary("validate", env!("CARGO_BIN_EXE_validate")),
         "validate",
         &runtime,
         &[
@@ -118,7 +118,7 @@ async fn the_binary_prices_orders_and_reports_failures_by_their_stable_name() {
 async fn missing_configuration_stops_the_binary_with_a_message_naming_it() {
     let runtime = FakeRuntime::start().await.unwrap();
     let mut function = saga_tests::process::start_function(
-        env!("CARGO_BIN_EXE_validate"),
+        &saga_tests::process::function_binary("validate", env!("CARGO_BIN_EXE_validate")),
         "validate",
         &runtime,
         &[],
