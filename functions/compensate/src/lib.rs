@@ -283,10 +283,11 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
             .await
             .map_err(|e| fail("record the cancelled shipment")(e.into()))?;
         tracing::info!(%order_id, tracking_number = %shipment.tracking_number, "shipment cancelled");
-    } else if order.shipment().is_none() && order.status() == OrderStatus::Paid {
-        // The ship step ran and failed: the carrier may hold a booking that was
-        // never recorded (a lost response). Cancelling by order id is a no-op
-        // when there is none.
+    } else if order.shipment().is_none() && order.payment().is_some() {
+        // Paid, so the ship step may have run: the carrier may hold a booking
+        // that was never recorded (a lost response). Cancelling by order id is
+        // a no-op when there is none. Decided from the record, not the status:
+        // a re-run after a failed undo finds the order `NEEDS_ATTENTION`.
         deps.carrier
             .cancel_shipment(order_id, None)
             .await
@@ -683,9 +684,18 @@ mod tests {
         assert!(w.store.order(&id).unwrap().payment().is_none());
     }
 
-    /// A carrier that remembers cancellations.
+    /// A carrier that remembers cancellations; the first `.1` cancellations fail.
     #[derive(Default)]
-    struct SpyCarrier(std::sync::Mutex<Vec<(OrderId, Option<String>)>>);
+    struct SpyCarrier(
+        std::sync::Mutex<Vec<(OrderId, Option<String>)>>,
+        std::sync::atomic::AtomicU32,
+    );
+
+    impl SpyCarrier {
+        fn failing(times: u32) -> Self {
+            Self(Default::default(), times.into())
+        }
+    }
 
     #[async_trait::async_trait]
     impl Carrier for SpyCarrier {
@@ -706,8 +716,59 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((order_id.clone(), tracking.map(str::to_owned)));
+            let failing = self
+                .1
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            if failing {
+                return Err(saga_core::ports::ShippingError::Unavailable {
+                    reason: "carrier down".into(),
+                });
+            }
             Ok(())
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_cancel_is_retried_by_the_rerun_of_a_needs_attention_order() {
+        let mut w = world();
+        let spy = Arc::new(SpyCarrier::failing(1));
+        w.deps.carrier = spy.clone();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
+
+        let err = handle(&w.deps, input(&id, "Lambda.Unknown", "ship timed out"))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error_name(), "CompensationFailed");
+        assert_eq!(
+            w.store.order(&id).unwrap().status(),
+            OrderStatus::NeedsAttention
+        );
+        assert!(
+            w.store
+                .order(&id)
+                .unwrap()
+                .payment()
+                .unwrap()
+                .refund
+                .is_none(),
+            "nothing older is undone before the booking is cancelled"
+        );
+
+        let out = handle(&w.deps, input(&id, "Lambda.Unknown", "ship timed out"))
+            .await
+            .unwrap();
+        assert_eq!(out.status, OrderStatus::Failed);
+        assert_eq!(
+            *spy.0.lock().unwrap(),
+            vec![(id.clone(), None), (id.clone(), None)],
+            "the re-run cancels the booking again"
+        );
+        assert_eq!(w.store.stock("SKU-2"), Some(25));
     }
 
     #[tokio::test]
