@@ -294,9 +294,11 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
             .map_err(|e| fail("cancel any unrecorded shipment")(e.into()))?;
     }
 
-    if order.payment().is_none() && order.payment_attempts() > 0 {
-        // The pay step ran: the provider may have charged without the charge
-        // being recorded (a lost response, a timeout). Ask it.
+    if order.payment().is_none() && order.pricing().is_some() {
+        // The pay step may have run: the provider may have charged without the
+        // charge being recorded (a lost response, a timeout). Ask it — always,
+        // since only the provider knows (the order's attempt counter is kept
+        // by the simulated provider alone).
         let found = deps
             .payments
             .find_charge(order)
@@ -682,6 +684,62 @@ mod tests {
             .unwrap();
         assert_eq!(out.undone, vec!["stockReleased"]);
         assert!(w.store.order(&id).unwrap().payment().is_none());
+    }
+
+    /// A real provider as compensate sees it: it knows of a charge the order
+    /// record does not count (no `paymentAttempts`), and refunds it.
+    #[derive(Default)]
+    struct ProviderWithAnUnrecordedCharge(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl PaymentGateway for ProviderWithAnUnrecordedCharge {
+        async fn charge(
+            &self,
+            _: &OrderId,
+            _: &saga_core::PaymentToken,
+            _: saga_core::Money,
+        ) -> Result<Charge, saga_core::ports::PaymentError> {
+            unreachable!("compensation never charges")
+        }
+        async fn refund(
+            &self,
+            order_id: &OrderId,
+            _: &saga_core::PaymentToken,
+            charge: &Charge,
+        ) -> Result<saga_core::ports::Refund, saga_core::ports::PaymentError> {
+            self.0.lock().unwrap().push(charge.charge_id.clone());
+            Ok(saga_core::ports::Refund {
+                refund_id: format!("re_{order_id}"),
+            })
+        }
+        async fn find_charge(
+            &self,
+            order: &Order,
+        ) -> Result<Option<Charge>, saga_core::ports::PaymentError> {
+            Ok(order.pricing().map(|p| Charge {
+                charge_id: "ch_provider".into(),
+                amount: p.total,
+            }))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_provider_is_asked_for_an_unrecorded_charge_even_when_no_attempt_was_counted() {
+        let mut w = world();
+        let provider = Arc::new(ProviderWithAnUnrecordedCharge::default());
+        w.deps.payments = provider.clone();
+        let id = order_at(&w, Stage::Reserved, "tok_visa").await;
+        assert_eq!(w.store.order(&id).unwrap().payment_attempts(), 0);
+
+        let out = handle(&w.deps, input(&id, "Lambda.Unknown", "pay timed out"))
+            .await
+            .unwrap();
+
+        assert_eq!(out.undone, vec!["paymentRefunded", "stockReleased"]);
+        assert_eq!(*provider.0.lock().unwrap(), vec!["ch_provider".to_owned()]);
+        let payment = w.store.order(&id).unwrap().payment().cloned().unwrap();
+        assert_eq!(payment.charge_id, "ch_provider");
+        assert!(payment.refund.is_some());
     }
 
     /// A carrier that remembers cancellations; the first `.1` cancellations fail.
