@@ -39,18 +39,10 @@ fn read_by_main(function: &str) -> BTreeSet<String> {
 
 #[test]
 fn env_vars_constants_match_what_main_reads() {
-    let declared: [(&str, &[&str]); 8] = [
-        ("validate", validate::ENV_VARS),
-        ("reserve", reserve::ENV_VARS),
-        ("pay", pay::ENV_VARS),
-        ("ship", ship::ENV_VARS),
-        ("compensate", compensate::ENV_VARS),
-        ("request-approval", request_approval::ENV_VARS),
-        ("approval-callback", approval_callback::ENV_VARS),
-        ("api-handler", api_handler::ENV_VARS),
-    ];
-    for (function, vars) in declared {
-        let declared: BTreeSet<String> = vars.iter().map(|v| (*v).to_owned()).collect();
+    for function in crate::FUNCTIONS {
+        let declared: BTreeSet<String> =
+            function.env_vars.iter().map(|v| (*v).to_owned()).collect();
+        let function = function.name;
         assert_eq!(
             declared,
             read_by_main(function),

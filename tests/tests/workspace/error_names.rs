@@ -15,19 +15,19 @@ fn saga() -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// The error names each function can report, keyed by its ASL placeholder.
-fn handlers() -> BTreeMap<&'static str, &'static [&'static str]> {
-    BTreeMap::from([
-        ("${validate_function_arn}", validate::ERROR_NAMES),
-        ("${reserve_function_arn}", reserve::ERROR_NAMES),
-        ("${pay_function_arn}", pay::ERROR_NAMES),
-        ("${ship_function_arn}", ship::ERROR_NAMES),
-        ("${compensate_function_arn}", compensate::ERROR_NAMES),
-        (
-            "${request_approval_function_arn}",
-            request_approval::ERROR_NAMES,
-        ),
-    ])
+/// The error names each function the state machine invokes can report,
+/// keyed by its ASL placeholder (`${<name>_function_arn}`).
+fn handlers() -> BTreeMap<String, &'static [&'static str]> {
+    crate::FUNCTIONS
+        .iter()
+        .filter_map(|f| {
+            let names = f.error_names?;
+            Some((
+                format!("${{{}_function_arn}}", f.name.replace('-', "_")),
+                names,
+            ))
+        })
+        .collect()
 }
 
 fn names_in(rules: Option<&Value>) -> Vec<String> {
@@ -51,17 +51,8 @@ fn states(sm: &Value) -> Vec<(String, Value)> {
 
 #[test]
 fn every_function_error_name_is_a_declared_stable_name() {
-    let all: Vec<&[&str]> = vec![
-        validate::ERROR_NAMES,
-        reserve::ERROR_NAMES,
-        pay::ERROR_NAMES,
-        ship::ERROR_NAMES,
-        compensate::ERROR_NAMES,
-        request_approval::ERROR_NAMES,
-        approval_callback::ERROR_NAMES,
-        api_handler::ERROR_NAMES,
-    ];
-    for name in all.into_iter().flatten() {
+    let all = crate::FUNCTIONS.iter().filter_map(|f| f.error_names);
+    for name in all.flatten() {
         assert!(
             error_names::is_stable(name),
             "{name} is not declared in saga_core::error_names"

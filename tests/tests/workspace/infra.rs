@@ -116,6 +116,14 @@ fn every_function_crate_is_deployed_from_its_artifact() -> R<()> {
         crates.iter().cloned().collect::<BTreeSet<_>>(),
         "local.functions in infra/locals.tf must have exactly one entry per directory in functions/"
     );
+    assert_eq!(
+        crate::FUNCTIONS
+            .iter()
+            .map(|f| f.name.to_owned())
+            .collect::<Vec<_>>(),
+        crates,
+        "FUNCTIONS in tests/workspace/main.rs must list every directory in functions/, in order"
+    );
 
     let lambda = tf.resource("aws_lambda_function", "this")?;
     let instances = ev.instances(lambda)?;
@@ -272,19 +280,21 @@ fn function_environments_match_the_contract() -> R<()> {
             assert_eq!(value, want, "{fn_name}: {name}");
         }
 
-        // What the function's own source says it reads must be deployed with it:
-        // its `pub const ENV_VARS: &[&str]` exactly, when it declares one, and
-        // any contract variable it names in a string literal.
+        // What the function says it reads must be deployed with it: its
+        // `ENV_VARS` exactly (linked into this binary, see `crate::FUNCTIONS`),
+        // and any contract variable its source names in a string literal.
+        let declared: BTreeSet<String> = crate::function(fn_name)
+            .env_vars
+            .iter()
+            .map(|v| (*v).to_owned())
+            .collect();
+        assert_eq!(
+            declared, names,
+            "{fn_name}: ENV_VARS of functions/{fn_name} vs the environment Terraform sets"
+        );
         let src = tf.root.join("functions").join(fn_name).join("src");
         let known: BTreeSet<&str> = contract.values().flatten().map(String::as_str).collect();
-        let scan = scan_source(&src, &known)?;
-        if let Some(declared) = &scan.declared {
-            assert_eq!(
-                declared, &names,
-                "{fn_name}: ENV_VARS in functions/{fn_name}/src vs the environment Terraform sets"
-            );
-        }
-        for read in &scan.named {
+        for read in &named_in_source(&src, &known)? {
             assert!(
                 names.contains(read),
                 "{fn_name}: its code names {read}, which Terraform does not set"
@@ -924,23 +934,6 @@ fn placeholder_scan_follows_terraform_template_syntax() -> R<()> {
 }
 
 #[test]
-fn env_vars_const_is_read_from_source() -> R<()> {
-    let src = "/// Read by main.rs.\npub const ENV_VARS: &[&str] = &[\n    \"ORDERS_TABLE\",\n    // prices, stock\n    \"PRODUCTS_TABLE\",\n];\n";
-    assert_eq!(
-        env_vars_const(src)?,
-        Some(
-            ["ORDERS_TABLE", "PRODUCTS_TABLE"]
-                .iter()
-                .map(|s| (*s).to_owned())
-                .collect()
-        )
-    );
-    assert_eq!(env_vars_const("fn main() {}")?, None);
-    assert!(env_vars_const("pub const ENV_VARS: &[&str] = &[Tables::ORDERS];").is_err());
-    Ok(())
-}
-
-#[test]
 fn stand_in_evaluation_names_resources_by_address() -> R<()> {
     let tf = Tf::parse(
         Path::new("/w/infra"),
@@ -1169,20 +1162,13 @@ fn md_table(doc: &str, first_header: &str) -> R<Vec<Vec<String>>> {
         .collect())
 }
 
-/// What a function's source says about its environment.
-#[derive(Debug, Default)]
-struct SourceScan {
-    /// The names in `ENV_VARS: &[&str] = &[…]`, if the crate declares it.
-    declared: Option<BTreeSet<String>>,
-    /// Contract variable names that appear as string literals.
-    named: BTreeSet<String>,
-}
-
-fn scan_source(dir: &Path, known: &BTreeSet<&str>) -> R<SourceScan> {
-    let mut scan = SourceScan::default();
-    if !dir.exists() {
-        return Ok(scan);
+/// The contract variable names (`known`) that appear as string literals in
+/// the `.rs` files under `dir`, which must exist.
+fn named_in_source(dir: &Path, known: &BTreeSet<&str>) -> R<BTreeSet<String>> {
+    if !dir.is_dir() {
+        return Err(format!("{}: no such directory", dir.display()));
     }
+    let mut named = BTreeSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
@@ -1191,52 +1177,16 @@ fn scan_source(dir: &Path, known: &BTreeSet<&str>) -> R<SourceScan> {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 let text = read(&path)?;
-                scan.named.extend(
+                named.extend(
                     known
                         .iter()
                         .filter(|n| text.contains(&format!("\"{n}\"")))
                         .map(|n| (*n).to_owned()),
                 );
-                if let Some(declared) =
-                    env_vars_const(&text).map_err(|e| format!("{}: {e}", path.display()))?
-                {
-                    scan.declared = Some(declared);
-                }
             }
         }
     }
-    Ok(scan)
-}
-
-/// The string literals of `const ENV_VARS: &[&str] = &[ … ];`, if declared.
-/// They must be literals: this check reads the source, it does not compile it.
-fn env_vars_const(source: &str) -> R<Option<BTreeSet<String>>> {
-    let Some(start) = source.find("const ENV_VARS") else {
-        return Ok(None);
-    };
-    let rest = &source[start..];
-    let list = rest
-        .split_once("= &[")
-        .and_then(|(_, list)| list.split_once(']'))
-        .map(|(list, _)| list)
-        .ok_or("ENV_VARS must be written `const ENV_VARS: &[&str] = &[\"NAME\", …];`")?;
-    let without_comments: String = list
-        .lines()
-        .map(|line| line.split_once("//").map_or(line, |(code, _)| code))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let names: BTreeSet<String> = without_comments
-        .split(',')
-        .map(str::trim)
-        .filter(|item| !item.is_empty())
-        .map(|item| {
-            item.strip_prefix('"')
-                .and_then(|i| i.strip_suffix('"'))
-                .map(str::to_owned)
-                .ok_or_else(|| format!("ENV_VARS entry {item} is not a string literal"))
-        })
-        .collect::<R<_>>()?;
-    Ok(Some(names))
+    Ok(named)
 }
 
 /// The `${name}` placeholders of a Terraform template (`$${` is an escape).
