@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{
     AttributeValue, CancellationReason, KeysAndAttributes, ReturnValue,
     ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use saga_core::approval::{Approval, ApprovalStatus, Decision};
 use saga_core::order::{Order, OrderItem, OrderUpdate, Sku};
 use saga_core::ports::{
@@ -176,6 +179,57 @@ fn item_error(op: &'static str, err: ItemError) -> StoreError {
         }
         ItemError::Unwritable { .. } | ItemError::Inconsistent(_) => StoreError::permanent(op, err),
     }
+}
+
+/// A write whose condition can fail: the SDK error of `PutItem` / `UpdateItem`.
+trait ConditionalWrite: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static {
+    /// `Some(old item)` when this is `ConditionalCheckFailedException` (the
+    /// item is there when the request asked for `ALL_OLD` and it existed).
+    fn condition_failed(&self) -> Option<Option<Item>>;
+}
+
+impl ConditionalWrite for PutItemError {
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(e) => Some(e.item.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl ConditionalWrite for UpdateItemError {
+    fn condition_failed(&self) -> Option<Option<Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(e) => Some(e.item.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The result of a conditional write: `Ok(Ok(output))` when it was applied,
+/// `Ok(Err(old item))` when its condition failed, `Err` for any other failure
+/// (classified).
+fn conditional<O, E: ConditionalWrite>(
+    op: &'static str,
+    result: Result<O, SdkError<E, HttpResponse>>,
+) -> Result<Result<O, Option<Item>>, StoreError> {
+    match result {
+        Ok(out) => Ok(Ok(out)),
+        Err(err) => match err.as_service_error().and_then(E::condition_failed) {
+            Some(old) => Ok(Err(old)),
+            None => Err(classify(op, err)),
+        },
+    }
+}
+
+/// The item an `UpdateItem` with `ReturnValues` returned.
+fn returned_item(op: &'static str, out: UpdateItemOutput) -> Result<Item, StoreError> {
+    out.attributes.ok_or_else(|| {
+        StoreError::permanent(
+            op,
+            ItemError::Inconsistent("UpdateItem returned no attributes".into()),
+        )
+    })
 }
 
 fn plan(
@@ -434,18 +488,10 @@ impl OrderStore for DynamoStore {
             .expression_attribute_names("#id", "orderId")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Inserted::New),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(Inserted::AlreadyExists)
-            }
-            Err(err) => Err(classify(OP, err)),
-        }
+        Ok(match conditional(OP, result)? {
+            Ok(_) => Inserted::New,
+            Err(_) => Inserted::AlreadyExists,
+        })
     }
 
     #[instrument(skip_all, fields(order_id = %id), err(Display))]
@@ -479,28 +525,18 @@ impl OrderStore for DynamoStore {
                 )
                 .send()
                 .await;
-            match result {
+            let old = match conditional(OP, result)? {
                 Ok(out) => {
-                    let item = out.attributes.ok_or_else(|| {
-                        StoreError::permanent(
-                            OP,
-                            ItemError::Inconsistent("UpdateItem returned no attributes".into()),
-                        )
-                    })?;
+                    let item = returned_item(OP, out)?;
                     let order = items::order_from_item(item).map_err(|e| item_error(OP, e))?;
                     return Ok(UpdateOutcome::Applied(Box::new(order)));
                 }
-                Err(err) => {
-                    let old = match err.as_service_error() {
-                        Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
-                        _ => return Err(classify(OP, err)),
-                    };
-                    match diagnose(update, old, OP)? {
-                        OrderCheck::NotFound => return Ok(UpdateOutcome::NotFound),
-                        OrderCheck::ConditionFailed => return Ok(UpdateOutcome::ConditionFailed),
-                        OrderCheck::Replan(missing) => absent = missing,
-                    }
-                }
+                Err(old) => old,
+            };
+            match diagnose(update, old, OP)? {
+                OrderCheck::NotFound => return Ok(UpdateOutcome::NotFound),
+                OrderCheck::ConditionFailed => return Ok(UpdateOutcome::ConditionFailed),
+                OrderCheck::Replan(missing) => absent = missing,
             }
         }
         Err(kept_changing(OP))
@@ -526,7 +562,7 @@ impl PaymentAttempts for DynamoStore {
             .return_values(ReturnValue::UpdatedNew)
             .send()
             .await;
-        match result {
+        match conditional(OP, result)? {
             Ok(out) => {
                 let attempts = out
                     .attributes
@@ -541,18 +577,10 @@ impl PaymentAttempts for DynamoStore {
                     .map_err(|e| item_error(OP, e))?;
                 Ok(u32::try_from(attempts).unwrap_or(u32::MAX))
             }
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::permanent(
-                    OP,
-                    ItemError::Inconsistent(format!("order {id} not found")),
-                ))
-            }
-            Err(err) => Err(classify(OP, err)),
+            Err(_) => Err(StoreError::permanent(
+                OP,
+                ItemError::Inconsistent(format!("order {id} not found")),
+            )),
         }
     }
 }
@@ -688,20 +716,12 @@ impl ApprovalStore for DynamoStore {
             .expression_attribute_names("#id", "approvalId")
             .send()
             .await;
-        match result {
+        match conditional(OP, result)? {
             Ok(_) => Ok(()),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Err(StoreError::permanent(
-                    OP,
-                    ItemError::Inconsistent("approval id collision".into()),
-                ))
-            }
-            Err(err) => Err(classify(OP, err)),
+            Err(_) => Err(StoreError::permanent(
+                OP,
+                ItemError::Inconsistent("approval id collision".into()),
+            )),
         }
     }
 
@@ -750,21 +770,13 @@ impl ApprovalStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        let old = match result {
+        let old = match conditional(OP, result)? {
             Ok(out) => {
-                let item = out.attributes.ok_or_else(|| {
-                    StoreError::permanent(
-                        OP,
-                        ItemError::Inconsistent("UpdateItem returned no attributes".into()),
-                    )
-                })?;
+                let item = returned_item(OP, out)?;
                 let a = items::approval_from_item(item).map_err(|e| item_error(OP, e))?;
                 return Ok(DecideOutcome::Decided(Box::new(a)));
             }
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(e)) => e.item.clone(),
-                _ => return Err(classify(OP, err)),
-            },
+            Err(old) => old,
         };
         let Some(item) = old else {
             return Ok(DecideOutcome::NotFound);
@@ -809,19 +821,9 @@ impl ApprovalStore for DynamoStore {
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Unknown approval: nothing to mark (as MemoryStore).
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(classify(OP, err)),
-        }
+        // Unknown approval: nothing to mark (as MemoryStore).
+        let _applied = conditional(OP, result)?;
+        Ok(())
     }
 
     #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
@@ -844,19 +846,9 @@ impl ApprovalStore for DynamoStore {
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Unknown, or the decision was delivered: nothing to do.
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(err) => Err(classify(OP, err)),
-        }
+        // Unknown, or the decision was delivered: nothing to do.
+        let _applied = conditional(OP, result)?;
+        Ok(())
     }
 }
 
@@ -879,25 +871,20 @@ impl IdempotencyStore for DynamoStore {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Claim::Claimed),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(e)) => {
-                    let item = e.item.clone().ok_or_else(|| {
-                        StoreError::permanent(
-                            OP,
-                            ItemError::Inconsistent(
-                                "the condition failed but DynamoDB returned no item".into(),
-                            ),
-                        )
-                    })?;
-                    let existing =
-                        items::idempotency_from_item(item).map_err(|e| item_error(OP, e))?;
-                    Ok(Claim::Existing(existing))
-                }
-                _ => Err(classify(OP, err)),
-            },
-        }
+        let old = match conditional(OP, result)? {
+            Ok(_) => return Ok(Claim::Claimed),
+            Err(old) => old,
+        };
+        let item = old.ok_or_else(|| {
+            StoreError::permanent(
+                OP,
+                ItemError::Inconsistent(
+                    "the condition failed but DynamoDB returned no item".into(),
+                ),
+            )
+        })?;
+        let existing = items::idempotency_from_item(item).map_err(|e| item_error(OP, e))?;
+        Ok(Claim::Existing(existing))
     }
 }
 
