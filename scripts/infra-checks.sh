@@ -4,7 +4,7 @@
 # be), so there is no `terraform validate` or `plan`; instead:
 #
 #   1. terraform fmt -check -recursive infra
-#   2. checkov on infra/ with zero failed checks (pinned, in its own venv:
+#   2. checkov on infra/ with zero failed checks and zero parse errors (pinned, in its own venv:
 #      .venv-checkov; it clashes with python-hcl2 users)
 #   3. statemachines/order-saga.asl.json rendered by Terraform's own
 #      templatefile() with dummy ARNs, then validated by asl-validator (npm,
@@ -85,9 +85,11 @@ if [[ "$installed_checkov" != "$CHECKOV_VERSION" ]]; then
 fi
 
 say "checkov $installed_checkov -d infra --framework terraform"
-if ! "$CHECKOV" -d infra --framework terraform --skip-download --compact --quiet; then
-  fail "checkov reported failed checks (above)" \
-    "Fix them, or skip one inline with a real reason: # checkov:skip=<ID>:<reason>"
+# checkov skips a file it cannot parse and still exits 0 ("Parsing errors: 1");
+# CKV_PARSE_ERROR_FAIL=true makes a parse error fail the run.
+if ! CKV_PARSE_ERROR_FAIL=true "$CHECKOV" -d infra --framework terraform --skip-download --compact --quiet; then
+  fail "checkov reported failed checks or files it could not parse (above)" \
+    "Fix them, or skip a check inline with a real reason: # checkov:skip=<ID>:<reason>"
 fi
 
 # --- 3. the rendered state machine, through asl-validator ---------------------
