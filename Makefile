@@ -11,8 +11,13 @@ CARGO_LAMBDA_FLAG_arm64 := --arm64
 CARGO_LAMBDA_FLAG_x86_64 := --x86-64
 TF := terraform -chdir=infra
 TF_VARS := -var architecture=$(ARCH)
-# cargo-lambda (and zig, its cross linker) live in a local venv.
+# cargo-lambda (and zig, its cross linker) live in a local venv, pinned like
+# moto, checkov and asl-validator. The stamp file names the versions, so a
+# changed pin reinstalls.
 BUILD_VENV := .venv-build
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIGLANG_VERSION := 0.17.1
+BUILD_TOOLS := $(BUILD_VENV)/.cargo-lambda-$(CARGO_LAMBDA_VERSION)-ziglang-$(ZIGLANG_VERSION)
 export PATH := $(CURDIR)/$(BUILD_VENV)/bin:$(PATH)
 
 # saga-local serve flags, e.g. `make local ARGS="--port 8080"`.
@@ -48,6 +53,10 @@ infra-check: ## Only the static infra checks (terraform fmt, checkov, asl-valida
 .PHONY: lint
 lint: ## rustfmt and clippy (warnings are errors)
 	cargo fmt --all --check
+	$(MAKE) clippy
+
+.PHONY: clippy
+clippy: ## Only clippy (warnings are errors)
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 .PHONY: fmt
@@ -66,12 +75,18 @@ bench: ## Benchmarks: ASL engine (criterion) and saga-local orders per second
 check-arch:
 	@test -n "$(CARGO_LAMBDA_FLAG_$(ARCH))" || { echo "ARCH must be arm64 or x86_64, not '$(ARCH)'" >&2; exit 1; }
 
-$(BUILD_VENV)/bin/cargo-lambda:
-	python3 -m venv $(BUILD_VENV)
-	$(BUILD_VENV)/bin/pip install --quiet cargo-lambda ziglang || { echo "could not install cargo-lambda from PyPI" >&2; exit 1; }
+$(BUILD_TOOLS):
+	python3 -m venv $(BUILD_VENV) || { echo "python3 -m venv $(BUILD_VENV) failed: install Python 3 with the venv module (Debian: apt-get install python3-venv)" >&2; exit 1; }
+	$(BUILD_VENV)/bin/pip install --quiet --disable-pip-version-check cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIGLANG_VERSION) || { echo "could not install cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIGLANG_VERSION) from PyPI" >&2; exit 1; }
+	rm -f $(BUILD_VENV)/.cargo-lambda-*
+	cargo lambda --version
+	touch $@
+
+.PHONY: build-tools
+build-tools: $(BUILD_TOOLS) ## Install cargo-lambda and zig (pinned) into .venv-build; `make build` does this
 
 .PHONY: build
-build: check-arch $(BUILD_VENV)/bin/cargo-lambda ## Release zips in target/lambda/<fn>/bootstrap.zip (ARCH=arm64|x86_64)
+build: check-arch $(BUILD_TOOLS) ## Release zips in target/lambda/<fn>/bootstrap.zip (ARCH=arm64|x86_64)
 	cargo lambda build --release --locked $(CARGO_LAMBDA_FLAG_$(ARCH)) --output-format zip $(addprefix -p ,$(FUNCTIONS))
 	@for f in $(FUNCTIONS); do printf '  %-18s %s bytes\n' $$f $$(stat -c %s target/lambda/$$f/bootstrap.zip); done
 
