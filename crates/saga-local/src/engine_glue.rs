@@ -3,10 +3,9 @@
 //! clock over the engine's clock, so handlers and the state machine share one
 //! (possibly virtual) time.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use asl::{CallbackError, Engine, Persistence, StartError, StartExecution, StateMachine};
+use asl::{CallbackError, Engine, StartError, StartExecution, StateMachine};
 use async_trait::async_trait;
 use saga_core::approval::TaskToken;
 use saga_core::ports::{Started, StoreError, TaskGone, Workflow, WorkflowError};
@@ -23,19 +22,24 @@ impl saga_core::Clock for DomainClock {
     }
 }
 
-/// Gives each new execution its persistence (e.g. a SQLite row).
-pub type PersistenceFactory = Arc<dyn Fn(&str) -> Arc<dyn Persistence> + Send + Sync>;
+/// The domain's "the waiting task is gone" for an engine callback error.
+pub fn task_gone(e: CallbackError) -> WorkflowError {
+    WorkflowError::TaskGone(match e {
+        CallbackError::InvalidToken => TaskGone::InvalidToken,
+        CallbackError::TaskDoesNotExist => TaskGone::DoesNotExist,
+        CallbackError::TaskTimedOut => TaskGone::TimedOut,
+    })
+}
 
-/// The order saga on the embedded engine. Like Step Functions, a name starts
-/// at most one execution, also after that execution ended (the engine alone
-/// only refuses names that are running); a durable host checks its own store
-/// before calling [`Workflow::start_execution`].
+/// The order saga on the embedded engine, without persistence (tests and
+/// virtual runs; `serve` uses [`crate::serve::workflow::DurableWorkflow`]).
+/// The engine refuses a name only while an execution of that name is
+/// running; unlike Step Functions it forgets names once they end, so a host
+/// that needs "one execution per name, ever" checks its own store first.
 #[derive(Clone)]
 pub struct EngineWorkflow {
     engine: Engine,
     machine: StateMachine,
-    persistence: Option<PersistenceFactory>,
-    started: Arc<Mutex<HashSet<String>>>,
 }
 
 impl std::fmt::Debug for EngineWorkflow {
@@ -50,18 +54,7 @@ struct EngineError(String);
 
 impl EngineWorkflow {
     pub fn new(engine: Engine, machine: StateMachine) -> Self {
-        Self {
-            engine,
-            machine,
-            persistence: None,
-            started: Arc::default(),
-        }
-    }
-
-    /// Persist every execution this workflow starts.
-    pub fn with_persistence(mut self, factory: PersistenceFactory) -> Self {
-        self.persistence = Some(factory);
-        self
+        Self { engine, machine }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -80,31 +73,14 @@ impl Workflow for EngineWorkflow {
         name: &OrderId,
         input: &Value,
     ) -> Result<Started, WorkflowError> {
-        let first = self
-            .started
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string());
-        if !first {
-            return Ok(Started::AlreadyExists);
-        }
-        let mut start = StartExecution::new(name.as_str(), input.clone());
-        if let Some(factory) = &self.persistence {
-            start = start.with_persistence(factory(name.as_str()));
-        }
+        let start = StartExecution::new(name.as_str(), input.clone());
         match self.engine.start(&self.machine, start) {
             Ok(_handle) => Ok(Started::New),
             Err(StartError::ExecutionAlreadyExists(_)) => Ok(Started::AlreadyExists),
-            Err(e) => {
-                self.started
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(name.as_str());
-                Err(WorkflowError::Store(StoreError::permanent(
-                    "workflow.start_execution",
-                    EngineError(e.to_string()),
-                )))
-            }
+            Err(e) => Err(WorkflowError::Store(StoreError::permanent(
+                "workflow.start_execution",
+                EngineError(e.to_string()),
+            ))),
         }
     }
 
@@ -115,12 +91,6 @@ impl Workflow for EngineWorkflow {
     ) -> Result<(), WorkflowError> {
         self.engine
             .send_task_success(token.expose_secret(), output.clone())
-            .map_err(|e| {
-                WorkflowError::TaskGone(match e {
-                    CallbackError::InvalidToken => TaskGone::InvalidToken,
-                    CallbackError::TaskDoesNotExist => TaskGone::DoesNotExist,
-                    CallbackError::TaskTimedOut => TaskGone::TimedOut,
-                })
-            })
+            .map_err(task_gone)
     }
 }

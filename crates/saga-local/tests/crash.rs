@@ -95,6 +95,14 @@ impl Serve {
             .unwrap()
     }
 
+    /// Wait for the exit after a SIGTERM sent elsewhere.
+    async fn terminate_sent(mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(DEADLINE, self.child.wait())
+            .await
+            .expect("saga-local did not stop after SIGTERM")
+            .unwrap()
+    }
+
     /// SIGKILL: no shutdown, no last write.
     async fn kill(mut self) {
         self.child.start_kill().unwrap();
@@ -177,9 +185,24 @@ fn outbox_files(data_dir: &Path, part: &str) -> Vec<String> {
     names
 }
 
-/// The approval id in the order's approval mail.
-fn approval_id(data_dir: &Path, order_id: &str) -> String {
-    let mails = outbox_files(data_dir, &format!("-approvals-{order_id}-"));
+/// The approval id in the order's approval mail, once the mail is out and
+/// the execution has saved its wait (killed earlier, the resumed execution
+/// would send the mail again: the call to request-approval may have been cut
+/// off).
+async fn approval_id(data_dir: &Path, order_id: &str) -> String {
+    let start = Instant::now();
+    let mails = loop {
+        let mails = outbox_files(data_dir, &format!("-approvals-{order_id}-"));
+        if !mails.is_empty() {
+            break mails;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no approval mail for {order_id} after {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    await_parked(data_dir, order_id).await;
     let mail = std::fs::read_to_string(data_dir.join("outbox").join(&mails[0])).unwrap();
     let link = mail
         .split_whitespace()
@@ -189,6 +212,28 @@ fn approval_id(data_dir: &Path, order_id: &str) -> String {
     link[start..]
         .trim_end_matches("?decision=approve")
         .to_owned()
+}
+
+/// Wait until the execution's saved snapshot waits on its task token with
+/// the request-approval call done.
+async fn await_parked(data_dir: &Path, order_id: &str) {
+    let store = saga_sqlite::SqliteStore::open(&data_dir.join("saga.db")).unwrap();
+    let start = Instant::now();
+    loop {
+        let row = store.execution(order_id).await.unwrap();
+        let state: Option<Value> = row
+            .as_ref()
+            .and_then(|r| serde_json::from_str(&r.state).ok());
+        let phase = state.as_ref().and_then(|s| s.pointer("/position/phase"));
+        if phase.is_some_and(|p| p["kind"] == "parked" && p["invoked"] == true) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "the wait of {order_id} was not saved after {DEADLINE:?}: {phase:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn history_at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
@@ -220,7 +265,7 @@ async fn a_parked_approval_survives_sigkill_and_completes_when_approved_after_th
     let first = Serve::start(&data, &[]).await;
     let id = first.post_order("SKU-4", 1).await;
     first.await_status(&id, "AWAITING_APPROVAL").await;
-    let approval = approval_id(&data, &id);
+    let approval = approval_id(&data, &id).await;
 
     first.kill().await;
     let second = Serve::start(&data, &[]).await;
@@ -270,6 +315,7 @@ async fn the_approval_timeout_fires_at_the_original_deadline_after_a_restart() {
     let first = Serve::start(&data, &timeout).await;
     let id = first.post_order("SKU-4", 1).await;
     first.await_status(&id, "AWAITING_APPROVAL").await;
+    await_parked(&data, &id).await;
 
     first.kill().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -346,7 +392,7 @@ async fn sigterm_stops_the_server_cleanly_and_a_waiting_order_continues_at_the_n
     let first = Serve::start(&data, &[]).await;
     let id = first.post_order("SKU-4", 1).await;
     first.await_status(&id, "AWAITING_APPROVAL").await;
-    let approval = approval_id(&data, &id);
+    let approval = approval_id(&data, &id).await;
 
     let status = first.terminate().await;
 
@@ -362,5 +408,94 @@ async fn sigterm_stops_the_server_cleanly_and_a_waiting_order_continues_at_the_n
         .await;
     assert_eq!(code, 200, "{resp}");
     second.await_status(&id, "COMPLETED").await;
+    second.kill().await;
+}
+
+/// The approval the server answered 200 to is saved: killed right after the
+/// answer, the restarted server continues from past the wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_answered_200_survives_a_sigkill_right_after_the_answer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Serve::start(&data, &[]).await;
+    let id = first.post_order("SKU-4", 1).await;
+    first.await_status(&id, "AWAITING_APPROVAL").await;
+    let approval = approval_id(&data, &id).await;
+
+    let (status, resp) = first
+        .request(
+            "POST",
+            &format!("/approvals/{approval}"),
+            "application/x-www-form-urlencoded",
+            "decision=approve",
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    first.kill().await;
+
+    let second = Serve::start(&data, &[]).await;
+    let order = second.await_status(&id, "COMPLETED").await;
+    assert!(
+        statuses(&order).contains(&"APPROVED".to_owned()),
+        "{order:#}"
+    );
+    second.kill().await;
+}
+
+/// SIGTERM while the approval is being delivered: either the POST is answered
+/// 200 and the decision is saved, or it is not reported delivered and the
+/// next POST delivers it. Either way the order completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_cut_off_by_sigterm_is_never_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Serve::start(&data, &[]).await;
+    let id = first.post_order("SKU-4", 1).await;
+    first.await_status(&id, "AWAITING_APPROVAL").await;
+    let approval = approval_id(&data, &id).await;
+
+    let req = hyper::Request::builder()
+        .method("POST")
+        .uri(format!("{}/approvals/{approval}", first.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "application/json")
+        .body(Full::new(Bytes::from_static(b"decision=approve")))
+        .unwrap();
+    let post = first.client.request(req);
+    let pid = first.child.id().expect("running").to_string();
+    let term = async {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+    };
+    let (answer, sent) = tokio::join!(post, term);
+    assert!(sent.success());
+    let first_status = answer.map(|r| r.status().as_u16()).ok();
+    let exit = first.terminate_sent().await;
+    assert!(exit.success(), "exit status after SIGTERM: {exit}");
+
+    let second = Serve::start(&data, &[]).await;
+    let (again, resp) = second
+        .request(
+            "POST",
+            &format!("/approvals/{approval}"),
+            "application/x-www-form-urlencoded",
+            "decision=approve",
+        )
+        .await;
+    // 200: the first POST did not report it delivered and this one did;
+    // 409: the first POST delivered it (and then it was saved).
+    assert!(
+        again == 200 || (again == 409 && first_status == Some(200)),
+        "first POST {first_status:?}, second {again}: {resp}"
+    );
+    let order = second.await_status(&id, "COMPLETED").await;
+    assert!(
+        statuses(&order).contains(&"APPROVED".to_owned()),
+        "{order:#}"
+    );
     second.kill().await;
 }

@@ -11,17 +11,23 @@
 //!   token and deadline; a state cut off mid-flight runs again), or from its
 //!   stored input when the first snapshot was never written.
 //! - `SendTaskSuccess` goes to the engine (which knows the executions of this
-//!   process only — hence resuming before the HTTP server accepts requests).
+//!   process only — hence resuming before the HTTP server accepts requests)
+//!   and returns once the execution has saved a snapshot past the wait, so a
+//!   decision reported as delivered survives a crash. When that save does not
+//!   come (shutdown, database trouble) it answers a transient error instead:
+//!   `approval-callback` then leaves the decision "recorded, not delivered"
+//!   and the next POST of it delivers it to the resumed execution.
 //!
 //! The `state` column holds the engine's [`ExecutionSnapshot`] as JSON, or
 //! `{"notStarted": true, "input": …}` until the first snapshot is saved.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asl::{
-    Engine, ExecutionSnapshot, Persistence, PersistenceError, Phase, StartExecution, StateMachine,
+    Engine, ExecutionSnapshot, Persistence, PersistenceError, Phase, StartError, StartExecution,
+    StateMachine,
 };
 use async_trait::async_trait;
 use saga_core::OrderId;
@@ -29,9 +35,9 @@ use saga_core::approval::TaskToken;
 use saga_core::ports::{Started, StoreError, Workflow, WorkflowError};
 use saga_sqlite::{ExecutionRow, SqliteStore};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use crate::engine_glue::EngineWorkflow;
+use crate::engine_glue::task_gone;
 
 /// Status of executions that have not ended.
 pub const RUNNING: &str = "RUNNING";
@@ -39,18 +45,57 @@ pub const RUNNING: &str = "RUNNING";
 /// Open until the server shuts down; then every save is refused, so running
 /// executions stop before their next side effect and keep their last saved
 /// state for the next start.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Gate {
-    closed: AtomicBool,
+    closed: watch::Sender<bool>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Self {
+            closed: watch::channel(false).0,
+        }
+    }
 }
 
 impl Gate {
     pub fn close(&self) {
-        self.closed.store(true, Ordering::SeqCst);
+        self.closed.send_replace(true);
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::SeqCst)
+        *self.closed.borrow()
+    }
+
+    fn subscribe(&self) -> watch::Receiver<bool> {
+        self.closed.subscribe()
+    }
+}
+
+/// How long `SendTaskSuccess` waits for the execution to save its next
+/// snapshot before answering a transient error.
+const DELIVERY_WAIT: Duration = Duration::from_secs(10);
+
+/// The last successful save of one execution.
+#[derive(Debug, Clone, Default)]
+struct Saved {
+    /// Successful saves so far (by this process).
+    count: u64,
+    /// The task token the saved snapshot waits on, if any.
+    parked_on: Option<String>,
+}
+
+/// Task token → the saves of the execution parked on it.
+type Parked = Arc<Mutex<HashMap<String, watch::Receiver<Saved>>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn parked_token(snapshot: &ExecutionSnapshot) -> Option<String> {
+    match &snapshot.position.as_ref()?.phase {
+        Phase::Parked { token, .. } => Some(token.clone()),
+        _ => None,
     }
 }
 
@@ -62,6 +107,9 @@ struct RowPersistence {
     /// Fired after the first successful save (a resumed parked task has
     /// re-registered its token by then).
     first_save: Mutex<Option<oneshot::Sender<()>>>,
+    /// Announces every successful save (`SendTaskSuccess` waits on it).
+    saves: watch::Sender<Saved>,
+    parked: Parked,
 }
 
 impl std::fmt::Debug for RowPersistence {
@@ -91,12 +139,22 @@ impl Persistence for RowPersistence {
             .save_execution(&self.name, snapshot.status.as_str(), &state, at)
             .await
             .map_err(|e| PersistenceError(saga_core::ports::error_chain(&e)))?;
-        if let Some(tx) = self
-            .first_save
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
+        let now_parked = parked_token(snapshot);
+        let was_parked = self.saves.borrow().parked_on.clone();
+        self.saves.send_modify(|s| {
+            s.count += 1;
+            s.parked_on = now_parked.clone();
+        });
+        if was_parked != now_parked {
+            let mut parked = lock(&self.parked);
+            if let Some(old) = was_parked {
+                parked.remove(&old);
+            }
+            if let Some(new) = now_parked {
+                parked.insert(new, self.saves.subscribe());
+            }
+        }
+        if let Some(tx) = lock(&self.first_save).take() {
             let _ = tx.send(());
         }
         Ok(())
@@ -139,7 +197,7 @@ pub struct DurableWorkflow {
     engine: Engine,
     machine: StateMachine,
     gate: Arc<Gate>,
-    inner: EngineWorkflow,
+    parked: Parked,
 }
 
 impl std::fmt::Debug for DurableWorkflow {
@@ -155,26 +213,24 @@ struct StartFailed {
     message: String,
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the decision reached the execution but was not saved ({0}); it is delivered again by the next POST"
+)]
+struct NotSaved(&'static str);
+
+#[derive(Debug, thiserror::Error)]
+#[error("saga-local is shutting down; the execution resumes at the next start")]
+struct ShuttingDown;
+
 impl DurableWorkflow {
     pub fn new(store: SqliteStore, engine: Engine, machine: StateMachine, gate: Arc<Gate>) -> Self {
-        let factory = {
-            let (store, gate) = (store.clone(), gate.clone());
-            Arc::new(move |name: &str| -> Arc<dyn Persistence> {
-                Arc::new(RowPersistence {
-                    store: store.clone(),
-                    name: name.to_owned(),
-                    gate: gate.clone(),
-                    first_save: Mutex::new(None),
-                })
-            })
-        };
-        let inner = EngineWorkflow::new(engine.clone(), machine.clone()).with_persistence(factory);
         Self {
             store,
             engine,
             machine,
             gate,
-            inner,
+            parked: Parked::default(),
         }
     }
 
@@ -189,6 +245,8 @@ impl DurableWorkflow {
             name: name.to_owned(),
             gate: self.gate.clone(),
             first_save: Mutex::new(Some(tx)),
+            saves: watch::channel(Saved::default()).0,
+            parked: self.parked.clone(),
         };
         (Arc::new(p), rx)
     }
@@ -270,12 +328,16 @@ impl Workflow for DurableWorkflow {
         if !self.store.insert_execution(row).await? {
             return Ok(Started::AlreadyExists);
         }
-        match self.inner.start_execution(name, input).await {
-            Ok(started) => Ok(started),
+        // The row is new, so the name is this execution's alone.
+        let (persistence, _) = self.persistence(name.as_str());
+        let start = StartExecution::new(name.as_str(), input.clone()).with_persistence(persistence);
+        match self.engine.start(&self.machine, start) {
+            Ok(_handle) => Ok(Started::New),
+            Err(StartError::ExecutionAlreadyExists(_)) => Ok(Started::AlreadyExists),
             Err(e) => {
                 // Not startable (never happens for valid order ids): record it
                 // so the next start does not try again.
-                let state = json!({"error": saga_core::ports::error_chain(&e)}).to_string();
+                let state = json!({"error": e.to_string()}).to_string();
                 self.store
                     .save_execution(name.as_str(), "FAILED", &state, now)
                     .await?;
@@ -283,19 +345,74 @@ impl Workflow for DurableWorkflow {
                     "workflow.start_execution",
                     StartFailed {
                         name: name.to_string(),
-                        message: saga_core::ports::error_chain(&e),
+                        message: e.to_string(),
                     },
                 )))
             }
         }
     }
 
+    /// Deliver the decision, then wait until the execution has saved a
+    /// snapshot that no longer waits on `token`: only then is the decision
+    /// safe from a crash. Without that save (shutting down, database
+    /// trouble, [`DELIVERY_WAIT`] passed) the answer is a transient error,
+    /// so the caller does not report the decision as delivered.
     async fn send_task_success(
         &self,
         token: &TaskToken,
         output: &Value,
     ) -> Result<(), WorkflowError> {
-        self.inner.send_task_success(token, output).await
+        if self.gate.is_closed() {
+            return Err(StoreError::transient("workflow.send_task_success", ShuttingDown).into());
+        }
+        let token = token.expose_secret();
+        let saves = lock(&self.parked).get(token).cloned();
+        let before = saves.as_ref().map(|s| s.borrow().count);
+        self.engine
+            .send_task_success(token, output.clone())
+            .map_err(task_gone)?;
+        let (Some(mut saves), Some(before)) = (saves, before) else {
+            // Parked but its wait not saved yet: nothing older to lose.
+            tracing::debug!("a task token without a saved wait was resumed");
+            return Ok(());
+        };
+        let mut closed = self.gate.subscribe();
+        let saved = async {
+            let past_the_wait =
+                |s: &Saved| s.count > before && s.parked_on.as_deref() != Some(token);
+            loop {
+                if past_the_wait(&saves.borrow_and_update()) {
+                    return Ok(());
+                }
+                if *closed.borrow_and_update() {
+                    return Err("saga-local is shutting down");
+                }
+                tokio::select! {
+                    changed = saves.changed() => if changed.is_err() {
+                        // The execution is over: its last save decides.
+                        return if past_the_wait(&saves.borrow()) {
+                            Ok(())
+                        } else {
+                            Err("the execution stopped before saving")
+                        };
+                    },
+                    changed = closed.changed() => if changed.is_err() {
+                        return Err("saga-local is shutting down");
+                    },
+                }
+            }
+        };
+        match tokio::time::timeout(DELIVERY_WAIT, saved).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                Err(StoreError::transient("workflow.send_task_success", NotSaved(why)).into())
+            }
+            Err(_) => Err(StoreError::transient(
+                "workflow.send_task_success",
+                NotSaved("no save within 10 s"),
+            )
+            .into()),
+        }
     }
 }
 
