@@ -751,7 +751,9 @@ impl Builder {
                         let kp = format!("{ptr}/{k}");
                         let val = obj.get(*k).unwrap_or(&Value::Null);
                         match *k {
-                            "Seconds" => self.uint(val, &kp, 0, MAX_SECONDS).map(WaitFor::Seconds),
+                            "Seconds" => self
+                                .uint(val, &kp, 0, MAX_SECONDS)
+                                .map(|n| WaitFor::Seconds(Seconds::Fixed(n))),
                             "Timestamp" => match val.as_str().and_then(parse_timestamp) {
                                 Some(t) => Some(WaitFor::Timestamp(t)),
                                 None => {
@@ -759,9 +761,9 @@ impl Builder {
                                     None
                                 }
                             },
-                            "SecondsPath" => {
-                                self.reference_path(val, &kp).map(WaitFor::SecondsPath)
-                            }
+                            "SecondsPath" => self
+                                .reference_path(val, &kp)
+                                .map(|p| WaitFor::Seconds(Seconds::Path(p))),
                             _ => self.reference_path(val, &kp).map(WaitFor::TimestampPath),
                         }
                     }

@@ -23,6 +23,7 @@ use crate::model::{
     Catcher, FailField, Graph, IoPath, Jitter, Kind, MapState, ParallelState, ResultPath, Retrier,
     Seconds, State, StateMachine, TaskState, Transition, WaitFor,
 };
+use crate::path::ReferencePath;
 use crate::random;
 use crate::snapshot::{
     ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, Phase,
@@ -239,6 +240,21 @@ impl Run {
         t.eval(&Env::new(input, &ctx))
     }
 
+    /// Run `f` with an [`Env`] over `input` whose context object is built
+    /// only if a `$$` path reads it. All path lookups go through an `Env`,
+    /// which picks the root (input or context object) by the path.
+    fn with_env<R>(
+        &self,
+        input: &Value,
+        here: &Here<'_>,
+        extra: &Extra<'_>,
+        f: impl FnOnce(&Env<'_>) -> R,
+    ) -> R {
+        let build = |full: bool| self.context(here, extra, full);
+        let ctx = LazyContext::new(&build);
+        f(&Env::new(input, &ctx))
+    }
+
     fn select(
         &self,
         p: &IoPath,
@@ -249,13 +265,9 @@ impl Run {
         match p {
             IoPath::Identity => Ok(v.clone()),
             IoPath::Null => Ok(Value::Object(Map::new())),
-            IoPath::Path(path) => {
-                let found = if path.is_context() {
-                    path.select(&self.context(here, &Extra::default(), true))
-                } else {
-                    path.select(v)
-                };
-                found.ok_or_else(|| {
+            IoPath::Path(path) => self
+                .with_env(v, here, &Extra::default(), |env| env.resolve(path))
+                .ok_or_else(|| {
                     Failure::runtime(format!(
                         "An error occurred while executing the state '{}' (entered at the event id #{}). Invalid path '{}' for {field}: No results for path in '{}'",
                         here.state.name,
@@ -263,8 +275,7 @@ impl Run {
                         path.as_str(),
                         truncate(&v.to_string(), 256)
                     ))
-                })
-            }
+                }),
         }
     }
 
@@ -296,19 +307,16 @@ impl Run {
         }
     }
 
-    fn resolve_seconds(&self, s: &Seconds, input: &Value, what: &str) -> Result<u64, Failure> {
+    /// A `…Seconds` / `…SecondsPath` value (also `MaxConcurrency[Path]`);
+    /// `what` names the path field for error messages.
+    fn resolve_seconds(s: &Seconds, env: &Env<'_>, what: &str) -> Result<u64, Failure> {
         match s {
             Seconds::Fixed(n) => Ok(*n),
             Seconds::Path(p) => {
-                let v = p.get(input).ok_or_else(|| {
-                    Failure::runtime(format!(
-                        "The {what} path '{}' could not be found in the input",
-                        p.as_str()
-                    ))
-                })?;
+                let v = lookup(p, env, what)?;
                 v.as_u64().ok_or_else(|| {
                     Failure::runtime(format!(
-                        "The {what} path '{}' must point to a non-negative integer, found {v}",
+                        "The {what} '{}' must point to a non-negative integer, found {v}",
                         p.as_str()
                     ))
                 })
@@ -670,31 +678,11 @@ impl Run {
                 .and_then(|s| here.entered.checked_add_signed(TimeDelta::seconds(s)))
                 .ok_or_else(|| Failure::runtime(format!("the wait of {secs} seconds is too long")))
         };
-        let until = match wait {
-            WaitFor::Seconds(s) => add(*s)?,
-            WaitFor::Timestamp(t) => t.with_timezone(&Utc),
-            WaitFor::SecondsPath(p) => {
-                let v = p.get(&effective).ok_or_else(|| {
-                    Failure::runtime(format!(
-                        "Invalid path '{}': The SecondsPath could not be found in the input",
-                        p.as_str()
-                    ))
-                })?;
-                let secs = v.as_u64().ok_or_else(|| {
-                    Failure::runtime(format!(
-                        "The SecondsPath '{}' must point to a non-negative integer, found {v}",
-                        p.as_str()
-                    ))
-                })?;
-                add(secs)?
-            }
+        let until = self.with_env(&effective, here, &Extra::default(), |env| match wait {
+            WaitFor::Seconds(s) => add(Run::resolve_seconds(s, env, "SecondsPath")?),
+            WaitFor::Timestamp(t) => Ok(t.with_timezone(&Utc)),
             WaitFor::TimestampPath(p) => {
-                let v = p.get(&effective).ok_or_else(|| {
-                    Failure::runtime(format!(
-                        "Invalid path '{}': The TimestampPath could not be found in the input",
-                        p.as_str()
-                    ))
-                })?;
+                let v = lookup(p, env, "TimestampPath")?;
                 v.as_str()
                     .and_then(parse_timestamp)
                     .map(|t| t.with_timezone(&Utc))
@@ -703,9 +691,9 @@ impl Run {
                             "The TimestampPath '{}' must point to an RFC 3339 timestamp, found {v}",
                             p.as_str()
                         ))
-                    })?
+                    })
             }
-        };
+        })?;
         self.shared.clock.sleep_until(until).await;
         let out = self.select(&here.state.output_path, &effective, here, "OutputPath")?;
         Ok(step(transition, out))
@@ -947,16 +935,19 @@ impl Run {
             Some(p) => self.eval_template(p, &effective, here, &extra)?,
             None => effective.clone(),
         };
-        let timeout = t
-            .timeout
-            .as_ref()
-            .map(|s| self.resolve_seconds(s, &effective, "TimeoutSecondsPath"))
-            .transpose()?;
-        let heartbeat = t
-            .heartbeat
-            .as_ref()
-            .map(|s| self.resolve_seconds(s, &effective, "HeartbeatSecondsPath"))
-            .transpose()?;
+        let (timeout, heartbeat) = self.with_env(&effective, here, &extra, |env| {
+            let timeout = t
+                .timeout
+                .as_ref()
+                .map(|s| Run::resolve_seconds(s, env, "TimeoutSecondsPath"))
+                .transpose()?;
+            let heartbeat = t
+                .heartbeat
+                .as_ref()
+                .map(|s| Run::resolve_seconds(s, env, "HeartbeatSecondsPath"))
+                .transpose()?;
+            Ok::<_, Failure>((timeout, heartbeat))
+        })?;
         let fail_event = |me: &Self, lane: &mut Lane, ty: EventType, f: &Failure| {
             let (error, cause) = (Some(f.error.as_str().to_owned()), f.cause.clone());
             let details = if is_fn {
@@ -1341,48 +1332,47 @@ impl Run {
         retry_count: u32,
     ) -> Result<Value, Failure> {
         let effective = self.select(&here.state.input_path, here.input, here, "InputPath")?;
-        let items = match &m.items_path {
-            Some(p) => p.get(&effective).cloned().ok_or_else(|| {
-                Failure::runtime(format!(
-                    "Invalid path '{}': The ItemsPath could not be found in the input",
-                    p.as_str()
-                ))
-            })?,
-            None => effective.clone(),
-        };
-        let Value::Array(items) = items else {
-            return Err(Failure::runtime(format!(
-                "The ItemsPath of the Map state '{}' must point to a JSON array, found {}",
-                here.state.name,
-                crate::path::type_name(&items)
-            )));
-        };
-        let limit =
-            match self.resolve_seconds(&m.max_concurrency, &effective, "MaxConcurrencyPath")? {
+        // One context for ItemsPath / MaxConcurrencyPath; the items are
+        // borrowed from the input (or the context) and copied once each.
+        let (inputs, limit) = self.with_env(&effective, here, &Extra::default(), |env| {
+            let items = match &m.items_path {
+                Some(p) => lookup(p, env, "ItemsPath")?,
+                None => &effective,
+            };
+            let Value::Array(items) = items else {
+                return Err(Failure::runtime(format!(
+                    "The ItemsPath of the Map state '{}' must point to a JSON array, found {}",
+                    here.state.name,
+                    crate::path::type_name(items)
+                )));
+            };
+            let limit = match Run::resolve_seconds(&m.max_concurrency, env, "MaxConcurrencyPath")? {
                 0 => usize::MAX,
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             };
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            inputs.push(match &m.item_selector {
-                Some(t) => self.eval_template(
-                    t,
-                    &effective,
-                    here,
-                    &Extra {
-                        retry_count,
-                        token: None,
-                        map_item: Some((i, item)),
-                    },
-                )?,
-                None => item.clone(),
-            });
-        }
+            let mut inputs = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                inputs.push(match &m.item_selector {
+                    Some(t) => self.eval_template(
+                        t,
+                        &effective,
+                        here,
+                        &Extra {
+                            retry_count,
+                            token: None,
+                            map_item: Some((i, item)),
+                        },
+                    )?,
+                    None => item.clone(),
+                });
+            }
+            Ok((inputs, limit))
+        })?;
         let started = self.emit(
             lane,
             EventType::MapStateStarted,
             EventDetails::MapStateStarted(MapStartedDetails {
-                length: items.len() as u64,
+                length: inputs.len() as u64,
             }),
         );
         let name = here.state.name.clone();
@@ -1445,6 +1435,22 @@ impl Run {
         self.emit(lane, EventType::MapStateSucceeded, EventDetails::None);
         Ok(Value::Array(results))
     }
+}
+
+/// The node a reference path points to, from the state input (`$…`) or the
+/// context object (`$$…`); `field` names the field for the error message.
+fn lookup<'e>(p: &ReferencePath, env: &'e Env<'_>, field: &str) -> Result<&'e Value, Failure> {
+    env.get(p.path()).ok_or_else(|| {
+        let doc = if p.is_context() {
+            "context object"
+        } else {
+            "input"
+        };
+        Failure::runtime(format!(
+            "Invalid path '{}': The {field} could not be found in the {doc}",
+            p.as_str()
+        ))
+    })
 }
 
 struct ResumeAt {

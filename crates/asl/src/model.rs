@@ -139,6 +139,8 @@ pub(crate) enum Transition {
     End,
 }
 
+/// A number given literally or by a reference path (`TimeoutSeconds[Path]`,
+/// `HeartbeatSeconds[Path]`, `MaxConcurrency[Path]`, Wait `Seconds[Path]`).
 #[derive(Debug, Clone)]
 pub(crate) enum Seconds {
     Fixed(u64),
@@ -170,9 +172,9 @@ pub(crate) struct Catcher {
 
 #[derive(Debug, Clone)]
 pub(crate) enum WaitFor {
-    Seconds(u64),
+    /// `Seconds` or `SecondsPath`.
+    Seconds(Seconds),
     Timestamp(DateTime<FixedOffset>),
-    SecondsPath(ReferencePath),
     TimestampPath(ReferencePath),
 }
 

@@ -75,14 +75,25 @@ impl<'a> Env<'a> {
         Env { input, context }
     }
 
-    /// Select `path` from the input (`$…`) or the context (`$$…`).
-    pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
-        let root = if path.is_context() {
+    /// The document `path` is evaluated against: the input for `$…`, the
+    /// context object for `$$…`. Every path evaluation picks its root here.
+    pub(crate) fn root(&self, path: &Path) -> &Value {
+        if path.is_context() {
             self.context.for_path(path)
         } else {
             self.input
-        };
-        path.select(root)
+        }
+    }
+
+    /// Select `path` from the input (`$…`) or the context (`$$…`).
+    pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
+        path.select(self.root(path))
+    }
+
+    /// The node a definite path (e.g. a reference path) points to, from the
+    /// input or the context object; `None` when there is none.
+    pub(crate) fn get(&self, path: &Path) -> Option<&Value> {
+        path.get(self.root(path))
     }
 }
 
