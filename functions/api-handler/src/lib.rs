@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_runtime::Diagnostic;
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response};
 use saga_core::error_names;
@@ -59,13 +58,6 @@ pub const ENV_VARS: &[&str] = &[
     "IDEMPOTENCY_TABLE",
     "STATE_MACHINE_ARN",
     "PUBLIC_BASE_URL",
-];
-
-/// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
 ];
 
 /// Every way a request ends other than success.
@@ -126,14 +118,6 @@ impl Error {
         }
     }
 
-    pub fn error_name(&self) -> &'static str {
-        match self {
-            Self::Unavailable(_) | Self::NotAccepted(_) => error_names::TRANSIENT,
-            Self::Internal(_) => error_names::INTERNAL_ERROR,
-            _ => error_names::VALIDATION_ERROR,
-        }
-    }
-
     /// `{"error": …, "details": […]}`; no internal details.
     pub fn into_response(self) -> Response {
         let status = self.status();
@@ -156,15 +140,6 @@ impl Error {
                 saga_apigw::with_header(resp, "retry-after", "1")
             }
             _ => resp,
-        }
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
         }
     }
 }

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Error> {
         public_base_url,
     };
     run(service_fn(|event: LambdaEvent<api_handler::Input>| async {
-        Ok::<_, api_handler::Error>(api_handler::respond(&deps, event.payload).await)
+        Ok::<_, std::convert::Infallible>(api_handler::respond(&deps, event.payload).await)
     }))
     .await
 }

@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response, html_escape};
 use saga_core::approval::{ApprovalStatus, Decision};
@@ -47,13 +46,6 @@ pub type Output = Response;
 
 /// The environment variables `main.rs` reads (Terraform sets exactly these).
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "APPROVALS_TABLE"];
-
-/// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
-];
 
 /// Everything that ends a request with something other than success; each
 /// variant knows its status and the page the approver sees.
@@ -101,16 +93,6 @@ impl Error {
             Self::Expired { .. } | Self::Superseded { .. } => 410,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
-        }
-    }
-
-    /// The stable error name, for the Lambda `errorType` should this ever be
-    /// returned to the runtime instead of rendered.
-    pub fn error_name(&self) -> &'static str {
-        match self {
-            Self::Unavailable(_) => error_names::TRANSIENT,
-            Self::Internal(_) => error_names::INTERNAL_ERROR,
-            _ => error_names::VALIDATION_ERROR,
         }
     }
 
@@ -172,15 +154,6 @@ impl Error {
             Self::MethodNotAllowed => saga_apigw::with_header(resp, "allow", "GET, HEAD, POST"),
             Self::Unavailable(_) => saga_apigw::with_header(resp, "retry-after", "2"),
             _ => resp,
-        }
-    }
-}
-
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
         }
     }
 }

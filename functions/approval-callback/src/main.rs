@@ -22,7 +22,7 @@ async fn main() -> Result<(), Error> {
     };
     run(service_fn(
         |event: LambdaEvent<approval_callback::Input>| async {
-            Ok::<_, approval_callback::Error>(
+            Ok::<_, std::convert::Infallible>(
                 approval_callback::respond(&deps, event.payload).await,
             )
         },

@@ -336,31 +336,6 @@ async fn storage_failure_is_503_for_transient_and_500_without_details_otherwise(
     assert!(!text(&resp).contains("approvals.get"));
 }
 
-#[test]
-fn errors_have_stable_names() {
-    for e in [
-        Error::NotFound,
-        Error::MethodNotAllowed,
-        Error::BadRequest("x".into()),
-        Error::AlreadyDecided {
-            order_id: "o".into(),
-            decision: "approved",
-            at: "t".into(),
-        },
-        Error::Expired {
-            order_id: "o".into(),
-        },
-        Error::Unavailable("x".into()),
-        Error::Internal("x".into()),
-    ] {
-        assert!(
-            ERROR_NAMES.contains(&e.error_name()),
-            "{} is not in ERROR_NAMES",
-            e.error_name()
-        );
-    }
-}
-
 #[tokio::test]
 async fn a_recorded_but_undelivered_decision_can_be_sent_again_from_the_link() {
     let w = world();
