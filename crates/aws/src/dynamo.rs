@@ -154,17 +154,17 @@ impl DynamoStore {
     fn order_update_item(
         &self,
         id: &OrderId,
-        plan: OrderUpdatePlan,
+        plan: &OrderUpdatePlan,
         op: &'static str,
     ) -> Result<Update, StoreError> {
         let table = self.table(TableName::Orders, op)?;
         Update::builder()
             .table_name(table)
             .key("orderId", s(id.as_str()))
-            .update_expression(plan.update_expression)
-            .condition_expression(plan.condition_expression)
-            .set_expression_attribute_names(Some(plan.names))
-            .set_expression_attribute_values(Some(plan.values))
+            .update_expression(&plan.update_expression)
+            .condition_expression(&plan.condition_expression)
+            .set_expression_attribute_names(Some(plan.names.clone()))
+            .set_expression_attribute_values(Some(plan.values.clone()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(|e| StoreError::permanent(op, e))
@@ -252,13 +252,22 @@ fn plan(
 enum OrderCheck {
     NotFound,
     ConditionFailed,
-    /// The expectations hold: a nested change met a missing parent object.
-    /// Plan again knowing which parents are absent.
+    /// The expectations hold: a nested change met a missing parent object
+    /// (or a parent known absent appeared). Plan again knowing which parents
+    /// are absent.
     Replan(BTreeSet<Parent>),
 }
 
+/// Why the order condition of `plan` (planned with `absent` known absent)
+/// failed, from the item as it was (`ALL_OLD`). When the expectations hold,
+/// only the parents the plan guards can explain the failure: if the parents
+/// missing among them are those already planned for, planning again would
+/// send the same request, so the condition and [`OrderUpdate::check`]
+/// disagree, a bug no retry fixes.
 fn diagnose(
     update: &OrderUpdate,
+    plan: &OrderUpdatePlan,
+    absent: &BTreeSet<Parent>,
     old: Option<Item>,
     op: &'static str,
 ) -> Result<OrderCheck, StoreError> {
@@ -266,11 +275,21 @@ fn diagnose(
         return Ok(OrderCheck::NotFound);
     };
     let order = items::order_from_item(item).map_err(|e| item_error(op, e))?;
-    if update.check(&order) {
-        Ok(OrderCheck::Replan(missing_parents(&order)))
-    } else {
-        Ok(OrderCheck::ConditionFailed)
+    if !update.check(&order) {
+        return Ok(OrderCheck::ConditionFailed);
     }
+    let relevant: BTreeSet<Parent> = plan.guarded.union(absent).copied().collect();
+    let missing = missing_parents(&order, &relevant);
+    if missing == *absent {
+        return Err(StoreError::permanent(
+            op,
+            ItemError::Inconsistent(format!(
+                "the condition {} failed although the order meets the update's expectations",
+                plan.readable_condition()
+            )),
+        ));
+    }
+    Ok(OrderCheck::Replan(missing))
 }
 
 fn kept_changing(op: &'static str) -> StoreError {
@@ -515,10 +534,10 @@ impl OrderStore for DynamoStore {
                 .update_item()
                 .table_name(table)
                 .key("orderId", s(id.as_str()))
-                .update_expression(p.update_expression)
-                .condition_expression(p.condition_expression)
-                .set_expression_attribute_names(Some(p.names))
-                .set_expression_attribute_values(Some(p.values))
+                .update_expression(&p.update_expression)
+                .condition_expression(&p.condition_expression)
+                .set_expression_attribute_names(Some(p.names.clone()))
+                .set_expression_attribute_values(Some(p.values.clone()))
                 .return_values(ReturnValue::AllNew)
                 .return_values_on_condition_check_failure(
                     ReturnValuesOnConditionCheckFailure::AllOld,
@@ -533,7 +552,7 @@ impl OrderStore for DynamoStore {
                 }
                 Err(old) => old,
             };
-            match diagnose(update, old, OP)? {
+            match diagnose(update, &p, &absent, old, OP)? {
                 OrderCheck::NotFound => return Ok(UpdateOutcome::NotFound),
                 OrderCheck::ConditionFailed => return Ok(UpdateOutcome::ConditionFailed),
                 OrderCheck::Replan(missing) => absent = missing,
@@ -605,7 +624,7 @@ impl StockReservations for DynamoStore {
             let p = plan(order_update, &absent, OP)?;
             tx.push(
                 TransactWriteItem::builder()
-                    .update(self.order_update_item(id, p, OP)?)
+                    .update(self.order_update_item(id, &p, OP)?)
                     .build(),
             );
             let Some(reasons) = self.transact(tx, OP).await? else {
@@ -613,7 +632,7 @@ impl StockReservations for DynamoStore {
             };
             // The order first (as MemoryStore checks it first), then stock.
             if let Some(r) = reasons.get(merged.len()).filter(|r| is_ccf(r)) {
-                match diagnose(order_update, r.item().cloned(), OP)? {
+                match diagnose(order_update, &p, &absent, r.item().cloned(), OP)? {
                     OrderCheck::NotFound => return Ok(ReserveOutcome::OrderNotFound),
                     OrderCheck::ConditionFailed => {
                         return Ok(ReserveOutcome::OrderConditionFailed);
@@ -656,7 +675,7 @@ impl StockReservations for DynamoStore {
             let p = plan(order_update, &absent, OP)?;
             tx.push(
                 TransactWriteItem::builder()
-                    .update(self.order_update_item(id, p, OP)?)
+                    .update(self.order_update_item(id, &p, OP)?)
                     .build(),
             );
             let Some(reasons) = self.transact(tx, OP).await? else {
@@ -672,7 +691,7 @@ impl StockReservations for DynamoStore {
                 };
             };
             if let Some(r) = reasons.get(merged.len()).filter(|r| is_ccf(r)) {
-                match diagnose(order_update, r.item().cloned(), OP)? {
+                match diagnose(order_update, &p, &absent, r.item().cloned(), OP)? {
                     OrderCheck::NotFound => return Ok(UpdateOutcome::NotFound),
                     OrderCheck::ConditionFailed => return Ok(UpdateOutcome::ConditionFailed),
                     OrderCheck::Replan(missing) => {
@@ -891,7 +910,7 @@ impl IdempotencyStore for DynamoStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::order::Quantity;
+    use saga_core::order::{Change, Expect, Quantity};
 
     fn line(sku: &str, q: u32) -> OrderItem {
         OrderItem {
@@ -933,6 +952,74 @@ mod tests {
             cancelled("stock.reserve", &conflict).error_name(),
             "Transient"
         );
+    }
+
+    fn at() -> Timestamp {
+        Timestamp::from_millis(1_767_225_600_000).unwrap()
+    }
+
+    #[test]
+    fn a_failed_guard_is_planned_again_once_then_no_progress_is_permanent() {
+        // A RECEIVED order has no reservation: releasing it is a no-op in
+        // apply_to, but the first plan guards `attribute_exists(reservation)`.
+        let order = saga_core::fixtures::received_order(&[("SKU-1", 1)], "tok_visa", "10115", at());
+        let item = || Some(items::order_to_item(&order).unwrap());
+        let update = OrderUpdate::changes(vec![], vec![Change::ReservationReleased(at())], at());
+        let none = BTreeSet::new();
+        let first = plan(&update, &none, "orders.update").unwrap();
+        assert_eq!(first.guarded, BTreeSet::from([Parent::Reservation]));
+        let Ok(OrderCheck::Replan(absent)) =
+            diagnose(&update, &first, &none, item(), "orders.update")
+        else {
+            panic!("a missing guarded parent is planned again");
+        };
+        assert_eq!(absent, BTreeSet::from([Parent::Reservation]));
+
+        // The replanned condition failing on the same item is no progress:
+        // planning again would send the same request.
+        let second = plan(&update, &absent, "orders.update").unwrap();
+        let Err(err) = diagnose(&update, &second, &absent, item(), "orders.update") else {
+            panic!("no progress is an error");
+        };
+        assert!(!err.is_transient(), "a retry would fail the same way");
+        assert_eq!(
+            saga_core::ports::error_chain(&err),
+            "orders.update failed: the condition attribute_exists(orderId) AND \
+             attribute_not_exists(reservation) failed although the order meets \
+             the update's expectations"
+        );
+    }
+
+    #[test]
+    fn a_condition_that_disagrees_with_check_is_permanent_not_retried() {
+        // Nothing guarded, the expectations hold, yet the condition failed.
+        let order = saga_core::fixtures::received_order(&[("SKU-1", 1)], "tok_visa", "10115", at());
+        let update = OrderUpdate::changes(vec![Expect::NoPayment], vec![], at());
+        let none = BTreeSet::new();
+        let p = plan(&update, &none, "orders.update").unwrap();
+        assert!(p.guarded.is_empty());
+        let old = Some(items::order_to_item(&order).unwrap());
+        let Err(err) = diagnose(&update, &p, &none, old, "orders.update") else {
+            panic!("an unexplained condition failure is an error");
+        };
+        assert!(!err.is_transient());
+        assert!(
+            saga_core::ports::error_chain(&err).contains("attribute_not_exists(payment)"),
+            "names the condition: {}",
+            saga_core::ports::error_chain(&err)
+        );
+        // The order not meeting the expectations is the business outcome.
+        let impossible = OrderUpdate::changes(vec![Expect::StatusIn(vec![])], vec![], at());
+        let p = plan(&impossible, &none, "orders.update").unwrap();
+        let old = Some(items::order_to_item(&order).unwrap());
+        assert!(matches!(
+            diagnose(&impossible, &p, &none, old, "orders.update"),
+            Ok(OrderCheck::ConditionFailed)
+        ));
+        assert!(matches!(
+            diagnose(&update, &p, &none, None, "orders.update"),
+            Ok(OrderCheck::NotFound)
+        ));
     }
 
     #[test]

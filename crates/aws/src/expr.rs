@@ -345,12 +345,28 @@ pub fn plan_order_update(
     })
 }
 
-/// The parents among `guarded` that `order` lacks.
-pub fn missing_parents(order: &saga_core::Order) -> BTreeSet<Parent> {
-    Parent::ALL
-        .into_iter()
+/// The parents among `among` (e.g. a plan's `guarded`) that `order` lacks.
+pub fn missing_parents(order: &saga_core::Order, among: &BTreeSet<Parent>) -> BTreeSet<Parent> {
+    among
+        .iter()
+        .copied()
         .filter(|p| !p.present_in(order))
         .collect()
+}
+
+impl OrderUpdatePlan {
+    /// The condition expression with attribute names in place of their
+    /// aliases (values stay aliased), for error messages.
+    pub fn readable_condition(&self) -> String {
+        let mut out = self.condition_expression.clone();
+        let mut names: Vec<_> = self.names.iter().collect();
+        // `#n10` before `#n1`.
+        names.sort_by_key(|(alias, _)| std::cmp::Reverse(alias.len()));
+        for (alias, name) in names {
+            out = out.replace(alias.as_str(), name);
+        }
+        out
+    }
 }
 
 #[cfg(test)]
