@@ -226,6 +226,49 @@ impl Local {
         }
     }
 
+    /// Poll the store until the order's execution is no longer `RUNNING`
+    /// (the order reaches its last status a few states before the execution
+    /// ends: the notification, the console's end line and the final save
+    /// come after); return its final status.
+    pub async fn await_execution_end(&self, id: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let row = self
+                .server
+                .store()
+                .execution(id)
+                .await
+                .expect("read the execution");
+            let status = row.as_ref().map(|r| r.status.clone());
+            if let Some(s) = status.as_deref()
+                && s != "RUNNING"
+            {
+                return s.to_owned();
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "execution {id} is {status:?} after {DEADLINE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Poll the console until a line contains `needle`; every line so far.
+    pub async fn await_console(&self, needle: &str) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let lines = self.console();
+            if lines.iter().any(|l| l.contains(needle)) {
+                return lines;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "no console line with {needle:?} after {DEADLINE:?}: {lines:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The approval mail of an order, as the approver gets it (waits for it).
     pub async fn approval_mail(&self, order_id: &str) -> String {
         let start = Instant::now();

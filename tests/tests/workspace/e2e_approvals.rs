@@ -41,7 +41,8 @@ async fn an_approved_order_completes_and_the_mail_and_console_carry_the_links_no
             "{expected:?} not in the mail:\n{mail}"
         );
     }
-    let console = local.console().join("\n");
+    // The console line follows the file.
+    let console = local.await_console(&reject).await.join("\n");
     assert!(
         console.contains(&approve) && console.contains(&reject),
         "{console}"

@@ -35,6 +35,7 @@ async fn a_refused_shipment_refunds_and_releases_the_stock_for_the_next_buyer() 
         statuses(&order).contains(&"PAID".to_owned()),
         "it was charged first"
     );
+    assert_eq!(local.await_execution_end(&undeliverable).await, "FAILED");
     let compensation = local
         .console()
         .into_iter()

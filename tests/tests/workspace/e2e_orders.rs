@@ -20,6 +20,7 @@ async fn a_small_order_completes_and_the_customer_is_notified() {
     assert_eq!(order["lines"][0]["unitPriceCents"], 1999);
     assert_eq!(order["trackingNumber"], format!("TRK{id}"));
     assert_eq!(local.stock("SKU-1").await, 98);
+    assert_eq!(local.await_execution_end(&id).await, "SUCCEEDED");
 
     // The shipping notification is in the outbox, and the console showed
     // every state of the execution.
@@ -69,6 +70,7 @@ async fn the_same_idempotency_key_and_body_is_the_same_order_and_another_body_is
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.header("location"), first.header("location"));
     local.await_status(&id, "COMPLETED").await;
+    assert_eq!(local.await_execution_end(&id).await, "SUCCEEDED");
     assert_eq!(local.stock("SKU-1").await, 99, "one order, one reservation");
     let executions = local
         .server()
