@@ -31,9 +31,10 @@ pub type Item = HashMap<String, AttributeValue>;
 pub const EXPIRES_AT_MILLIS: &str = "expiresAtMillis";
 pub const TTL: &str = "ttl";
 
-/// A product as stored, and as written in a catalog JSON file.
+/// A product as stored in the products table. Reading ignores attributes this
+/// version doesn't know (the table may have been written by a newer one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ProductItem {
     pub sku: Sku,
     pub name: String,
@@ -83,24 +84,7 @@ pub fn product_to_item(p: &Product) -> Result<Item, ItemError> {
 }
 
 pub fn product_from_item(item: Item) -> Result<Product, ItemError> {
-    // Stored items may carry attributes this version doesn't know; the catalog
-    // file format is strict, the table is not.
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Stored {
-        sku: Sku,
-        name: String,
-        price_cents: i64,
-        currency: Currency,
-        stock: i64,
-    }
-    let s: Stored = from_item("products", item)?;
-    Ok(Product {
-        sku: s.sku,
-        name: s.name,
-        price: Money::new(s.price_cents, s.currency),
-        stock: s.stock,
-    })
+    from_item::<ProductItem>("products", item).map(Product::from)
 }
 
 /// The `stock` of a product item, if readable.
@@ -175,7 +159,11 @@ mod tests {
         assert_eq!(item["stock"], AttributeValue::N("7".into()));
         assert_eq!(item.len(), 5);
         assert_eq!(stock_of(&item), Some(7));
-        assert_eq!(product_from_item(item).unwrap(), p);
+        assert_eq!(product_from_item(item.clone()).unwrap(), p);
+        // Attributes this version doesn't know are ignored.
+        let mut newer = item;
+        newer.insert("addedLater".into(), AttributeValue::Bool(true));
+        assert_eq!(product_from_item(newer).unwrap(), p);
     }
 
     #[test]
