@@ -1,5 +1,5 @@
 locals {
-  # Exactly the routes of ARCHITECTURE.md. Order routes may sit behind the JWT
+  # Exactly the routes of README.md ("HTTP API"). Order routes may sit behind the JWT
   # authorizer; approval routes stay public: the random approvalId in the
   # emailed link is the capability.
   routes = {
@@ -52,7 +52,7 @@ resource "aws_apigatewayv2_integration" "this" {
 
 resource "aws_apigatewayv2_route" "this" {
   for_each = local.routes
-  # checkov:skip=CKV_AWS_309:Approval routes are public by design (the unguessable approvalId is the capability, ARCHITECTURE.md); order routes get the JWT authorizer when jwt_issuer is set.
+  # checkov:skip=CKV_AWS_309:Approval routes are public by design (the unguessable approvalId is the capability, see README.md "How it works"); order routes get the JWT authorizer when jwt_issuer is set.
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.key

@@ -5,8 +5,9 @@
 # AWS-managed alias/aws/sns. Publishers (request-approval, the state machine)
 # get kms:GenerateDataKey/Decrypt on it through their IAM roles (iam.tf).
 #
-# Logs: the state machine logs execution data (order lines, addresses), so its
-# log group, the functions' and the API's are encrypted with it as well.
+# Logs: the state machine's log group receives execution data (order lines,
+# addresses) when var.log_execution_data is on (off by default), so it, the
+# functions' and the API's log groups are encrypted with it as well.
 resource "aws_kms_key" "this" {
   description             = "${var.name}: SNS topics and CloudWatch log groups"
   enable_key_rotation     = true

@@ -4,7 +4,7 @@ output "api_url" {
 }
 
 output "public_base_url" {
-  description = "Base of the links in approval emails (public_base_url, or the API's endpoint)."
+  description = "Base of the links in approval emails and of Location headers (public_base_url, or the API's endpoint)."
   value       = local.public_base_url
 }
 

@@ -25,7 +25,7 @@ type R<T> = Result<T, String>;
 
 const ASL_FILE: &str = "statemachines/order-saga.asl.json";
 
-/// The HTTP API of ARCHITECTURE.md: route key, function, behind the optional JWT authorizer?
+/// The HTTP API of README.md ("HTTP API"): route key, function, behind the optional JWT authorizer?
 const ROUTES: &[(&str, &str, bool)] = &[
     ("POST /orders", "api-handler", true),
     ("GET /orders/{orderId}", "api-handler", true),
@@ -629,7 +629,7 @@ fn api_routes_point_at_the_right_functions() -> R<()> {
         let all: BTreeSet<String> = ROUTES.iter().map(|(k, _, _)| (*k).to_owned()).collect();
         assert_eq!(
             seen, all,
-            "the API must have exactly the routes of ARCHITECTURE.md ({label})"
+            "the API must have exactly the routes of README.md's HTTP API ({label})"
         );
 
         // Invoke permissions: one per route, scoped to this API, that method and path.
