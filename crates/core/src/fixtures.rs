@@ -79,9 +79,6 @@ pub enum Stage {
     Validated,
     Reserved,
     Paid,
-    /// Paid, with a shipment booked but not yet recorded as `COMPLETED` (as
-    /// when the ship step fails after the carrier accepted).
-    Shipped,
 }
 
 /// A new order brought to `stage` through the store's own conditional
@@ -99,9 +96,7 @@ pub async fn order_at<S>(
 where
     S: crate::ports::OrderStore + crate::ports::StockReservations + ?Sized,
 {
-    use crate::order::{
-        Change, OrderStatus, OrderUpdate, PaymentRecord, Reservation, ShipmentRecord,
-    };
+    use crate::order::{Change, OrderStatus, OrderUpdate, PaymentRecord, Reservation};
     use crate::ports::{ReserveOutcome, UpdateOutcome};
 
     let order = received_order(items, token, postal_code, now);
@@ -170,19 +165,6 @@ where
             OrderStatus::Paid,
             &[OrderStatus::Reserved],
             vec![Change::Payment(payment)],
-            now,
-        ))
-        .await;
-    }
-    if stage >= Stage::Shipped {
-        let shipment = ShipmentRecord {
-            tracking_number: format!("TRK{}", order.order_id()),
-            shipped_at: now,
-            cancelled_at: None,
-        };
-        current = apply(OrderUpdate::changes(
-            vec![],
-            vec![Change::Shipment(shipment)],
             now,
         ))
         .await;

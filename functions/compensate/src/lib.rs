@@ -1,6 +1,8 @@
 //! `compensate`: undoes, newest first, only what really happened to a failed
-//! order — cancel the shipment, refund the payment, release the stock — reading
-//! what happened from the order record, never assuming. Then records the final
+//! order — cancel any shipment booked for it, refund the payment, release the
+//! stock — reading what happened from the order record, never assuming. (A
+//! recorded shipment means `COMPLETED`, which is not undone: the ship step
+//! records the shipment and the status in one update.) Then records the final
 //! status: `REJECTED` for `ApprovalRejected` / `ApprovalTimedOut`, `FAILED`
 //! otherwise, with `failure: {error, cause}`.
 //!
@@ -61,8 +63,8 @@ pub struct Output {
     pub order_id: OrderId,
     /// `FAILED` or `REJECTED`.
     pub status: OrderStatus,
-    /// What has been undone for this order, newest first
-    /// (`shipmentCancelled`, `paymentRefunded`, `stockReleased`).
+    /// What has been undone for this order, newest first, as recorded
+    /// (`paymentRefunded`, `stockReleased`).
     pub undone: Vec<String>,
     /// The stable error name recorded on the order.
     pub error: String,
@@ -158,9 +160,6 @@ pub fn failure_of(caught: &CaughtError) -> Failure {
 
 fn undone_of(order: &Order) -> Vec<String> {
     let mut undone = Vec::new();
-    if order.shipment().is_some_and(|s| s.cancelled_at.is_some()) {
-        undone.push("shipmentCancelled".to_owned());
-    }
     if order.payment().is_some_and(|p| p.refund.is_some()) {
         undone.push("paymentRefunded".to_owned());
     }
@@ -268,22 +267,8 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
         }
     };
 
-    if let Some(shipment) = order.shipment().filter(|s| s.cancelled_at.is_none()) {
-        deps.carrier
-            .cancel_shipment(order_id, Some(&shipment.tracking_number))
-            .await
-            .map_err(|e| fail("cancel the shipment")(e.into()))?;
-        let update = OrderUpdate::changes(
-            vec![Expect::ShipmentActive],
-            vec![Change::ShipmentCancelled(deps.clock.now())],
-            deps.clock.now(),
-        );
-        deps.orders
-            .update(order_id, &update)
-            .await
-            .map_err(|e| fail("record the cancelled shipment")(e.into()))?;
-        tracing::info!(%order_id, tracking_number = %shipment.tracking_number, "shipment cancelled");
-    } else if order.shipment().is_none() && order.payment().is_some() {
+    // A recorded shipment comes with `COMPLETED` (handled by the caller).
+    if order.shipment().is_none() && order.payment().is_some() {
         // Paid, so the ship step may have run: the carrier may hold a booking
         // that was never recorded (a lost response). Cancelling by order id is
         // a no-op when there is none. Decided from the record, not the status:
@@ -465,8 +450,10 @@ mod tests {
 
     #[tokio::test]
     async fn undoes_everything_newest_first_and_records_failed() {
-        let w = world();
-        let id = order_at(&w, Stage::Shipped, "tok_visa").await;
+        let mut w = world();
+        let spy = Arc::new(SpyCarrier::watching(w.store.clone()));
+        w.deps.carrier = spy.clone();
+        let id = order_at(&w, Stage::Paid, "tok_visa").await;
         assert_eq!(w.store.stock("SKU-2"), Some(21));
         let cause =
             json!({"errorMessage": "carrier lost it", "errorType": "ShippingFailed"}).to_string();
@@ -476,16 +463,22 @@ mod tests {
             .unwrap();
 
         assert_eq!(out.status, OrderStatus::Failed);
-        assert_eq!(
-            out.undone,
-            vec!["shipmentCancelled", "paymentRefunded", "stockReleased"]
-        );
+        assert_eq!(out.undone, vec!["paymentRefunded", "stockReleased"]);
         assert_eq!(out.cause, "carrier lost it");
         assert_eq!(w.store.stock("SKU-2"), Some(25));
         let order = w.store.order(&id).unwrap();
         assert_eq!(order.failure().unwrap().error, "ShippingFailed");
         assert!(order.payment().unwrap().refund.is_some());
-        assert!(order.shipment().unwrap().cancelled_at.is_some());
+        assert_eq!(
+            spy.calls(),
+            vec![(id.clone(), None)],
+            "any booking is cancelled by order id"
+        );
+        assert_eq!(
+            *spy.seen.lock().unwrap(),
+            vec![(false, false)],
+            "newest first: the booking is cancelled before the refund and the release"
+        );
         assert_eq!(order.history().last().unwrap().status, OrderStatus::Failed);
     }
 
@@ -742,16 +735,34 @@ mod tests {
         assert!(payment.refund.is_some());
     }
 
-    /// A carrier that remembers cancellations; the first `.1` cancellations fail.
+    /// A carrier that remembers cancellations and, when it watches the
+    /// store, what the order record said at each: (refunded, stock released).
+    /// The first `fails_left` cancellations fail.
     #[derive(Default)]
-    struct SpyCarrier(
-        std::sync::Mutex<Vec<(OrderId, Option<String>)>>,
-        std::sync::atomic::AtomicU32,
-    );
+    struct SpyCarrier {
+        calls: std::sync::Mutex<Vec<(OrderId, Option<String>)>>,
+        fails_left: std::sync::atomic::AtomicU32,
+        store: Option<Arc<MemoryStore>>,
+        seen: std::sync::Mutex<Vec<(bool, bool)>>,
+    }
 
     impl SpyCarrier {
         fn failing(times: u32) -> Self {
-            Self(Default::default(), times.into())
+            Self {
+                fails_left: times.into(),
+                ..Self::default()
+            }
+        }
+
+        fn watching(store: Arc<MemoryStore>) -> Self {
+            Self {
+                store: Some(store),
+                ..Self::default()
+            }
+        }
+
+        fn calls(&self) -> Vec<(OrderId, Option<String>)> {
+            self.calls.lock().unwrap().clone()
         }
     }
 
@@ -770,12 +781,18 @@ mod tests {
             order_id: &OrderId,
             tracking: Option<&str>,
         ) -> Result<(), saga_core::ports::ShippingError> {
-            self.0
+            self.calls
                 .lock()
                 .unwrap()
                 .push((order_id.clone(), tracking.map(str::to_owned)));
+            if let Some(order) = self.store.as_ref().and_then(|s| s.order(order_id)) {
+                self.seen.lock().unwrap().push((
+                    order.payment().is_some_and(|p| p.refund.is_some()),
+                    order.reservation().is_some_and(|r| r.released_at.is_some()),
+                ));
+            }
             let failing = self
-                .1
+                .fails_left
                 .fetch_update(
                     std::sync::atomic::Ordering::SeqCst,
                     std::sync::atomic::Ordering::SeqCst,
@@ -822,7 +839,7 @@ mod tests {
             .unwrap();
         assert_eq!(out.status, OrderStatus::Failed);
         assert_eq!(
-            *spy.0.lock().unwrap(),
+            spy.calls(),
             vec![(id.clone(), None), (id.clone(), None)],
             "the re-run cancels the booking again"
         );
@@ -838,17 +855,14 @@ mod tests {
         handle(&w.deps, input(&id, "Lambda.Unknown", "ship timed out"))
             .await
             .unwrap();
-        assert_eq!(*spy.0.lock().unwrap(), vec![(id.clone(), None)]);
+        assert_eq!(spy.calls(), vec![(id.clone(), None)]);
 
-        // A recorded shipment is cancelled by its tracking number.
-        let id = order_at(&w, Stage::Shipped, "tok_visa").await;
-        handle(&w.deps, input(&id, "ShippingFailed", "x"))
+        // An order never paid was never shipped: no carrier call.
+        let id = order_at(&w, Stage::Reserved, "tok_visa").await;
+        handle(&w.deps, input(&id, "PaymentDeclined", "x"))
             .await
             .unwrap();
-        assert_eq!(
-            spy.0.lock().unwrap().last().unwrap(),
-            &(id.clone(), Some(format!("TRK{id}")))
-        );
+        assert_eq!(spy.calls().len(), 1);
     }
 
     #[test]
