@@ -10,8 +10,8 @@ use crate::choice::{parse_rule, parse_timestamp};
 use crate::error::{ErrorName, Problem, pointer_token};
 use crate::host::Resource;
 use crate::model::{
-    Catcher, FailField, Graph, IoPath, Jitter, Kind, Machine, MapState, ParallelState, ResultPath,
-    Retrier, Seconds, State, StateMachine, TaskState, Transition, WaitFor,
+    Catcher, FailField, Graph, Handling, IoPath, Jitter, Kind, Machine, MapState, ParallelState,
+    ResultPath, Retrier, Seconds, State, StateMachine, TaskState, Transition, WaitFor,
 };
 use crate::path::{Path, ReferencePath};
 use crate::template::{Expr, Template};
@@ -434,6 +434,24 @@ impl Builder {
         out
     }
 
+    /// `ResultSelector`, `ResultPath`, `Retry`, `Catch` and `Next`/`End` of a
+    /// Task, Parallel or Map state.
+    fn handling(
+        &mut self,
+        obj: &Map<String, Value>,
+        ptr: &str,
+        names: &HashMap<String, usize>,
+    ) -> Handling {
+        Handling {
+            result_selector: self
+                .template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector")),
+            result_path: self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
+            retry: self.retriers(obj.get("Retry"), ptr),
+            catch: self.catchers(obj.get("Catch"), ptr, names),
+            transition: self.transition(obj, ptr, names),
+        }
+    }
+
     fn target(&mut self, v: &Value, ptr: &str, names: &HashMap<String, usize>) -> Option<usize> {
         let s = self.string(v, ptr)?;
         match names.get(s) {
@@ -619,9 +637,9 @@ impl Builder {
             Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
                 matches!(transition, Transition::End)
             }
-            Kind::Task(t) => matches!(t.transition, Transition::End),
-            Kind::Parallel(p) => matches!(p.transition, Transition::End),
-            Kind::Map(m) => matches!(m.transition, Transition::End),
+            Kind::Task(t) => matches!(t.handling.transition, Transition::End),
+            Kind::Parallel(p) => matches!(p.handling.transition, Transition::End),
+            Kind::Map(m) => matches!(m.handling.transition, Transition::End),
             Kind::Choice { .. } => false,
         });
         if !terminal {
@@ -649,16 +667,16 @@ impl Builder {
                     &[]
                 }
                 Kind::Task(t) => {
-                    push(&t.transition);
-                    &t.catch
+                    push(&t.handling.transition);
+                    &t.handling.catch
                 }
                 Kind::Parallel(p) => {
-                    push(&p.transition);
-                    &p.catch
+                    push(&p.handling.transition);
+                    &p.handling.catch
                 }
                 Kind::Map(m) => {
-                    push(&m.transition);
-                    &m.catch
+                    push(&m.handling.transition);
+                    &m.handling.catch
                 }
                 Kind::Choice { choices, default } => {
                     queue.extend(choices.iter().map(|(_, n)| *n));
@@ -813,18 +831,10 @@ impl Builder {
                     }
                     _ => self.problem(bp, "Branches must be a non-empty array"),
                 }
-                let retry = self.retriers(obj.get("Retry"), ptr);
-                let catch = self.catchers(obj.get("Catch"), ptr, names);
                 Kind::Parallel(Box::new(ParallelState {
                     branches,
                     parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
-                    result_selector: self
-                        .template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector")),
-                    result_path: self
-                        .result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
-                    retry,
-                    catch,
-                    transition: self.transition(obj, ptr, names),
+                    handling: self.handling(obj, ptr, names),
                 }))
             }
             "Map" => Kind::Map(Box::new(self.map(obj, ptr, names, depth)?)),
@@ -911,23 +921,14 @@ impl Builder {
                 "HeartbeatSeconds must be smaller than TimeoutSeconds",
             );
         }
-        let result_selector =
-            self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
-        let result_path = self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath"));
-        let retry = self.retriers(obj.get("Retry"), ptr);
-        let catch = self.catchers(obj.get("Catch"), ptr, names);
-        let transition = self.transition(obj, ptr, names);
+        let handling = self.handling(obj, ptr, names);
         Some(TaskState {
             resource: resource?,
             resource_arn,
             parameters,
-            result_selector,
-            result_path,
             timeout,
             heartbeat,
-            retry,
-            catch,
-            transition,
+            handling,
         })
     }
 
@@ -1056,22 +1057,13 @@ impl Builder {
                 .map_or(Seconds::Fixed(0), Seconds::Path),
             (None, None) => Seconds::Fixed(0),
         };
-        let result_selector =
-            self.template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector"));
-        let result_path = self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath"));
-        let retry = self.retriers(obj.get("Retry"), ptr);
-        let catch = self.catchers(obj.get("Catch"), ptr, names);
-        let transition = self.transition(obj, ptr, names);
+        let handling = self.handling(obj, ptr, names);
         Some(MapState {
             items_path,
             item_selector,
             processor: processor?,
             max_concurrency,
-            result_selector,
-            result_path,
-            retry,
-            catch,
-            transition,
+            handling,
         })
     }
 }

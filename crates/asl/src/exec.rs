@@ -20,8 +20,8 @@ use crate::history::{
 };
 use crate::host::{Resource, TaskOutput, TaskRequest, lambda_invoke_envelope};
 use crate::model::{
-    Catcher, FailField, Graph, IoPath, Jitter, Kind, MapState, ParallelState, ResultPath, Retrier,
-    Seconds, State, StateMachine, TaskState, Transition, WaitFor,
+    Catcher, FailField, Graph, Handling, IoPath, Jitter, Kind, MapState, ParallelState, ResultPath,
+    Retrier, Seconds, State, StateMachine, TaskState, Transition, WaitFor,
 };
 use crate::path::ReferencePath;
 use crate::random;
@@ -549,9 +549,18 @@ impl Run {
                                 .map(Step::End)
                         }),
                     Kind::Fail { error, cause } => Err(self.fail(&here, error, cause)),
-                    Kind::Task(t) => self.task(&here, t, &mut lane, resumed).await,
-                    Kind::Parallel(p) => self.parallel(&here, p, &mut lane, resumed).await,
-                    Kind::Map(m) => self.map(&here, m, &mut lane, resumed).await,
+                    Kind::Task(t) => {
+                        self.with_retries(&here, Work::Task(t), &mut lane, resumed)
+                            .await
+                    }
+                    Kind::Parallel(p) => {
+                        self.with_retries(&here, Work::Parallel(p), &mut lane, resumed)
+                            .await
+                    }
+                    Kind::Map(m) => {
+                        self.with_retries(&here, Work::Map(m), &mut lane, resumed)
+                            .await
+                    }
                 };
                 match step {
                     Ok(Step::Caught(n, out, error)) => {
@@ -817,13 +826,19 @@ impl Run {
         Ok(())
     }
 
-    async fn task(
+    /// Attempts of a Task, Parallel or Map state with its retriers, then
+    /// ResultSelector/ResultPath/OutputPath on success or its catchers on
+    /// failure. A resumed state continues where its snapshot was taken: a
+    /// retry wait sleeps until its saved deadline, a parked task re-registers
+    /// its token.
+    async fn with_retries(
         &self,
         here: &Here<'_>,
-        t: &TaskState,
+        work: Work<'_>,
         lane: &mut Lane,
         resumed: ResumeAt,
     ) -> Result<Step, Failure> {
+        let h = work.handling();
         let mut counts = resumed.retry_counts;
         let mut retry_count = resumed.retry_count;
         let mut phase = resumed.phase;
@@ -836,12 +851,17 @@ impl Run {
                 p @ Phase::Parked { .. } => Some(p),
                 _ => None,
             };
-            match self
-                .task_attempt(here, t, lane, retry_count, &counts, parked)
-                .await
-            {
+            let attempt = match work {
+                Work::Task(t) => {
+                    self.task_attempt(here, t, lane, retry_count, &counts, parked)
+                        .await
+                }
+                Work::Parallel(p) => self.parallel_attempt(here, p, lane, retry_count).await,
+                Work::Map(m) => self.map_attempt(here, m, lane, retry_count).await,
+            };
+            match attempt {
                 Ok(v) => break Ok(v),
-                Err(f) => match self.retry_delay(&t.retry, &mut counts, &f) {
+                Err(f) => match self.retry_delay(&h.retry, &mut counts, &f) {
                     Some(delay) => {
                         retry_count += 1;
                         self.retry_wait(here, lane, delay, &counts, retry_count)
@@ -852,15 +872,8 @@ impl Run {
             }
         };
         match result {
-            Ok(result) => self.finish(
-                here,
-                t.result_selector.as_ref(),
-                &t.result_path,
-                result,
-                t.transition,
-                retry_count,
-            ),
-            Err(f) => self.catch(here, &t.catch, f),
+            Ok(v) => self.finish(here, h, v, retry_count),
+            Err(f) => self.catch(here, &h.catch, f),
         }
     }
 
@@ -868,13 +881,11 @@ impl Run {
     fn finish(
         &self,
         here: &Here<'_>,
-        selector: Option<&Template>,
-        result_path: &ResultPath,
+        h: &Handling,
         result: Value,
-        transition: Transition,
         retry_count: u32,
     ) -> Result<Step, Failure> {
-        let result = match selector {
+        let result = match &h.result_selector {
             Some(s) => self.eval_template(
                 s,
                 &result,
@@ -886,9 +897,9 @@ impl Run {
             )?,
             None => result,
         };
-        let out = self.apply_result_path(result_path, here.input, result, here)?;
+        let out = self.apply_result_path(&h.result_path, here.input, result, here)?;
         let out = self.select(&here.state.output_path, &out, here, "OutputPath")?;
-        Ok(step(transition, out))
+        Ok(step(h.transition, out))
     }
 
     #[allow(clippy::too_many_lines)]
@@ -1193,44 +1204,6 @@ impl Run {
         }
     }
 
-    async fn parallel(
-        &self,
-        here: &Here<'_>,
-        p: &ParallelState,
-        lane: &mut Lane,
-        resumed: ResumeAt,
-    ) -> Result<Step, Failure> {
-        let mut counts = resumed.retry_counts;
-        let mut retry_count = resumed.retry_count;
-        if let Phase::RetryWait { resume_at } = resumed.phase {
-            self.shared.clock.sleep_until(resume_at).await;
-        }
-        let result = loop {
-            match self.parallel_attempt(here, p, lane, retry_count).await {
-                Ok(v) => break Ok(v),
-                Err(f) => match self.retry_delay(&p.retry, &mut counts, &f) {
-                    Some(delay) => {
-                        retry_count += 1;
-                        self.retry_wait(here, lane, delay, &counts, retry_count)
-                            .await?;
-                    }
-                    None => break Err(f),
-                },
-            }
-        };
-        match result {
-            Ok(v) => self.finish(
-                here,
-                p.result_selector.as_ref(),
-                &p.result_path,
-                v,
-                p.transition,
-                retry_count,
-            ),
-            Err(f) => self.catch(here, &p.catch, f),
-        }
-    }
-
     async fn parallel_attempt(
         &self,
         here: &Here<'_>,
@@ -1284,44 +1257,6 @@ impl Run {
         }
         self.emit(lane, EventType::ParallelStateSucceeded, EventDetails::None);
         Ok(Value::Array(results))
-    }
-
-    async fn map(
-        &self,
-        here: &Here<'_>,
-        m: &MapState,
-        lane: &mut Lane,
-        resumed: ResumeAt,
-    ) -> Result<Step, Failure> {
-        let mut counts = resumed.retry_counts;
-        let mut retry_count = resumed.retry_count;
-        if let Phase::RetryWait { resume_at } = resumed.phase {
-            self.shared.clock.sleep_until(resume_at).await;
-        }
-        let result = loop {
-            match self.map_attempt(here, m, lane, retry_count).await {
-                Ok(v) => break Ok(v),
-                Err(f) => match self.retry_delay(&m.retry, &mut counts, &f) {
-                    Some(delay) => {
-                        retry_count += 1;
-                        self.retry_wait(here, lane, delay, &counts, retry_count)
-                            .await?;
-                    }
-                    None => break Err(f),
-                },
-            }
-        };
-        match result {
-            Ok(v) => self.finish(
-                here,
-                m.result_selector.as_ref(),
-                &m.result_path,
-                v,
-                m.transition,
-                retry_count,
-            ),
-            Err(f) => self.catch(here, &m.catch, f),
-        }
     }
 
     async fn map_attempt(
@@ -1451,6 +1386,24 @@ fn lookup<'e>(p: &ReferencePath, env: &'e Env<'_>, field: &str) -> Result<&'e Va
             p.as_str()
         ))
     })
+}
+
+/// The work of a state that has retriers and catchers.
+#[derive(Clone, Copy)]
+enum Work<'a> {
+    Task(&'a TaskState),
+    Parallel(&'a ParallelState),
+    Map(&'a MapState),
+}
+
+impl<'a> Work<'a> {
+    fn handling(self) -> &'a Handling {
+        match self {
+            Work::Task(t) => &t.handling,
+            Work::Parallel(p) => &p.handling,
+            Work::Map(m) => &m.handling,
+        }
+    }
 }
 
 struct ResumeAt {

@@ -185,29 +185,33 @@ pub(crate) enum FailField {
     Expr(Expr),
 }
 
+/// What Task, Parallel and Map states do with the result of their work, or
+/// with its failure: `ResultSelector`, `ResultPath`, `Retry`, `Catch` and
+/// the transition.
 #[derive(Debug, Clone)]
-pub(crate) struct TaskState {
-    pub(crate) resource: Resource,
-    pub(crate) resource_arn: String,
-    pub(crate) parameters: Option<Template>,
+pub(crate) struct Handling {
     pub(crate) result_selector: Option<Template>,
     pub(crate) result_path: ResultPath,
-    pub(crate) timeout: Option<Seconds>,
-    pub(crate) heartbeat: Option<Seconds>,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
     pub(crate) transition: Transition,
 }
 
 #[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub(crate) resource: Resource,
+    pub(crate) resource_arn: String,
+    pub(crate) parameters: Option<Template>,
+    pub(crate) timeout: Option<Seconds>,
+    pub(crate) heartbeat: Option<Seconds>,
+    pub(crate) handling: Handling,
+}
+
+#[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
     pub(crate) branches: Vec<Graph>,
     pub(crate) parameters: Option<Template>,
-    pub(crate) result_selector: Option<Template>,
-    pub(crate) result_path: ResultPath,
-    pub(crate) retry: Vec<Retrier>,
-    pub(crate) catch: Vec<Catcher>,
-    pub(crate) transition: Transition,
+    pub(crate) handling: Handling,
 }
 
 #[derive(Debug, Clone)]
@@ -216,11 +220,7 @@ pub(crate) struct MapState {
     pub(crate) item_selector: Option<Template>,
     pub(crate) processor: Graph,
     pub(crate) max_concurrency: Seconds,
-    pub(crate) result_selector: Option<Template>,
-    pub(crate) result_path: ResultPath,
-    pub(crate) retry: Vec<Retrier>,
-    pub(crate) catch: Vec<Catcher>,
-    pub(crate) transition: Transition,
+    pub(crate) handling: Handling,
 }
 
 #[derive(Debug, Clone)]
@@ -263,9 +263,9 @@ impl Kind {
         };
         match self {
             Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => next(transition),
-            Kind::Task(t) => with_catch(&t.transition, &t.catch),
-            Kind::Parallel(p) => with_catch(&p.transition, &p.catch),
-            Kind::Map(m) => with_catch(&m.transition, &m.catch),
+            Kind::Task(t) => with_catch(&t.handling.transition, &t.handling.catch),
+            Kind::Parallel(p) => with_catch(&p.handling.transition, &p.handling.catch),
+            Kind::Map(m) => with_catch(&m.handling.transition, &m.handling.catch),
             Kind::Choice { choices, default } => {
                 let mut v: Vec<usize> = choices.iter().map(|(_, n)| *n).collect();
                 v.extend(default.iter().copied());
@@ -399,21 +399,21 @@ impl Graph {
                     }
                     Kind::Task(t) => {
                         resource = Some(t.resource_arn.clone());
-                        next_edge(&t.transition, &mut edges);
-                        catch_edges(&t.catch, &mut edges);
-                        matches!(t.transition, Transition::End)
+                        next_edge(&t.handling.transition, &mut edges);
+                        catch_edges(&t.handling.catch, &mut edges);
+                        matches!(t.handling.transition, Transition::End)
                     }
                     Kind::Parallel(p) => {
                         branches = p.branches.iter().map(Graph::outline).collect();
-                        next_edge(&p.transition, &mut edges);
-                        catch_edges(&p.catch, &mut edges);
-                        matches!(p.transition, Transition::End)
+                        next_edge(&p.handling.transition, &mut edges);
+                        catch_edges(&p.handling.catch, &mut edges);
+                        matches!(p.handling.transition, Transition::End)
                     }
                     Kind::Map(m) => {
                         branches = vec![m.processor.outline()];
-                        next_edge(&m.transition, &mut edges);
-                        catch_edges(&m.catch, &mut edges);
-                        matches!(m.transition, Transition::End)
+                        next_edge(&m.handling.transition, &mut edges);
+                        catch_edges(&m.handling.catch, &mut edges);
+                        matches!(m.handling.transition, Transition::End)
                     }
                     Kind::Choice { choices, default } => {
                         for (rule, next) in choices {
