@@ -1,6 +1,7 @@
 //! The tables' key schema and TTL attribute, described once. Contract tests
-//! create their moto tables from [`TABLES`], and a test cross-checks it against
-//! `infra/dynamodb.tf`, so the code, the tests and Terraform agree.
+//! create their moto tables from [`TABLES`] and check it against the "Tables"
+//! section of `docs/contracts.md`, which the workspace tests check against
+//! `infra/dynamodb.tf`: the code, the tests and Terraform agree.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
