@@ -632,17 +632,7 @@ impl Builder {
     }
 
     fn check_graph(&mut self, g: &Graph, states_ptr: &str) {
-        let terminal = g.states.iter().any(|s| match &s.kind {
-            Kind::Succeed | Kind::Fail { .. } => true,
-            Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
-                matches!(transition, Transition::End)
-            }
-            Kind::Task(t) => matches!(t.handling.transition, Transition::End),
-            Kind::Parallel(p) => matches!(p.handling.transition, Transition::End),
-            Kind::Map(m) => matches!(m.handling.transition, Transition::End),
-            Kind::Choice { .. } => false,
-        });
-        if !terminal {
+        if !g.states.iter().any(|s| s.kind.is_terminal()) {
             self.problem(
                 states_ptr,
                 "no terminal state: at least one state must be a Succeed or Fail state or have \"End\": true",
@@ -655,37 +645,9 @@ impl Builder {
                 Some(s) if !*s => *s = true,
                 _ => continue,
             }
-            let Some(state) = g.state(i) else { continue };
-            let mut push = |t: &Transition| {
-                if let Transition::Next(n) = t {
-                    queue.push_back(*n);
-                }
-            };
-            let catches: &[Catcher] = match &state.kind {
-                Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
-                    push(transition);
-                    &[]
-                }
-                Kind::Task(t) => {
-                    push(&t.handling.transition);
-                    &t.handling.catch
-                }
-                Kind::Parallel(p) => {
-                    push(&p.handling.transition);
-                    &p.handling.catch
-                }
-                Kind::Map(m) => {
-                    push(&m.handling.transition);
-                    &m.handling.catch
-                }
-                Kind::Choice { choices, default } => {
-                    queue.extend(choices.iter().map(|(_, n)| *n));
-                    queue.extend(default.iter().copied());
-                    &[]
-                }
-                Kind::Succeed | Kind::Fail { .. } => &[],
-            };
-            queue.extend(catches.iter().map(|c| c.next));
+            if let Some(state) = g.state(i) {
+                queue.extend(state.kind.targets());
+            }
         }
         for (i, s) in g.states.iter().enumerate() {
             if !seen.get(i).copied().unwrap_or(true) {

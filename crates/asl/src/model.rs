@@ -275,6 +275,21 @@ impl Kind {
         }
     }
 
+    /// True when the execution (or branch) can end in this state: `Succeed`,
+    /// `Fail` and `End: true`.
+    pub(crate) fn is_terminal(&self) -> bool {
+        match self {
+            Kind::Succeed | Kind::Fail { .. } => true,
+            Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
+                matches!(transition, Transition::End)
+            }
+            Kind::Task(t) => matches!(t.handling.transition, Transition::End),
+            Kind::Parallel(p) => matches!(p.handling.transition, Transition::End),
+            Kind::Map(m) => matches!(m.handling.transition, Transition::End),
+            Kind::Choice { .. } => false,
+        }
+    }
+
     /// The `Type` as written.
     pub(crate) fn type_name(&self) -> &'static str {
         match self {
@@ -392,28 +407,24 @@ impl Graph {
                 let mut edges = Vec::new();
                 let mut branches = Vec::new();
                 let mut resource = None;
-                let terminal = match &s.kind {
+                match &s.kind {
                     Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
                         next_edge(transition, &mut edges);
-                        matches!(transition, Transition::End)
                     }
                     Kind::Task(t) => {
                         resource = Some(t.resource_arn.clone());
                         next_edge(&t.handling.transition, &mut edges);
                         catch_edges(&t.handling.catch, &mut edges);
-                        matches!(t.handling.transition, Transition::End)
                     }
                     Kind::Parallel(p) => {
                         branches = p.branches.iter().map(Graph::outline).collect();
                         next_edge(&p.handling.transition, &mut edges);
                         catch_edges(&p.handling.catch, &mut edges);
-                        matches!(p.handling.transition, Transition::End)
                     }
                     Kind::Map(m) => {
                         branches = vec![m.processor.outline()];
                         next_edge(&m.handling.transition, &mut edges);
                         catch_edges(&m.handling.catch, &mut edges);
-                        matches!(m.handling.transition, Transition::End)
                     }
                     Kind::Choice { choices, default } => {
                         for (rule, next) in choices {
@@ -430,14 +441,13 @@ impl Graph {
                                 label: Some("default".into()),
                             });
                         }
-                        false
                     }
-                    Kind::Succeed | Kind::Fail { .. } => true,
-                };
+                    Kind::Succeed | Kind::Fail { .. } => {}
+                }
                 StateOutline {
                     name: s.name.clone(),
                     state_type: s.kind.type_name(),
-                    terminal,
+                    terminal: s.kind.is_terminal(),
                     edges,
                     branches,
                     resource,
