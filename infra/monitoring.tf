@@ -1,16 +1,26 @@
 locals {
   alarm_actions = [aws_sns_topic.this["alerts"].arn]
 
+  # The keys are part of the alarms' resource addresses
+  # (aws_cloudwatch_metric_alarm.state_machine["executions-failed"]): keep them.
   state_machine_alarms = {
-    "executions-failed"    = "ExecutionsFailed"
-    "executions-timed-out" = "ExecutionsTimedOut"
-    "execution-throttled"  = "ExecutionThrottled"
+    "executions-failed"    = { metric = "ExecutionsFailed", threshold = var.execution_failure_alarm_threshold }
+    "executions-timed-out" = { metric = "ExecutionsTimedOut", threshold = 1 }
+    "execution-throttled"  = { metric = "ExecutionThrottled", threshold = 1 }
   }
 
   # Errors and Throttles of every function: "<fn>-errors", "<fn>-throttles".
+  function_alarm_thresholds = {
+    Errors    = var.function_error_alarm_threshold
+    Throttles = 1
+  }
   function_alarms = {
-    for pair in setproduct(keys(local.functions), ["Errors", "Throttles"]) :
-    "${pair[0]}-${lower(pair[1])}" => { function = pair[0], metric = pair[1] }
+    for pair in setproduct(keys(local.functions), keys(local.function_alarm_thresholds)) :
+    "${pair[0]}-${lower(pair[1])}" => {
+      function  = pair[0]
+      metric    = pair[1]
+      threshold = local.function_alarm_thresholds[pair[1]]
+    }
   }
 }
 
@@ -18,9 +28,9 @@ resource "aws_cloudwatch_metric_alarm" "state_machine" {
   for_each = local.state_machine_alarms
 
   alarm_name        = "${var.name}-state-machine-${each.key}"
-  alarm_description = "Order saga: ${each.value} in the last 5 minutes."
+  alarm_description = "Order saga: ${each.value.metric} in the last 5 minutes."
   namespace         = "AWS/States"
-  metric_name       = each.value
+  metric_name       = each.value.metric
   dimensions = {
     StateMachineArn = aws_sfn_state_machine.this.arn
   }
@@ -28,7 +38,7 @@ resource "aws_cloudwatch_metric_alarm" "state_machine" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = each.value == "ExecutionsFailed" ? var.execution_failure_alarm_threshold : 1
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
 
@@ -50,7 +60,7 @@ resource "aws_cloudwatch_metric_alarm" "function" {
   statistic           = "Sum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = each.value.metric == "Errors" ? var.function_error_alarm_threshold : 1
+  threshold           = each.value.threshold
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
 

@@ -835,6 +835,56 @@ fn alarms_watch_the_state_machine_every_function_and_the_api() -> R<()> {
     }
     let missing: Vec<_> = expected.difference(&actual).collect();
     assert!(missing.is_empty(), "alarms missing: {missing:?}");
+
+    // The keys are the alarms' resource addresses: renaming one replaces the alarm.
+    assert_eq!(
+        instance_keys(&ev.instances(tf.resource("aws_cloudwatch_metric_alarm", "state_machine")?)?),
+        [
+            "executions-failed",
+            "executions-timed-out",
+            "execution-throttled"
+        ]
+        .iter()
+        .map(|k| (*k).to_owned())
+        .collect()
+    );
+    assert_eq!(
+        instance_keys(&ev.instances(tf.resource("aws_cloudwatch_metric_alarm", "function")?)?),
+        ev.keys_of_local("functions")?
+            .iter()
+            .flat_map(|f| [format!("{f}-errors"), format!("{f}-throttles")])
+            .collect()
+    );
+
+    // Failed executions and function errors alarm at their variables' thresholds,
+    // every other alarm at the first event.
+    let custom = Eval::new(
+        &tf,
+        &[
+            ("execution_failure_alarm_threshold", Value::from(7)),
+            ("function_error_alarm_threshold", Value::from(9)),
+        ],
+    )?;
+    for alarm in tf
+        .resources
+        .iter()
+        .filter(|r| !r.data && r.typ == "aws_cloudwatch_metric_alarm")
+    {
+        for inst in custom.instances(alarm)? {
+            let metric = custom.attr_str(alarm, &inst, "metric_name")?;
+            let threshold = number(&custom.attr(alarm, &inst, "threshold")?)?;
+            let want = match metric.as_str() {
+                "ExecutionsFailed" => 7.0,
+                "Errors" => 9.0,
+                _ => 1.0,
+            };
+            assert!(
+                (threshold - want).abs() < f64::EPSILON,
+                "{} ({metric}): threshold {threshold}, want {want}",
+                alarm.address()
+            );
+        }
+    }
     Ok(())
 }
 
