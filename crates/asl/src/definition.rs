@@ -288,34 +288,37 @@ impl Builder {
         out
     }
 
-    fn retriers(&mut self, v: Option<&Value>, ptr: &str) -> Vec<Retrier> {
+    /// The part `Retry` and `Catch` share: `key` is an array of `what`
+    /// objects with only `allowed` fields and an `ErrorEquals` in which
+    /// `States.ALL` may appear only in the last entry. `each` builds one
+    /// entry from its pointer, object and error names.
+    fn error_handlers<T>(
+        &mut self,
+        v: Option<&Value>,
+        ptr: &str,
+        key: &str,
+        what: &str,
+        allowed: &[&str],
+        mut each: impl FnMut(&mut Self, &str, &Map<String, Value>, Vec<ErrorName>) -> T,
+    ) -> Vec<T> {
         let Some(v) = v else { return Vec::new() };
-        let ptr = format!("{ptr}/Retry");
+        let ptr = format!("{ptr}/{key}");
         let Some(arr) = v.as_array() else {
-            self.problem(ptr, "Retry must be an array of retriers");
+            self.problem(ptr, format!("{key} must be an array of {what}s"));
             return Vec::new();
         };
         let mut out = Vec::new();
         for (i, r) in arr.iter().enumerate() {
             let p = format!("{ptr}/{i}");
             let Some(obj) = r.as_object() else {
-                self.problem(p, "a retrier must be an object");
+                self.problem(p, format!("a {what} must be an object"));
                 continue;
             };
             for k in obj.keys() {
-                if !matches!(
-                    k.as_str(),
-                    "ErrorEquals"
-                        | "IntervalSeconds"
-                        | "MaxAttempts"
-                        | "BackoffRate"
-                        | "MaxDelaySeconds"
-                        | "JitterStrategy"
-                        | "Comment"
-                ) {
+                if !allowed.contains(&k.as_str()) {
                     self.problem(
                         format!("{p}/{}", pointer_token(k)),
-                        format!("unknown retrier field '{k}'"),
+                        format!("unknown {what} field '{k}'"),
                     );
                 }
             }
@@ -323,17 +326,33 @@ impl Builder {
             if errors.contains(&ErrorName::All) && i + 1 != arr.len() {
                 self.problem(
                     format!("{p}/ErrorEquals"),
-                    "a retrier with States.ALL must be the last retrier",
+                    format!("a {what} with States.ALL must be the last {what}"),
                 );
             }
+            out.push(each(self, &p, obj, errors));
+        }
+        out
+    }
+
+    fn retriers(&mut self, v: Option<&Value>, ptr: &str) -> Vec<Retrier> {
+        const FIELDS: &[&str] = &[
+            "ErrorEquals",
+            "IntervalSeconds",
+            "MaxAttempts",
+            "BackoffRate",
+            "MaxDelaySeconds",
+            "JitterStrategy",
+            "Comment",
+        ];
+        self.error_handlers(v, ptr, "Retry", "retrier", FIELDS, |b, p, obj, errors| {
             let interval_seconds = match obj.get("IntervalSeconds") {
-                Some(x) => self
+                Some(x) => b
                     .positive_int(x, &format!("{p}/IntervalSeconds"))
                     .unwrap_or(1),
                 None => 1,
             };
             let max_attempts = match obj.get("MaxAttempts") {
-                Some(x) => self
+                Some(x) => b
                     .uint(x, &format!("{p}/MaxAttempts"), 0, MAX_SECONDS)
                     .unwrap_or(3),
                 None => 3,
@@ -342,7 +361,7 @@ impl Builder {
                 Some(x) => match x.as_f64() {
                     Some(f) if f >= 1.0 && f.is_finite() => f,
                     _ => {
-                        self.problem(
+                        b.problem(
                             format!("{p}/BackoffRate"),
                             "BackoffRate must be a number >= 1.0",
                         );
@@ -351,16 +370,16 @@ impl Builder {
                 },
                 None => 2.0,
             };
-            let max_delay_seconds = obj.get("MaxDelaySeconds").and_then(|x| {
-                self.uint(x, &format!("{p}/MaxDelaySeconds"), 1, MAX_DELAY_LIMIT - 1)
-            });
+            let max_delay_seconds = obj
+                .get("MaxDelaySeconds")
+                .and_then(|x| b.uint(x, &format!("{p}/MaxDelaySeconds"), 1, MAX_DELAY_LIMIT - 1));
             let jitter = match obj.get("JitterStrategy") {
                 None => Jitter::None,
                 Some(x) => match x.as_str() {
                     Some("FULL") => Jitter::Full,
                     Some("NONE") => Jitter::None,
                     _ => {
-                        self.problem(
+                        b.problem(
                             format!("{p}/JitterStrategy"),
                             "JitterStrategy must be \"FULL\" or \"NONE\"",
                         );
@@ -368,16 +387,15 @@ impl Builder {
                     }
                 },
             };
-            out.push(Retrier {
+            Retrier {
                 errors,
                 interval_seconds,
                 max_attempts,
                 backoff_rate,
                 max_delay_seconds,
                 jitter,
-            });
-        }
-        out
+            }
+        })
     }
 
     fn catchers(
@@ -386,52 +404,22 @@ impl Builder {
         ptr: &str,
         names: &HashMap<String, usize>,
     ) -> Vec<Catcher> {
-        let Some(v) = v else { return Vec::new() };
-        let ptr = format!("{ptr}/Catch");
-        let Some(arr) = v.as_array() else {
-            self.problem(ptr, "Catch must be an array of catchers");
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for (i, c) in arr.iter().enumerate() {
-            let p = format!("{ptr}/{i}");
-            let Some(obj) = c.as_object() else {
-                self.problem(p, "a catcher must be an object");
-                continue;
-            };
-            for k in obj.keys() {
-                if !matches!(
-                    k.as_str(),
-                    "ErrorEquals" | "Next" | "ResultPath" | "Comment"
-                ) {
-                    self.problem(
-                        format!("{p}/{}", pointer_token(k)),
-                        format!("unknown catcher field '{k}'"),
-                    );
-                }
-            }
-            let errors = self.error_list(obj.get("ErrorEquals"), &p);
-            if errors.contains(&ErrorName::All) && i + 1 != arr.len() {
-                self.problem(
-                    format!("{p}/ErrorEquals"),
-                    "a catcher with States.ALL must be the last catcher",
-                );
-            }
-            let result_path = self.result_path(obj.get("ResultPath"), &format!("{p}/ResultPath"));
+        const FIELDS: &[&str] = &["ErrorEquals", "Next", "ResultPath", "Comment"];
+        self.error_handlers(v, ptr, "Catch", "catcher", FIELDS, |b, p, obj, errors| {
+            let result_path = b.result_path(obj.get("ResultPath"), &format!("{p}/ResultPath"));
             let next = match obj.get("Next") {
-                Some(n) => self.target(n, &format!("{p}/Next"), names),
+                Some(n) => b.target(n, &format!("{p}/Next"), names),
                 None => {
-                    self.problem(p, "a catcher must have Next");
+                    b.problem(p, "a catcher must have Next");
                     None
                 }
             };
-            out.push(Catcher {
+            Catcher {
                 errors,
                 result_path,
                 next: next.unwrap_or(0),
-            });
-        }
-        out
+            }
+        })
     }
 
     /// `ResultSelector`, `ResultPath`, `Retry`, `Catch` and `Next`/`End` of a
