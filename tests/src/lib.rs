@@ -1,9 +1,12 @@
-//! Helpers shared by the workspace tests: paths, the moto endpoint, and a fake
-//! Lambda Runtime API that runs a real function binary the way Lambda does.
+//! Helpers shared by the workspace tests: paths, the moto endpoint, a fake
+//! Lambda Runtime API that runs a real function binary the way Lambda does,
+//! and an HTTP driver for `saga-local serve` ([`local`]; also used by
+//! saga-local's crash tests and benchmark).
 
 use std::path::PathBuf;
 
 pub mod fake_runtime;
+pub mod local;
 pub mod process;
 
 /// The workspace root (the directory holding the virtual `Cargo.toml`).

@@ -17,19 +17,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark binary: panics and prints are its interface
 
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-type Http = Client<HttpConnector, Full<Bytes>>;
+use saga_tests::local::{Api, ServeProcess, spawn_serve};
+use serde_json::Value;
 
 struct Settings {
     orders: usize,
@@ -76,33 +69,6 @@ fn settings() -> Settings {
     s
 }
 
-async fn post(client: &Http, url: &str) -> String {
-    let body = json!({
-        "customerId": "c-bench", "email": "bench@example.com",
-        "items": [{"sku": "BENCH-1", "quantity": 1}],
-        "payment": {"token": "tok_visa"},
-        "shippingAddress": {"name": "Ada", "line1": "1 Main St", "city": "Berlin", "postalCode": "10115", "country": "DE"}
-    });
-    let req = hyper::Request::post(format!("{url}/orders"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
-    assert_eq!(resp.status(), 202);
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let v: Value = serde_json::from_slice(&bytes).unwrap();
-    v["orderId"].as_str().unwrap().to_owned()
-}
-
-async fn get(client: &Http, url: &str, id: &str) -> Value {
-    let req = hyper::Request::get(format!("{url}/orders/{id}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let resp = client.request(req).await.unwrap();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    serde_json::from_slice(&bytes).unwrap()
-}
-
 fn at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
     order["history"]
         .as_array()
@@ -116,11 +82,11 @@ fn at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
 }
 
 /// One order: (client latency, server latency).
-async fn one(client: &Http, url: &str, poll: Duration) -> (Duration, Duration) {
+async fn one(api: &Api, poll: Duration) -> (Duration, Duration) {
     let start = Instant::now();
-    let id = post(client, url).await;
+    let id = api.post_order(&[("BENCH-1", 1)], "tok_visa", "10115").await;
     loop {
-        let order = get(client, url, &id).await;
+        let order = api.order(&id).await;
         match order["status"].as_str() {
             Some("COMPLETED") => {
                 let server = (at(&order, "COMPLETED") - at(&order, "RECEIVED"))
@@ -142,16 +108,16 @@ struct Run {
     server: Vec<Duration>,
 }
 
-async fn run(client: &Http, url: &str, orders: usize, concurrency: usize, poll: Duration) -> Run {
+async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Run {
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, next) = (client.clone(), url.to_owned(), next.clone());
+        let (api, next) = (api.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             let mut out = Vec::new();
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < orders {
-                out.push(one(&client, &url, poll).await);
+                out.push(one(&api, poll).await);
             }
             out
         }));
@@ -183,16 +149,17 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn main() {
     let s = settings();
     let dir = tempfile::tempdir().unwrap();
-    let (url, mut child) = match &s.url {
-        Some(url) => (url.clone(), None),
-        None => {
-            let (url, child) = start_server(dir.path()).await;
-            (url, Some(child))
-        }
+    let server = match &s.url {
+        Some(_) => None,
+        None => Some(start_server(dir.path()).await),
     };
-    let client: Http = Client::builder(TokioExecutor::new()).build_http();
+    let api = match (&s.url, &server) {
+        (Some(url), _) => Api::new(url, &dir.path().join("outbox")),
+        (None, Some(server)) => server.api.clone(),
+        (None, None) => unreachable!(),
+    };
     // Warm up: connections, SQLite pages, allocator.
-    run(&client, &url, 30, 4, s.poll).await;
+    run(&api, 30, 4, s.poll).await;
 
     println!(
         "saga-local serve: {} orders per run below the approval threshold; client polls every {} ms",
@@ -204,7 +171,7 @@ async fn main() {
         "concurrency", "orders/s", "p50 client", "p99 client", "p50 server", "p99 server"
     );
     for c in &s.concurrency {
-        let r = run(&client, &url, s.orders, *c, s.poll).await;
+        let r = run(&api, s.orders, *c, s.poll).await;
         println!(
             "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms",
             r.concurrency,
@@ -215,39 +182,30 @@ async fn main() {
             pct(&r.server, 0.99),
         );
     }
-    if let Some(child) = &mut child {
-        child.start_kill().unwrap();
-        let _ = child.wait().await;
+    if let Some(server) = server {
+        server.kill().await;
     }
 }
 
 /// `saga-local serve` on a fresh data directory with plenty of BENCH-1.
-async fn start_server(dir: &std::path::Path) -> (String, tokio::process::Child) {
+async fn start_server(dir: &Path) -> ServeProcess {
     let catalog = dir.join("catalog.json");
     std::fs::write(
         &catalog,
         r#"[{"sku": "BENCH-1", "name": "Benchmark beans", "priceCents": 1000, "currency": "EUR", "stock": 1000000000}]"#,
     )
     .unwrap();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_saga-local"))
-        .args(["serve", "--port", "0", "--quiet", "--data-dir"])
-        .arg(dir.join("data"))
-        .arg("--catalog")
-        .arg(&catalog)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start saga-local");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = lines.next_line().await.unwrap().expect("a URL line");
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("URL")
-        .to_owned();
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-    (url, child)
+    let data = dir.join("data");
+    spawn_serve(
+        env!("CARGO_BIN_EXE_saga-local"),
+        &[
+            "--quiet".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+            "--catalog".as_ref(),
+            catalog.as_os_str(),
+        ],
+        &data.join("outbox"),
+    )
+    .await
 }

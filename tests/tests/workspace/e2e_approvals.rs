@@ -173,10 +173,7 @@ async fn an_approval_and_a_rejection_at_once_one_wins_the_other_is_409() {
     let id = awaiting(&local, 1).await;
     let approval_id = local.approval_id(&id).await;
 
-    let (a, b) = tokio::join!(
-        local.decide(&approval_id, "approve"),
-        local.decide(&approval_id, "reject")
-    );
+    let (a, b) = local.race(&approval_id, "approve", "reject").await;
 
     let mut codes = [a.status, b.status];
     codes.sort_unstable();
@@ -196,10 +193,7 @@ async fn two_concurrent_approvals_one_is_200_the_other_409() {
     let id = awaiting(&local, 1).await;
     let approval_id = local.approval_id(&id).await;
 
-    let (a, b) = tokio::join!(
-        local.decide(&approval_id, "approve"),
-        local.decide(&approval_id, "approve")
-    );
+    let (a, b) = local.race(&approval_id, "approve", "approve").await;
 
     let mut codes = [a.status, b.status];
     codes.sort_unstable();
