@@ -10,14 +10,15 @@ use saga_core::ports::{Started, StoreError, TaskGone, Workflow, WorkflowError};
 use serde_json::Value;
 use tracing::instrument;
 
-use crate::config::{ConfigError, state_machine_arn_from_env};
-use crate::error::classify;
+use crate::config::{ConfigError, STATE_MACHINE_ARN_VAR, state_machine_arn_from_env};
+use crate::error::{NotConfigured, classify};
 
 /// Starts executions of one state machine and resumes its waiting tasks.
 #[derive(Debug, Clone)]
 pub struct SfnWorkflow {
     client: Client,
-    state_machine_arn: String,
+    /// `None`: only resumes waiting tasks (see [`Self::for_task_callbacks`]).
+    state_machine_arn: Option<String>,
 }
 
 impl SfnWorkflow {
@@ -34,13 +35,21 @@ impl SfnWorkflow {
     /// token, not the state machine): approval-callback needs no
     /// `STATE_MACHINE_ARN`. Starting an execution with it is a permanent error.
     pub fn for_task_callbacks(config: &aws_config::SdkConfig) -> Self {
-        Self::new(config, String::new())
+        Self::task_callbacks_from_client(Client::new(config))
     }
 
     pub fn from_client(client: Client, state_machine_arn: impl Into<String>) -> Self {
         Self {
             client,
-            state_machine_arn: state_machine_arn.into(),
+            state_machine_arn: Some(state_machine_arn.into()),
+        }
+    }
+
+    /// [`Self::for_task_callbacks`] using `client`.
+    pub fn task_callbacks_from_client(client: Client) -> Self {
+        Self {
+            client,
+            state_machine_arn: None,
         }
     }
 
@@ -48,8 +57,9 @@ impl SfnWorkflow {
         &self.client
     }
 
-    pub fn state_machine_arn(&self) -> &str {
-        &self.state_machine_arn
+    /// `None` for a client that only resumes waiting tasks.
+    pub fn state_machine_arn(&self) -> Option<&str> {
+        self.state_machine_arn.as_deref()
     }
 }
 
@@ -81,17 +91,19 @@ impl Workflow for SfnWorkflow {
         input: &Value,
     ) -> Result<Started, WorkflowError> {
         const OP: &str = "workflow.start_execution";
-        if self.state_machine_arn.is_empty() {
+        let Some(state_machine_arn) = &self.state_machine_arn else {
             return Err(WorkflowError::Store(StoreError::permanent(
                 OP,
-                crate::config::ConfigError::Missing(crate::config::STATE_MACHINE_ARN_VAR),
+                NotConfigured {
+                    var: STATE_MACHINE_ARN_VAR,
+                },
             )));
-        }
+        };
         let input = serde_json::to_string(input).map_err(|e| json_error(OP, e))?;
         let result = self
             .client
             .start_execution()
-            .state_machine_arn(&self.state_machine_arn)
+            .state_machine_arn(state_machine_arn)
             .name(name.as_str())
             .input(input)
             .send()
@@ -150,7 +162,8 @@ mod tests {
         let conf = aws_sdk_sfn::Config::builder()
             .behavior_version(aws_sdk_sfn::config::BehaviorVersion::latest())
             .build();
-        let workflow = SfnWorkflow::from_client(Client::from_conf(conf), "");
+        let workflow = SfnWorkflow::task_callbacks_from_client(Client::from_conf(conf));
+        assert_eq!(workflow.state_machine_arn(), None);
         let id = OrderId::generate(saga_core::Timestamp::from_millis(1_767_225_600_000).unwrap());
 
         let err = workflow
@@ -164,7 +177,7 @@ mod tests {
         assert!(!err.is_transient());
         assert_eq!(
             saga_core::ports::error_chain(&err),
-            "workflow.start_execution failed: environment variable STATE_MACHINE_ARN is not set"
+            "workflow.start_execution failed: not configured: set STATE_MACHINE_ARN"
         );
     }
 

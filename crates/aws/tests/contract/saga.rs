@@ -159,10 +159,10 @@ impl World {
             }
             // Without STATE_MACHINE_ARN the adapter only resumes tasks
             // (SfnWorkflow::for_task_callbacks).
-            let machine = if env.contains(&saga_aws::config::STATE_MACHINE_ARN_VAR) {
-                state_machine.clone()
+            let workflow = if env.contains(&saga_aws::config::STATE_MACHINE_ARN_VAR) {
+                SfnWorkflow::from_client(sfn, &state_machine)
             } else {
-                String::new()
+                SfnWorkflow::task_callbacks_from_client(sfn)
             };
             functions.insert(
                 name,
@@ -171,7 +171,7 @@ impl World {
                     recorder,
                     store,
                     notifier: Arc::new(SnsNotifier::from_client(sns, topics)),
-                    workflow: Arc::new(SfnWorkflow::from_client(sfn, machine)),
+                    workflow: Arc::new(workflow),
                 },
             );
         }
