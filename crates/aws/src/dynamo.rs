@@ -82,9 +82,6 @@ impl DynamoStore {
         })
     }
 
-    /// Open the TLS connection (and resolve credentials) during Lambda init:
-    /// one `GetItem` on the orders table for a key that never exists, a call
-    /// every function is allowed to make.
     /// Load a catalog entry without disturbing live stock: a new product gets
     /// the entry's stock; an existing one gets its name, price and currency
     /// updated and keeps the stock it has (which accounts for reserved and
@@ -116,6 +113,9 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Open the TLS connection (and resolve credentials) during Lambda init:
+    /// one `GetItem` on the orders table for a key that never exists, a call
+    /// every function is allowed to make.
     #[instrument(skip(self), err(Display))]
     pub async fn warm_up(&self) -> Result<(), StoreError> {
         const OP: &str = "orders.warm_up";

@@ -73,14 +73,6 @@ where
     }
 }
 
-/// The error code of a service error (`"ConditionalCheckFailedException"`, …).
-pub fn error_code<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> Option<&str> {
-    match err {
-        SdkError::ServiceError(s) => s.err().code(),
-        _ => None,
-    }
-}
-
 /// A record could not be read or written as the domain type.
 #[derive(Debug, thiserror::Error)]
 pub enum ItemError {
@@ -227,7 +219,7 @@ mod tests {
                 .build(),
         );
         let err = SdkError::service_error(ccf, response(400));
-        assert_eq!(error_code(&err), Some("TransactionCanceledException"));
+        assert_eq!(err.code(), Some("TransactionCanceledException"));
         // A cancelled transaction is a business outcome the adapter decodes,
         // not something to retry blindly.
         assert!(!is_transient(&err));

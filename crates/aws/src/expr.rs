@@ -63,14 +63,6 @@ impl ExprBuilder {
         alias
     }
 
-    pub fn names(&self) -> &HashMap<String, String> {
-        &self.names
-    }
-
-    pub fn values(&self) -> &HashMap<String, AttributeValue> {
-        &self.values
-    }
-
     pub fn into_parts(
         self,
     ) -> (
