@@ -679,6 +679,14 @@ mod tests {
     }
 
     #[test]
+    fn an_approved_order_can_still_be_rejected() {
+        // approval-callback records APPROVED before Step Functions accepts the
+        // decision; when the task has timed out meanwhile, compensation ends
+        // the order REJECTED.
+        assert!(OrderStatus::Approved.can_transition_to(OrderStatus::Rejected));
+    }
+
+    #[test]
     fn statuses_serialize_as_screaming_snake_case() {
         for s in OrderStatus::ALL {
             let json = serde_json::to_value(s).unwrap();

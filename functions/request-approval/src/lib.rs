@@ -487,24 +487,65 @@ mod tests {
         assert!(err.to_string().contains("task token"), "{err}");
     }
 
+    /// Each kind of error and the stable name it must report. No wildcard:
+    /// a new variant (or `StoreError` kind) does not compile until it is
+    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
+    /// a sample.
+    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
+        match e {
+            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
+            Error::NotApprovable { .. } => ("NotApprovable", error_names::VALIDATION_ERROR),
+            Error::BadTimeout(_) => ("BadTimeout", error_names::VALIDATION_ERROR),
+            Error::Notify(StoreError::Transient { .. }) => {
+                ("Notify/Transient", error_names::TRANSIENT)
+            }
+            Error::Notify(StoreError::Permanent { .. }) => {
+                ("Notify/Permanent", error_names::INTERNAL_ERROR)
+            }
+            Error::Notify(StoreError::Corrupt { .. }) => {
+                ("Notify/Corrupt", error_names::INTERNAL_ERROR)
+            }
+            Error::Store(StoreError::Transient { .. }) => {
+                ("Store/Transient", error_names::TRANSIENT)
+            }
+            Error::Store(StoreError::Permanent { .. }) => {
+                ("Store/Permanent", error_names::INTERNAL_ERROR)
+            }
+            Error::Store(StoreError::Corrupt { .. }) => {
+                ("Store/Corrupt", error_names::INTERNAL_ERROR)
+            }
+        }
+    }
+
+    /// Arms of [`kind_and_name`].
+    const KINDS: usize = 9;
+
     #[test]
     fn every_error_has_a_stable_name() {
         let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let mut seen = std::collections::BTreeSet::new();
         for e in [
             Error::OrderNotFound(id.clone()),
             Error::NotApprovable {
-                order_id: id,
+                order_id: id.clone(),
                 status: OrderStatus::Failed,
             },
             Error::BadTimeout(0),
             Error::Notify(StoreError::transient("x", "y")),
+            Error::Notify(StoreError::permanent("x", "y")),
+            Error::Notify(StoreError::corrupt("x", "y")),
+            Error::Store(StoreError::transient("x", "y")),
             Error::Store(StoreError::permanent("x", "y")),
+            Error::Store(StoreError::corrupt("x", "y")),
         ] {
+            let (kind, name) = kind_and_name(&e);
+            assert_eq!(e.error_name(), name, "{kind}");
             assert!(
-                ERROR_NAMES.contains(&e.error_name()),
-                "{} is not in ERROR_NAMES",
-                e.error_name()
+                ERROR_NAMES.contains(&name),
+                "{name} ({kind}) is not in ERROR_NAMES"
             );
+            assert!(seen.insert(kind), "{kind} listed twice");
         }
+        assert_eq!(seen.len(), KINDS, "one sample of every kind");
     }
 }

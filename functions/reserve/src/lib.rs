@@ -336,9 +336,35 @@ mod tests {
         assert!(err.to_string().contains("invalid type"), "{err}");
     }
 
+    /// Each kind of error and the stable name it must report. No wildcard:
+    /// a new variant (or `StoreError` kind) does not compile until it is
+    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
+    /// a sample.
+    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
+        match e {
+            Error::OutOfStock { .. } => ("OutOfStock", error_names::OUT_OF_STOCK),
+            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
+            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
+            Error::AlreadyReleased(_) => ("AlreadyReleased", error_names::VALIDATION_ERROR),
+            Error::Store(StoreError::Transient { .. }) => {
+                ("Store/Transient", error_names::TRANSIENT)
+            }
+            Error::Store(StoreError::Permanent { .. }) => {
+                ("Store/Permanent", error_names::INTERNAL_ERROR)
+            }
+            Error::Store(StoreError::Corrupt { .. }) => {
+                ("Store/Corrupt", error_names::INTERNAL_ERROR)
+            }
+        }
+    }
+
+    /// Arms of [`kind_and_name`].
+    const KINDS: usize = 7;
+
     #[test]
     fn every_error_has_a_stable_name() {
         let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let mut seen = std::collections::BTreeSet::new();
         for e in [
             Error::OutOfStock {
                 sku: Sku::parse("A").unwrap(),
@@ -350,16 +376,19 @@ mod tests {
                 order_id: id.clone(),
                 status: OrderStatus::Failed,
             },
-            Error::AlreadyReleased(id),
+            Error::AlreadyReleased(id.clone()),
             Error::Store(StoreError::transient("x", "y")),
             Error::Store(StoreError::permanent("x", "y")),
             Error::Store(StoreError::corrupt("x", "y")),
         ] {
+            let (kind, name) = kind_and_name(&e);
+            assert_eq!(e.error_name(), name, "{kind}");
             assert!(
-                ERROR_NAMES.contains(&e.error_name()),
-                "{} is not in ERROR_NAMES",
-                e.error_name()
+                ERROR_NAMES.contains(&name),
+                "{name} ({kind}) is not in ERROR_NAMES"
             );
+            assert!(seen.insert(kind), "{kind} listed twice");
         }
+        assert_eq!(seen.len(), KINDS, "one sample of every kind");
     }
 }

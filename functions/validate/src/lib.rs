@@ -367,6 +367,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::OrderNotFound(_)));
+
+        // Ended before validation (as api-handler ends an order whose saga
+        // could not be started): not priced, not validated.
+        let id = new_order(&w, &[("SKU-1", 1)]).await;
+        let ended = OrderUpdate::transition(
+            OrderStatus::Failed,
+            &[OrderStatus::Received],
+            vec![Change::Failure(saga_core::Failure {
+                error: "InternalError".into(),
+                cause: "not started".into(),
+            })],
+            w.deps.clock.now(),
+        );
+        w.store.update(&id, &ended).await.unwrap();
+        let err = handle(
+            &w.deps,
+            Input {
+                order_id: id.clone(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::WrongStatus {
+                    status: OrderStatus::Failed,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.error_name(), "ValidationError");
+        let order = w.store.order(&id).unwrap();
+        assert_eq!(order.status(), OrderStatus::Failed);
+        assert!(order.pricing().is_none());
     }
 
     #[tokio::test]
@@ -399,10 +435,37 @@ mod tests {
         assert!(err.to_string().contains("missing field `orderId`"), "{err}");
     }
 
+    /// Each kind of error and the stable name it must report. No wildcard:
+    /// a new variant (or `StoreError` kind) does not compile until it is
+    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
+    /// a sample.
+    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
+        match e {
+            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
+            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
+            Error::TooManyLines { .. } => ("TooManyLines", error_names::VALIDATION_ERROR),
+            Error::Pricing { .. } => ("Pricing", error_names::VALIDATION_ERROR),
+            Error::InvalidRecord(_) => ("InvalidRecord", error_names::VALIDATION_ERROR),
+            Error::Store(StoreError::Transient { .. }) => {
+                ("Store/Transient", error_names::TRANSIENT)
+            }
+            Error::Store(StoreError::Permanent { .. }) => {
+                ("Store/Permanent", error_names::INTERNAL_ERROR)
+            }
+            Error::Store(StoreError::Corrupt { .. }) => {
+                ("Store/Corrupt", error_names::INTERNAL_ERROR)
+            }
+        }
+    }
+
+    /// Arms of [`kind_and_name`].
+    const KINDS: usize = 8;
+
     #[test]
     fn every_error_has_a_stable_name() {
         let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let errors = [
+        let mut seen = std::collections::BTreeSet::new();
+        for e in [
             Error::OrderNotFound(id.clone()),
             Error::WrongStatus {
                 order_id: id.clone(),
@@ -413,19 +476,22 @@ mod tests {
                 lines: 51,
             },
             Error::Pricing {
-                order_id: id,
+                order_id: id.clone(),
                 source: PricingError::Overflow,
             },
             Error::InvalidRecord(StoreError::corrupt("x", "y")),
             Error::Store(StoreError::transient("x", "y")),
             Error::Store(StoreError::permanent("x", "y")),
-        ];
-        for e in errors {
+            Error::Store(StoreError::corrupt("x", "y")),
+        ] {
+            let (kind, name) = kind_and_name(&e);
+            assert_eq!(e.error_name(), name, "{kind}");
             assert!(
-                ERROR_NAMES.contains(&e.error_name()),
-                "{} is not in ERROR_NAMES",
-                e.error_name()
+                ERROR_NAMES.contains(&name),
+                "{name} ({kind}) is not in ERROR_NAMES"
             );
+            assert!(seen.insert(kind), "{kind} listed twice");
         }
+        assert_eq!(seen.len(), KINDS, "one sample of every kind");
     }
 }
