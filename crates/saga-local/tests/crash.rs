@@ -291,3 +291,38 @@ async fn an_approval_cut_off_by_sigterm_is_never_lost() {
     );
     second.kill().await;
 }
+
+/// Two servers on one data directory would both resume its running
+/// executions: the second refuses to start, naming the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = serve(&data, &[]).await;
+
+    let second = tokio::time::timeout(
+        DEADLINE,
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_saga-local"))
+            .args(["serve", "--port", "0", "--quiet", "--data-dir"])
+            .arg(&data)
+            .stdin(std::process::Stdio::null())
+            .output(),
+    )
+    .await
+    .expect("the second server did not stop")
+    .unwrap();
+
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "is in use by another saga-local (pid {})",
+            first.pid()
+        )),
+        "{stderr}"
+    );
+    // The first one is untouched.
+    let id = post_paid(&first, "SKU-1", 1, "tok_visa").await;
+    first.await_status(&id, "COMPLETED").await;
+    first.kill().await;
+}

@@ -25,6 +25,7 @@
 pub mod catalog;
 pub mod console;
 pub mod http;
+pub mod lock;
 pub mod outbox;
 pub mod workflow;
 
@@ -121,6 +122,8 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] lock::LockError),
     #[error(transparent)]
     Database(#[from] saga_sqlite::OpenError),
     #[error("cannot read the catalog {path}")]
@@ -242,6 +245,7 @@ pub struct RunningServer {
     gate: Arc<Gate>,
     console: Arc<Console>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    _lock: lock::DataDirLock,
 }
 
 impl RunningServer {
@@ -296,8 +300,9 @@ impl RunningServer {
 }
 
 impl Server {
-    /// Open the data directory, seed the catalog, bind, resume the executions
-    /// that were running, then accept requests.
+    /// Lock the data directory (one server per directory), bind, open the
+    /// database, seed the catalog, resume the executions that were running,
+    /// then accept requests.
     pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
         if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
@@ -305,11 +310,9 @@ impl Server {
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
         let products = read_catalog(&config)?;
         create_dir(&config.data_dir)?;
+        let data_lock = lock::lock(&config.data_dir)?;
         let outbox_dir = config.outbox_dir();
         create_dir(&outbox_dir)?;
-
-        let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
-        let seeded = catalog::seed(&store, &products, config.reset_stock).await?;
 
         let wanted = SocketAddr::new(config.bind, config.port);
         let listener = tokio::net::TcpListener::bind(wanted)
@@ -327,6 +330,11 @@ impl Server {
             .clone()
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| default_url(addr));
+
+        // Only now that the port is ours: nothing is changed by a start that
+        // cannot listen.
+        let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+        let seeded = catalog::seed(&store, &products, config.reset_stock).await?;
 
         let console = Arc::new(Console::new(config.console.clone()));
         let real_clock: Arc<dyn asl::Clock> = Arc::new(RealClock);
@@ -408,6 +416,7 @@ impl Server {
             gate,
             console,
             http,
+            _lock: data_lock,
         };
         banner(&server, &config, &seeded).await;
         Ok(server)
