@@ -23,6 +23,18 @@ impl Currency {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("XXX")
     }
+
+    /// Digits after the decimal point (the ISO 4217 minor unit): how many
+    /// minor units make one major unit (`10^digits`). 2 unless listed.
+    pub fn minor_unit_digits(&self) -> u32 {
+        match self.as_str() {
+            "BIF" | "CLP" | "DJF" | "GNF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+            | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
+            "CLF" | "UYW" => 4,
+            _ => 2,
+        }
+    }
 }
 
 impl fmt::Display for Currency {
@@ -101,11 +113,24 @@ impl Money {
 }
 
 impl fmt::Display for Money {
-    /// `1234.50 EUR` — for humans (emails, pages); machines get minor units.
+    /// `1234.50 EUR`, `1234 JPY`, `1.234 KWD` (the currency's ISO 4217 minor
+    /// unit) — for humans (emails, pages); machines get minor units.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.minor_units < 0 { "-" } else { "" };
         let abs = self.minor_units.unsigned_abs();
-        write!(f, "{sign}{}.{:02} {}", abs / 100, abs % 100, self.currency)
+        let digits = self.currency.minor_unit_digits();
+        if digits == 0 {
+            return write!(f, "{sign}{abs} {}", self.currency);
+        }
+        let scale = 10_u64.pow(digits);
+        let width = digits as usize;
+        write!(
+            f,
+            "{sign}{}.{:0width$} {}",
+            abs / scale,
+            abs % scale,
+            self.currency
+        )
     }
 }
 
@@ -150,5 +175,20 @@ mod tests {
     fn display_is_for_humans() {
         assert_eq!(Money::new(123_450, eur()).to_string(), "1234.50 EUR");
         assert_eq!(Money::new(-5, eur()).to_string(), "-0.05 EUR");
+    }
+
+    #[test]
+    fn display_uses_the_currency_minor_unit() {
+        let cur = |c| Currency::parse(c).unwrap();
+        assert_eq!(Money::new(1_234, cur("JPY")).to_string(), "1234 JPY");
+        assert_eq!(Money::new(-7, cur("JPY")).to_string(), "-7 JPY");
+        assert_eq!(Money::new(1_234, cur("KWD")).to_string(), "1.234 KWD");
+        assert_eq!(Money::new(5, cur("KWD")).to_string(), "0.005 KWD");
+        assert_eq!(Money::new(12_345, cur("CLF")).to_string(), "1.2345 CLF");
+        assert_eq!(
+            Money::new(i64::MIN, cur("USD")).to_string(),
+            "-92233720368547758.08 USD"
+        );
+        assert_eq!(cur("GBP").minor_unit_digits(), 2);
     }
 }
