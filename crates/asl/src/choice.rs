@@ -47,6 +47,8 @@ const KINDS: &[(&str, Kind)] = &[
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Operand {
     Literal(Value),
+    /// A `Timestamp…` literal, parsed once at load (and as written).
+    Timestamp(DateTime<FixedOffset>, Value),
     Path(Path),
 }
 
@@ -328,7 +330,10 @@ fn parse_test(key: &str, val: &Value, ptr: &str, problems: &mut Vec<Problem>) ->
             problems.push(Problem::new(ptr, format!("{key} must be {what}")));
             return None;
         }
-        Operand::Literal(val.clone())
+        match (kind, val.as_str().and_then(parse_timestamp)) {
+            (Kind::Timestamp, Some(t)) => Operand::Timestamp(t, val.clone()),
+            _ => Operand::Literal(val.clone()),
+        }
     };
     Some(Test::Compare {
         kind,
@@ -368,7 +373,7 @@ impl Rule {
             }
             Rule::Not(r) => Ok(!r.eval(env)?),
             Rule::Test { variable, test } => {
-                let value = env.resolve(variable);
+                let value = env.resolve_ref(variable);
                 if let Test::Type(TypeTest::IsPresent, expected) = test {
                     return Ok(value.is_some() == *expected);
                 }
@@ -395,18 +400,22 @@ impl Rule {
                     Test::Matches(p) => Ok(value.as_str().is_some_and(|s| p.matches(s))),
                     Test::Compare {
                         kind, cmp, operand, ..
-                    } => {
-                        let other = match operand {
-                            Operand::Literal(v) => v.clone(),
-                            Operand::Path(p) => env.resolve(p).ok_or_else(|| {
-                                Failure::runtime(format!(
-                                    "Invalid path '{}': The choice state's condition path references an invalid value.",
-                                    p.as_str()
-                                ))
-                            })?,
-                        };
-                        Ok(compare(*kind, *cmp, &value, &other))
-                    }
+                    } => match operand {
+                        Operand::Literal(v) => Ok(compare(*kind, *cmp, &value, v)),
+                        Operand::Timestamp(t, _) => Ok(value
+                            .as_str()
+                            .and_then(parse_timestamp)
+                            .is_some_and(|x| holds(*cmp, x.cmp(t)))),
+                        Operand::Path(p) => {
+                            let other = env.resolve_ref(p).ok_or_else(|| {
+                                    Failure::runtime(format!(
+                                        "Invalid path '{}': The choice state's condition path references an invalid value.",
+                                        p.as_str()
+                                    ))
+                                })?;
+                            Ok(compare(*kind, *cmp, &value, &other))
+                        }
+                    },
                 }
             }
         }
@@ -442,7 +451,11 @@ fn compare(kind: Kind, cmp: Cmp, a: &Value, b: &Value) -> bool {
             _ => None,
         },
     };
-    let Some(ord) = ord else { return false };
+    ord.is_some_and(|ord| holds(cmp, ord))
+}
+
+/// Whether `cmp` holds for two operands ordered `ord`.
+fn holds(cmp: Cmp, ord: std::cmp::Ordering) -> bool {
     match cmp {
         Cmp::Equals => ord.is_eq(),
         Cmp::LessThan => ord.is_lt(),
@@ -483,7 +496,9 @@ impl fmt::Display for Rule {
                         Cmp::GreaterThanEquals => ">=",
                     };
                     match operand {
-                        Operand::Literal(v) => write!(f, "{variable} {op} {v}"),
+                        Operand::Literal(v) | Operand::Timestamp(_, v) => {
+                            write!(f, "{variable} {op} {v}")
+                        }
                         Operand::Path(p) => write!(f, "{variable} {op} {p}"),
                     }
                 }

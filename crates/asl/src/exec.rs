@@ -1,5 +1,6 @@
 //! Running states: data flow, retries, catches, tokens, branches.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -255,18 +256,21 @@ impl Run {
         f(&Env::new(input, &ctx))
     }
 
-    fn select(
+    /// `InputPath` (or any path field applied to a borrowed value): the
+    /// value itself is borrowed, not copied, when the path is absent.
+    fn select<'v>(
         &self,
         p: &IoPath,
-        v: &Value,
+        v: &'v Value,
         here: &Here<'_>,
         field: &str,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Cow<'v, Value>, Failure> {
         match p {
-            IoPath::Identity => Ok(v.clone()),
-            IoPath::Null => Ok(Value::Object(Map::new())),
+            IoPath::Identity => Ok(Cow::Borrowed(v)),
+            IoPath::Null => Ok(Cow::Owned(Value::Object(Map::new()))),
             IoPath::Path(path) => self
                 .with_env(v, here, &Extra::default(), |env| env.resolve(path))
+                .map(Cow::Owned)
                 .ok_or_else(|| {
                     Failure::runtime(format!(
                         "An error occurred while executing the state '{}' (entered at the event id #{}). Invalid path '{}' for {field}: No results for path in '{}'",
@@ -276,6 +280,15 @@ impl Run {
                         truncate(&v.to_string(), 256)
                     ))
                 }),
+        }
+    }
+
+    /// `OutputPath`: applied to a value the state owns, which is moved
+    /// through when the path is absent.
+    fn select_owned(&self, p: &IoPath, v: Value, here: &Here<'_>) -> Result<Value, Failure> {
+        match p {
+            IoPath::Identity => Ok(v),
+            _ => self.select(p, &v, here, "OutputPath").map(Cow::into_owned),
         }
     }
 
@@ -545,7 +558,7 @@ impl Run {
                     Kind::Succeed => self
                         .select(&state.input_path, &input, &here, "InputPath")
                         .and_then(|v| {
-                            self.select(&state.output_path, &v, &here, "OutputPath")
+                            self.select_owned(&state.output_path, v.into_owned(), &here)
                                 .map(Step::End)
                         }),
                     Kind::Fail { error, cause } => Err(self.fail(&here, error, cause)),
@@ -634,10 +647,10 @@ impl Run {
         let value = match (result, parameters) {
             (Some(r), _) => r.clone(),
             (None, Some(t)) => self.eval_template(t, &effective, here, &Extra::default())?,
-            (None, None) => effective,
+            (None, None) => effective.into_owned(),
         };
         let out = self.apply_result_path(result_path, here.input, value, here)?;
-        let out = self.select(&here.state.output_path, &out, here, "OutputPath")?;
+        let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(transition, out))
     }
 
@@ -670,7 +683,7 @@ impl Run {
                 ),
             ));
         };
-        let out = self.select(&here.state.output_path, &effective, here, "OutputPath")?;
+        let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
         Ok(Step::Next(next, out))
     }
 
@@ -704,7 +717,7 @@ impl Run {
             }
         })?;
         self.shared.clock.sleep_until(until).await;
-        let out = self.select(&here.state.output_path, &effective, here, "OutputPath")?;
+        let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
         Ok(step(transition, out))
     }
 
@@ -898,7 +911,7 @@ impl Run {
             None => result,
         };
         let out = self.apply_result_path(&h.result_path, here.input, result, here)?;
-        let out = self.select(&here.state.output_path, &out, here, "OutputPath")?;
+        let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(h.transition, out))
     }
 
@@ -942,10 +955,6 @@ impl Run {
             token: token.as_deref(),
             map_item: None,
         };
-        let parameters = match &t.parameters {
-            Some(p) => self.eval_template(p, &effective, here, &extra)?,
-            None => effective.clone(),
-        };
         let (timeout, heartbeat) = self.with_env(&effective, here, &extra, |env| {
             let timeout = t
                 .timeout
@@ -959,6 +968,11 @@ impl Run {
                 .transpose()?;
             Ok::<_, Failure>((timeout, heartbeat))
         })?;
+        // The effective input is only copied when it is the payload itself.
+        let parameters = match &t.parameters {
+            Some(p) => self.eval_template(p, &effective, here, &extra)?,
+            None => effective.into_owned(),
+        };
         let fail_event = |me: &Self, lane: &mut Lane, ty: EventType, f: &Failure| {
             let (error, cause) = (Some(f.error.as_str().to_owned()), f.cause.clone());
             let details = if is_fn {
@@ -1111,7 +1125,7 @@ impl Run {
             let request = TaskRequest {
                 resource: t.resource.clone(),
                 resource_arn: t.resource_arn.clone(),
-                parameters: parameters.clone(),
+                parameters,
                 task_token: token.clone(),
                 execution_name: self.info.name.clone(),
                 execution_id: self.info.id.clone(),
@@ -1222,7 +1236,7 @@ impl Run {
                     ..Extra::default()
                 },
             )?,
-            None => effective,
+            None => effective.into_owned(),
         };
         let started = self.emit(lane, EventType::ParallelStateStarted, EventDetails::None);
         let mut running: FuturesUnordered<_> = p

@@ -2,6 +2,7 @@
 //! compiled once: fields whose name ends in `.$` hold a path or an
 //! intrinsic call, evaluated against the input and the context object.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use serde_json::{Map, Value};
@@ -88,6 +89,15 @@ impl<'a> Env<'a> {
     /// Select `path` from the input (`$…`) or the context (`$$…`).
     pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
         path.select(self.root(path))
+    }
+
+    /// Like [`Env::resolve`], borrowing the node when the path is definite.
+    pub(crate) fn resolve_ref(&self, path: &Path) -> Option<Cow<'_, Value>> {
+        if path.is_definite() {
+            self.get(path).map(Cow::Borrowed)
+        } else {
+            self.resolve(path).map(Cow::Owned)
+        }
     }
 
     /// The node a definite path (e.g. a reference path) points to, from the
