@@ -156,6 +156,8 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // Room for every statement of the hot path (see `execute` / `query_opt`).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path: path.to_owned(),
@@ -256,12 +258,12 @@ impl SqliteStore {
     /// Insert an execution unless one with this name exists; `true` when inserted.
     pub async fn insert_execution(&self, row: ExecutionRow) -> Result<bool, StoreError> {
         self.run("executions.insert", move |c| {
-            let n = c
-                .execute(
-                    "INSERT OR IGNORE INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![row.name, row.status, row.state, row.created_at_ms, row.updated_at_ms],
-                )
-                .map_err(|e| classify("executions.insert", e))?;
+            let n = execute(
+                c,
+                "executions.insert",
+                "INSERT OR IGNORE INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![row.name, row.status, row.state, row.created_at_ms, row.updated_at_ms],
+            )?;
             Ok(n == 1)
         })
         .await
@@ -277,12 +279,13 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let (name, status, state) = (name.to_owned(), status.to_owned(), state.to_owned());
         self.run("executions.save", move |c| {
-            c.execute(
+            execute(
+                c,
+                "executions.save",
                 "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
                  ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms",
                 params![name, status, state, at_ms],
-            )
-            .map_err(|e| classify("executions.save", e))?;
+            )?;
             Ok(())
         })
         .await
@@ -291,13 +294,13 @@ impl SqliteStore {
     pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRow>, StoreError> {
         let name = name.to_owned();
         self.run("executions.get", move |c| {
-            c.query_row(
+            query_opt(
+                c,
+                "executions.get",
                 "SELECT name, status, state, created_at_ms, updated_at_ms FROM executions WHERE name = ?1",
                 params![name],
                 execution_row,
             )
-            .optional()
-            .map_err(|e| classify("executions.get", e))
         })
         .await
     }
@@ -350,24 +353,53 @@ fn product_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreE
     })())
 }
 
+/// Statements kept prepared per connection; the hot path uses about 15.
+const STATEMENT_CACHE_CAPACITY: usize = 32;
+
+/// Execute `sql` through the connection's statement cache (prepared once).
+fn execute(
+    c: &Connection,
+    operation: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<usize, StoreError> {
+    c.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(|e| classify(operation, e))
+}
+
+/// The row `sql` selects, if any, through the connection's statement cache.
+fn query_opt<T>(
+    c: &Connection,
+    operation: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+    row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Option<T>, StoreError> {
+    c.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, row).optional())
+        .map_err(|e| classify(operation, e))
+}
+
 fn load_order(
     tx: &Connection,
     operation: &'static str,
     id: &str,
 ) -> Result<Option<Order>, StoreError> {
-    let doc: Option<String> = tx
-        .query_row(
-            "SELECT doc FROM orders WHERE order_id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| classify(operation, e))?;
+    let doc: Option<String> = query_opt(
+        tx,
+        operation,
+        "SELECT doc FROM orders WHERE order_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
     doc.map(|d| from_json(operation, &d)).transpose()
 }
 
 fn save_order(tx: &Connection, operation: &'static str, order: &Order) -> Result<(), StoreError> {
-    tx.execute(
+    execute(
+        tx,
+        operation,
         "UPDATE orders SET status = ?2, doc = ?3, updated_at = ?4 WHERE order_id = ?1",
         params![
             order.order_id().as_str(),
@@ -375,8 +407,7 @@ fn save_order(tx: &Connection, operation: &'static str, order: &Order) -> Result
             to_json(operation, order)?,
             order.updated_at().to_string()
         ],
-    )
-    .map_err(|e| classify(operation, e))?;
+    )?;
     Ok(())
 }
 
@@ -385,27 +416,27 @@ fn load_approval(
     operation: &'static str,
     id: &str,
 ) -> Result<Option<Approval>, StoreError> {
-    let doc: Option<String> = tx
-        .query_row(
-            "SELECT doc FROM approvals WHERE approval_id = ?1",
-            params![id],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(|e| classify(operation, e))?;
+    let doc: Option<String> = query_opt(
+        tx,
+        operation,
+        "SELECT doc FROM approvals WHERE approval_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
     doc.map(|d| from_json(operation, &d)).transpose()
 }
 
 fn save_approval(tx: &Connection, operation: &'static str, a: &Approval) -> Result<(), StoreError> {
-    tx.execute(
+    execute(
+        tx,
+        operation,
         "UPDATE approvals SET status = ?2, doc = ?3 WHERE approval_id = ?1",
         params![
             a.approval_id.as_str(),
             a.status.as_str(),
             to_json(operation, a)?
         ],
-    )
-    .map_err(|e| classify(operation, e))?;
+    )?;
     Ok(())
 }
 
@@ -481,12 +512,12 @@ impl OrderStore for SqliteStore {
             order.updated_at().to_string(),
         );
         self.run(OP, move |c| {
-            let n = c
-                .execute(
-                    "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, status, doc, at],
-                )
-                .map_err(|e| classify(OP, e))?;
+            let n = execute(
+                c,
+                OP,
+                "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, status, doc, at],
+            )?;
             Ok(if n == 1 { Inserted::New } else { Inserted::AlreadyExists })
         })
         .await
@@ -560,21 +591,20 @@ impl StockReservations for SqliteStore {
                 }
                 for line in &lines {
                     let q = i64::from(line.quantity.get());
-                    let taken = tx
-                        .execute(
-                            "UPDATE products SET stock = stock - ?2 WHERE sku = ?1 AND stock >= ?2",
-                            params![line.sku.as_str(), q],
-                        )
-                        .map_err(|e| classify(OP, e))?;
+                    let taken = execute(
+                        tx,
+                        OP,
+                        "UPDATE products SET stock = stock - ?2 WHERE sku = ?1 AND stock >= ?2",
+                        params![line.sku.as_str(), q],
+                    )?;
                     if taken == 0 {
-                        let available: Option<i64> = tx
-                            .query_row(
-                                "SELECT stock FROM products WHERE sku = ?1",
-                                params![line.sku.as_str()],
-                                |r| r.get(0),
-                            )
-                            .optional()
-                            .map_err(|e| classify(OP, e))?;
+                        let available: Option<i64> = query_opt(
+                            tx,
+                            OP,
+                            "SELECT stock FROM products WHERE sku = ?1",
+                            params![line.sku.as_str()],
+                            |r| r.get(0),
+                        )?;
                         // Rolled back: nothing of this reservation is kept.
                         return Ok((
                             ReserveOutcome::OutOfStock {
@@ -611,11 +641,12 @@ impl StockReservations for SqliteStore {
                     return Ok((UpdateOutcome::ConditionFailed, false));
                 }
                 for line in &lines {
-                    tx.execute(
+                    execute(
+                        tx,
+                        OP,
                         "UPDATE products SET stock = stock + ?2 WHERE sku = ?1",
                         params![line.sku.as_str(), i64::from(line.quantity.get())],
-                    )
-                    .map_err(|e| classify(OP, e))?;
+                    )?;
                 }
                 update.apply_to(&mut order);
                 save_order(tx, OP, &order)?;
@@ -637,12 +668,12 @@ impl ApprovalStore for SqliteStore {
             approval.status.as_str(),
         );
         self.run(OP, move |c| {
-            let n = c
-                .execute(
-                    "INSERT OR IGNORE INTO approvals (approval_id, order_id, status, doc) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, order_id, status, doc],
-                )
-                .map_err(|e| classify(OP, e))?;
+            let n = execute(
+                c,
+                OP,
+                "INSERT OR IGNORE INTO approvals (approval_id, order_id, status, doc) VALUES (?1, ?2, ?3, ?4)",
+                params![id, order_id, status, doc],
+            )?;
             if n == 0 {
                 return Err(StoreError::permanent(OP, "approval id collision"));
             }
@@ -732,23 +763,25 @@ impl IdempotencyStore for SqliteStore {
         let now = now.as_millis();
         self.run(OP, move |c| {
             in_tx(c, OP, |tx| {
-                let existing: Option<(i64, String)> = tx
-                    .query_row("SELECT expires_at_ms, doc FROM idempotency WHERE key = ?1", params![key], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .optional()
-                    .map_err(|e| classify(OP, e))?;
+                let existing: Option<(i64, String)> = query_opt(
+                    tx,
+                    OP,
+                    "SELECT expires_at_ms, doc FROM idempotency WHERE key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
                 if let Some((exp, existing)) = existing
                     && exp > now
                 {
                     return Ok((Claim::Existing(from_json(OP, &existing)?), false));
                 }
-                tx.execute(
+                execute(
+                    tx,
+                    OP,
                     "INSERT INTO idempotency (key, expires_at_ms, doc) VALUES (?1, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET expires_at_ms = excluded.expires_at_ms, doc = excluded.doc",
                     params![key, expires, doc],
-                )
-                .map_err(|e| classify(OP, e))?;
+                )?;
                 Ok((Claim::Claimed, true))
             })
         })
