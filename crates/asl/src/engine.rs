@@ -1,7 +1,7 @@
 //! The engine: starts, resumes and stops executions; routes task-token
 //! callbacks.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -50,10 +50,33 @@ pub(crate) enum Callback {
     Heartbeat,
 }
 
-#[derive(Debug)]
-enum TokenSlot {
-    Active { tx: mpsc::UnboundedSender<Callback> },
-    Closed,
+/// How many closed task tokens an engine remembers (so that a late callback
+/// gets `TaskTimedOut` rather than `TaskDoesNotExist`). The oldest are
+/// forgotten first; this bounds the memory of a long-running server.
+pub(crate) const MAX_CLOSED_TOKENS: usize = 10_000;
+
+/// Task tokens: the parked tasks waiting for a callback, and the most
+/// recently closed ones.
+#[derive(Debug, Default)]
+struct Tokens {
+    active: HashMap<String, mpsc::UnboundedSender<Callback>>,
+    closed: HashSet<String>,
+    /// `closed` in the order the tokens were closed (oldest first).
+    closed_order: VecDeque<String>,
+}
+
+impl Tokens {
+    fn close(&mut self, token: &str) {
+        self.active.remove(token);
+        if self.closed.insert(token.to_owned()) {
+            self.closed_order.push_back(token.to_owned());
+        }
+        while self.closed_order.len() > MAX_CLOSED_TOKENS {
+            if let Some(oldest) = self.closed_order.pop_front() {
+                self.closed.remove(&oldest);
+            }
+        }
+    }
 }
 
 /// Errors of `send_task_success` / `send_task_failure` /
@@ -123,7 +146,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
     pub(crate) observer: Option<Arc<dyn Observer>>,
-    tokens: Mutex<HashMap<String, TokenSlot>>,
+    tokens: Mutex<Tokens>,
     running: Mutex<HashMap<String, Arc<StopSignal>>>,
 }
 
@@ -174,7 +197,7 @@ pub(crate) struct TokenGuard {
 
 impl Drop for TokenGuard {
     fn drop(&mut self) {
-        lock(&self.shared.tokens).insert(self.token.clone(), TokenSlot::Closed);
+        lock(&self.shared.tokens).close(&self.token);
     }
 }
 
@@ -185,7 +208,7 @@ impl Shared {
         token: &str,
     ) -> (TokenGuard, mpsc::UnboundedReceiver<Callback>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.tokens).insert(token.to_owned(), TokenSlot::Active { tx });
+        lock(&self.tokens).active.insert(token.to_owned(), tx);
         (
             TokenGuard {
                 shared: self.clone(),
@@ -201,20 +224,21 @@ impl Shared {
         }
         let mut tokens = lock(&self.tokens);
         let closes = !matches!(cb, Callback::Heartbeat);
-        match tokens.get(token) {
-            None => Err(CallbackError::TaskDoesNotExist),
-            Some(TokenSlot::Closed) => Err(CallbackError::TaskTimedOut),
-            Some(TokenSlot::Active { tx }) => {
-                let sent = tx.send(cb).is_ok();
-                if closes || !sent {
-                    tokens.insert(token.to_owned(), TokenSlot::Closed);
-                }
-                if sent {
-                    Ok(())
-                } else {
-                    Err(CallbackError::TaskTimedOut)
-                }
-            }
+        let Some(tx) = tokens.active.get(token) else {
+            return Err(if tokens.closed.contains(token) {
+                CallbackError::TaskTimedOut
+            } else {
+                CallbackError::TaskDoesNotExist
+            });
+        };
+        let sent = tx.send(cb).is_ok();
+        if closes || !sent {
+            tokens.close(token);
+        }
+        if sent {
+            Ok(())
+        } else {
+            Err(CallbackError::TaskTimedOut)
         }
     }
 }
@@ -261,7 +285,7 @@ impl EngineBuilder {
                 clock: self.clock,
                 config: self.config,
                 observer: self.observer,
-                tokens: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(Tokens::default()),
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -559,5 +583,65 @@ impl Engine {
     /// Reset the heartbeat timer of the parked task holding `token`.
     pub fn send_task_heartbeat(&self, token: &str) -> Result<(), CallbackError> {
         self.shared.callback(token, Callback::Heartbeat)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::host::{TaskFailure, TaskOutput, TaskRequest};
+
+    #[derive(Debug)]
+    struct NoTasks;
+
+    #[async_trait::async_trait]
+    impl TaskHost for NoTasks {
+        async fn invoke(&self, _req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+            Err(TaskFailure::host_error("no tasks"))
+        }
+    }
+
+    fn token(i: usize) -> String {
+        // 43 URL-safe base64 characters, like the engine's own tokens.
+        format!("{i:0>43}")
+    }
+
+    #[test]
+    fn closed_tokens_are_bounded_and_the_oldest_are_forgotten() {
+        let engine = Engine::new(Arc::new(NoTasks), Arc::new(ManualClock::default()));
+        let shared = &engine.shared;
+        let total = MAX_CLOSED_TOKENS + 500;
+        for i in 0..total {
+            let (guard, _rx) = shared.register_token(&token(i));
+            drop(guard);
+        }
+        {
+            let tokens = lock(&shared.tokens);
+            assert!(tokens.active.is_empty());
+            assert_eq!(tokens.closed.len(), MAX_CLOSED_TOKENS);
+            assert_eq!(tokens.closed_order.len(), MAX_CLOSED_TOKENS);
+        }
+        // The newest closed tokens are still known as closed ...
+        assert_eq!(
+            shared.callback(&token(total - 1), Callback::Heartbeat),
+            Err(CallbackError::TaskTimedOut)
+        );
+        // ... the oldest ones are forgotten.
+        assert_eq!(
+            shared.callback(&token(0), Callback::Heartbeat),
+            Err(CallbackError::TaskDoesNotExist)
+        );
+        // A token closed by its callback counts too, and is bounded the same way.
+        let (_guard, _rx) = shared.register_token(&token(total));
+        assert_eq!(
+            shared.callback(&token(total), Callback::Success(Value::Null)),
+            Ok(())
+        );
+        assert_eq!(
+            shared.callback(&token(total), Callback::Success(Value::Null)),
+            Err(CallbackError::TaskTimedOut)
+        );
+        assert_eq!(lock(&shared.tokens).closed.len(), MAX_CLOSED_TOKENS);
     }
 }
