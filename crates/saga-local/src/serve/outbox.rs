@@ -16,6 +16,11 @@
 //!
 //! Every message also gets a console line; an approval message gets its
 //! approve / reject links (they are in the body: the task token never is).
+//!
+//! Delivery is at least once, as with SNS: a step killed after writing its
+//! message but before its execution saved the next state runs again after a
+//! restart and writes the message again (a second file). Temporary files
+//! left by a killed writer are removed at start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -68,9 +73,11 @@ pub fn approval_links(body: &str) -> (Option<&str>, Option<&str>) {
 }
 
 impl OutboxNotifier {
-    /// Write into `dir` (created if missing).
+    /// Write into `dir` (created if missing; temporary files a killed
+    /// writer left behind are removed).
     pub fn new(dir: &Path, clock: Arc<dyn Clock>, console: Arc<Console>) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
+        remove_leftovers(dir, STALE_TMP);
         Ok(Self {
             dir: dir.to_owned(),
             clock,
@@ -137,6 +144,34 @@ impl OutboxNotifier {
             )),
         }
     }
+}
+
+/// A temporary file lives for the milliseconds of one write; one older than
+/// this was left by a process that died (another server may share the
+/// outbox, so fresh ones are not touched).
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Remove the `.tmp-*` files in `dir` older than `age`; how many.
+fn remove_leftovers(dir: &Path, age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|elapsed| elapsed >= age);
+        if old && std::fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Write `text` to a hidden temporary file, then link it as
@@ -244,6 +279,25 @@ mod tests {
         let lines = buffer.lines().join("\n");
         assert!(lines.contains("approve: http://h/approvals/a1?decision=approve"));
         assert!(lines.contains("reject:  http://h/approvals/a1?decision=reject"));
+    }
+
+    #[test]
+    fn temporary_files_left_by_a_killed_writer_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tmp-123-0"), "half a mess").unwrap();
+        std::fs::write(
+            dir.path().join("20261121T183000.123Z-approvals-1.txt"),
+            "kept",
+        )
+        .unwrap();
+
+        assert_eq!(
+            remove_leftovers(dir.path(), std::time::Duration::from_secs(60)),
+            0,
+            "a fresh one may be another writer's"
+        );
+        assert_eq!(remove_leftovers(dir.path(), std::time::Duration::ZERO), 1);
+        assert_eq!(files(dir.path()), ["20261121T183000.123Z-approvals-1.txt"]);
     }
 
     #[test]
