@@ -96,7 +96,7 @@ pub async fn order_at<S>(
 where
     S: crate::ports::OrderStore + crate::ports::StockReservations + ?Sized,
 {
-    use crate::order::{Change, OrderStatus, OrderUpdate, PaymentRecord, Reservation};
+    use crate::order::{Change, OrderStatus, OrderUpdate, PaymentRecord};
     use crate::ports::{ReserveOutcome, UpdateOutcome};
 
     let order = received_order(items, token, postal_code, now);
@@ -131,17 +131,7 @@ where
         .await;
     }
     if stage >= Stage::Reserved {
-        let reservation = Reservation {
-            lines: order.items().to_vec(),
-            reserved_at: now,
-            released_at: None,
-        };
-        let update = OrderUpdate::transition(
-            OrderStatus::Reserved,
-            &[OrderStatus::Validated],
-            vec![Change::Reservation(reservation)],
-            now,
-        );
+        let update = OrderUpdate::reserve(order.items(), now);
         let outcome = store
             .reserve(order.order_id(), order.items(), &update)
             .await

@@ -544,6 +544,32 @@ impl OrderUpdate {
         }
     }
 
+    /// The reserve step's update: `VALIDATED` → `RESERVED`, recording the
+    /// reservation of `lines` (applied with the stock decrements, all or nothing).
+    pub fn reserve(lines: &[OrderItem], at: Timestamp) -> Self {
+        Self::transition(
+            OrderStatus::Reserved,
+            &[OrderStatus::Validated],
+            vec![Change::Reservation(Reservation {
+                lines: lines.to_vec(),
+                reserved_at: at,
+                released_at: None,
+            })],
+            at,
+        )
+        .and_expect(Expect::NoReservation)
+    }
+
+    /// Compensation's update: the held reservation is released (applied with
+    /// the stock increments, all or nothing). No status change.
+    pub fn release(at: Timestamp) -> Self {
+        Self::changes(
+            vec![Expect::ReservationHeld],
+            vec![Change::ReservationReleased(at)],
+            at,
+        )
+    }
+
     pub fn and_expect(mut self, expect: Expect) -> Self {
         self.expect.push(expect);
         self

@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use saga_core::approval::{ApprovalSummary, TaskToken};
 use saga_core::fixtures::{demo_catalog, product, received_order};
-use saga_core::order::{Change, Expect, OrderStatus, Reservation};
+use saga_core::order::{Change, OrderStatus};
 use saga_core::pricing::price_order;
 use saga_core::{Clock, IdempotencyKey, ManualClock};
 
@@ -49,18 +49,9 @@ async fn validated(store: &SqliteStore, items: &[(&str, u32)]) -> Order {
     }
 }
 
+/// The reserve step's update (as `reserve` builds it).
 fn reserve_update(order: &Order) -> OrderUpdate {
-    OrderUpdate::transition(
-        OrderStatus::Reserved,
-        &[OrderStatus::Validated],
-        vec![Change::Reservation(Reservation {
-            lines: order.items().to_vec(),
-            reserved_at: now(),
-            released_at: None,
-        })],
-        now(),
-    )
-    .and_expect(Expect::NoReservation)
+    OrderUpdate::reserve(order.items(), now())
 }
 
 fn sku(s: &str) -> Sku {
@@ -231,11 +222,7 @@ async fn reservation_is_all_or_nothing_and_happens_once() {
     assert_eq!(db.store.stock(&sku("SKU-1")).await.unwrap(), Some(97));
     assert_eq!(db.store.stock(&sku("SKU-4")).await.unwrap(), Some(0));
 
-    let release = OrderUpdate::changes(
-        vec![Expect::ReservationHeld],
-        vec![Change::ReservationReleased(now())],
-        now(),
-    );
+    let release = OrderUpdate::release(now());
     assert!(matches!(
         db.store
             .release(order.order_id(), order.items(), &release)

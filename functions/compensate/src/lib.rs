@@ -342,12 +342,7 @@ async fn undo(deps: &Deps, order: &Order) -> Result<(), Error> {
     }
 
     if let Some(reservation) = order.reservation().filter(|r| r.released_at.is_none()) {
-        let now = deps.clock.now();
-        let update = OrderUpdate::changes(
-            vec![Expect::ReservationHeld],
-            vec![Change::ReservationReleased(now)],
-            now,
-        );
+        let update = OrderUpdate::release(deps.clock.now());
         deps.stock
             .release(order_id, &reservation.lines, &update)
             .await

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use saga_core::error_names;
-use saga_core::order::{Change, Expect, OrderUpdate, Reservation};
+use saga_core::order::OrderUpdate;
 use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError, error_chain};
-use saga_core::{Clock, Order, OrderId, OrderStatus, Sku};
+use saga_core::{Clock, Order, OrderId, OrderItem, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
@@ -46,11 +46,10 @@ pub struct Output {
 }
 
 impl Output {
-    fn new(order_id: &OrderId, reservation: &Reservation) -> Self {
+    fn new(order_id: &OrderId, lines: &[OrderItem]) -> Self {
         Self {
             order_id: order_id.clone(),
-            reserved: reservation
-                .lines
+            reserved: lines
                 .iter()
                 .map(|l| ReservedLine {
                     sku: l.sku.to_string(),
@@ -127,28 +126,13 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
             status: order.status(),
         });
     }
-    let now = deps.clock.now();
-    let reservation = Reservation {
-        lines: order.items().to_vec(),
-        reserved_at: now,
-        released_at: None,
-    };
-    let update = OrderUpdate::transition(
-        OrderStatus::Reserved,
-        &[OrderStatus::Validated],
-        vec![Change::Reservation(reservation.clone())],
-        now,
-    )
-    .and_expect(Expect::NoReservation);
+    let lines = order.items();
+    let update = OrderUpdate::reserve(lines, deps.clock.now());
 
-    match deps
-        .stock
-        .reserve(&order_id, &reservation.lines, &update)
-        .await?
-    {
+    match deps.stock.reserve(&order_id, lines, &update).await? {
         ReserveOutcome::Reserved => {
-            tracing::info!(%order_id, lines = reservation.lines.len(), "reserved");
-            Ok(Output::new(&order_id, &reservation))
+            tracing::info!(%order_id, lines = lines.len(), "reserved");
+            Ok(Output::new(&order_id, lines))
         }
         ReserveOutcome::OutOfStock {
             sku,
@@ -177,7 +161,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
 fn already_reserved(order: &Order) -> Result<Option<Output>, Error> {
     match order.reservation() {
         Some(r) if r.released_at.is_some() => Err(Error::AlreadyReleased(order.order_id().clone())),
-        Some(r) => Ok(Some(Output::new(order.order_id(), r))),
+        Some(r) => Ok(Some(Output::new(order.order_id(), &r.lines))),
         None => Ok(None),
     }
 }

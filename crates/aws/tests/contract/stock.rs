@@ -4,7 +4,7 @@
 use saga_aws::{DynamoStore, TableName};
 use saga_core::OrderId;
 use saga_core::fixtures::{product, received_order};
-use saga_core::order::{Change, Expect, Order, OrderStatus, OrderUpdate, Reservation, Sku};
+use saga_core::order::{Order, OrderStatus, OrderUpdate, Sku};
 use saga_core::ports::{
     Catalog, CatalogAdmin, OrderStore, ReserveOutcome, StockReservations, UpdateOutcome,
 };
@@ -50,25 +50,12 @@ async fn insert_validated(store: &DynamoStore, order: &Order) {
 
 /// The reserve step's update: VALIDATED → RESERVED with the reservation.
 fn reserve_update(order: &Order) -> OrderUpdate {
-    OrderUpdate::transition(
-        OrderStatus::Reserved,
-        &[OrderStatus::Validated],
-        vec![Change::Reservation(Reservation {
-            lines: order.items().to_vec(),
-            reserved_at: t0(),
-            released_at: None,
-        })],
-        t0(),
-    )
-    .and_expect(Expect::NoReservation)
+    OrderUpdate::reserve(order.items(), t0())
 }
 
+/// Compensation's update: the reservation released.
 fn release_update() -> OrderUpdate {
-    OrderUpdate::changes(
-        vec![Expect::ReservationHeld],
-        vec![Change::ReservationReleased(t0())],
-        t0(),
-    )
+    OrderUpdate::release(t0())
 }
 
 #[tokio::test]
