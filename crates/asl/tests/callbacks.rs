@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use asl::{
     CallbackError, Clock, Engine, ExecutionSnapshot, ExecutionStatus, HistoryEvent, ManualClock,
-    Observer, Persistence, PersistenceError, Phase, StartExecution, StateMachine, StateTransition,
-    TaskFailure, TaskHost, TaskOutput, TaskRequest, TransitionOutcome, async_trait,
+    Observer, Persistence, PersistenceError, Phase, StartError, StartExecution, StateMachine,
+    StateTransition, TaskFailure, TaskHost, TaskOutput, TaskRequest, TransitionOutcome,
+    async_trait,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -448,11 +449,22 @@ async fn resume_rejects_unknown_states_and_finished_snapshots() {
         .outcome()
         .await;
     assert_eq!(out.status, ExecutionStatus::Succeeded);
-    assert!(engine.resume(&m, store.last(), None).is_err());
+    assert_eq!(
+        engine.resume(&m, store.last(), None).err(),
+        Some(StartError::InvalidSnapshot(format!(
+            "the execution already ended ({})",
+            ExecutionStatus::Succeeded
+        )))
+    );
 
     let mut running = store.saved.lock().unwrap()[1].clone();
     running.position.as_mut().unwrap().state_name = "Gone".into();
-    assert!(engine.resume(&m, running, None).is_err());
+    assert_eq!(
+        engine.resume(&m, running, None).err(),
+        Some(StartError::InvalidSnapshot(
+            "the state machine has no top-level state named \"Gone\"".into()
+        ))
+    );
 }
 
 #[tokio::test]
@@ -494,18 +506,22 @@ async fn duplicate_running_names_are_rejected() {
             StartExecution::new("same", json!({"orderId": "x"})),
         )
         .unwrap();
-    assert!(
+    assert_eq!(
         engine
             .start(
                 &machine(),
                 StartExecution::new("same", json!({"orderId": "x"}))
             )
-            .is_err()
+            .err(),
+        Some(StartError::ExecutionAlreadyExists("same".into()))
     );
-    assert!(
+    assert_eq!(
         engine
             .start(&machine(), StartExecution::new("bad name", json!({})))
-            .is_err()
+            .err(),
+        Some(StartError::InvalidName(
+            "\"bad name\" contains the character ' '".into()
+        ))
     );
 }
 
