@@ -104,13 +104,6 @@ impl MemoryStore {
         t.orders.remove(id);
         t.raw_orders.insert(id.clone(), record);
     }
-
-    /// Expire an approval now (tests of the 410 path).
-    pub fn set_approval_expiry(&self, id: &ApprovalId, expires_at: Timestamp) {
-        if let Some(a) = lock(&self.tables).approvals.get_mut(id) {
-            a.expires_at = expires_at;
-        }
-    }
 }
 
 #[async_trait]

@@ -278,14 +278,6 @@ impl OrderStatus {
     pub fn can_transition_to(&self, next: OrderStatus) -> bool {
         self.next_allowed().contains(&next)
     }
-
-    /// Every status that may move to `next`.
-    pub fn allowed_predecessors(next: OrderStatus) -> Vec<OrderStatus> {
-        Self::ALL
-            .into_iter()
-            .filter(|s| s.can_transition_to(next))
-            .collect()
-    }
 }
 
 impl fmt::Display for OrderStatus {
