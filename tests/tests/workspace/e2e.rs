@@ -75,6 +75,16 @@ impl Local {
         &self.server
     }
 
+    /// Shut the server down; its console (and the data directory, kept until
+    /// the buffer's holder is done with it).
+    pub async fn shutdown(self) -> (ConsoleBuffer, tempfile::TempDir) {
+        self.server
+            .shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("{}", e.chain()));
+        (self.console, self._dir)
+    }
+
     /// Poll the store until the order's execution is no longer `RUNNING`
     /// (the order reaches its last status a few states before the execution
     /// ends: the notification, the console's end line and the final save

@@ -121,3 +121,23 @@ async fn twenty_concurrent_orders_for_ten_units_complete_exactly_ten() {
         "never oversold, never negative"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_in_the_middle_of_executions_prints_no_failure() {
+    let local = spawn_local().await;
+    // tok_flaky: the first charge fails and the retry comes up to 2 s later,
+    // so these are between attempts when the server stops.
+    let posts = (0..4).map(|_| local.post_order(&[("SKU-1", 1)], "tok_flaky", "10115"));
+    join_all(posts).await;
+
+    let (console, _dir) = local.shutdown().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let lines = console.lines();
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("States.Runtime") || l.contains("== FAILED")),
+        "executions stopped by the shutdown look failed: {lines:#?}"
+    );
+}

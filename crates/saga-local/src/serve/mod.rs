@@ -289,8 +289,10 @@ impl RunningServer {
     /// next step, with their state saved for the next start.
     pub async fn join(self) -> Result<(), ServeError> {
         let result = self.http.await;
-        self.gate.close();
+        // Console first: executions whose next save the closed gate refuses
+        // end in States.Runtime failures that must not look like real ones.
         self.console.close();
+        self.gate.close();
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServeError::Http(e)),
@@ -361,15 +363,18 @@ impl Server {
             approval_threshold_cents: config.approval_threshold_cents,
             public_base_url: url.clone(),
         };
-        let engine = Engine::builder(
+        let mut engine = Engine::builder(
             Arc::new(StepHost::new(&adapters, &settings)),
             real_clock.clone(),
-        )
-        .observer(Arc::new(TransitionPrinter::new(
-            console.clone(),
-            real_clock,
-        )))
-        .build();
+        );
+        // --quiet prints no transition: no need to format (and parse) them.
+        if !matches!(config.console, ConsoleMode::Quiet) {
+            engine = engine.observer(Arc::new(TransitionPrinter::new(
+                console.clone(),
+                real_clock,
+            )));
+        }
+        let engine = engine.build();
         let gate = Arc::new(Gate::default());
         let workflow = Arc::new(DurableWorkflow::new(
             store.clone(),
