@@ -4,7 +4,8 @@
 #   bash scripts/with-moto.sh cargo test -p saga-aws --test contract
 #
 # - creates .venv-moto with moto[server]==$MOTO_VERSION if it is missing,
-# - starts moto_server on a free 127.0.0.1 port and waits until it answers,
+# - starts moto_server on a free 127.0.0.1 port (each DynamoDB request atomic,
+#   as in AWS: scripts/moto-server.py) and waits until it answers,
 # - enables Step Functions execution (POST /moto-api/config),
 # - exports MOTO_ENDPOINT and dummy AWS credentials / region,
 # - runs the command and returns its exit code,
@@ -64,7 +65,8 @@ PY
 
 endpoint="http://127.0.0.1:$port"
 mkdir -p "$(dirname "$log")"
-"$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+# moto_server with DynamoDB requests serialised (see scripts/moto-server.py).
+"$venv/bin/python" "$repo_root/scripts/moto-server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
 moto_pid=$!
 
 stop_moto() {
