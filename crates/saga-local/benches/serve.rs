@@ -11,7 +11,7 @@
 //! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
 //! timestamps).
 //!
-//! `cargo bench -p saga-local --bench serve -- [--orders N] [--concurrency 1,32] [--poll-ms 2] [--url URL]`
+//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--url URL]`
 //! (`--url`: load a server that is already running, e.g. under a profiler;
 //! its catalog must hold `BENCH-1`).
 
@@ -34,7 +34,7 @@ struct Settings {
 
 fn settings() -> Settings {
     let mut s = Settings {
-        orders: 300,
+        orders: 500,
         concurrency: vec![1, 32],
         poll: Duration::from_millis(2),
         url: None,

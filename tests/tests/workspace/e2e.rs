@@ -112,6 +112,17 @@ impl Local {
         }
     }
 
+    /// The number of rows of a table of the server's database.
+    pub fn rows(&self, table: &str) -> i64 {
+        let db = rusqlite::Connection::open_with_flags(
+            self.server.store().path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the database");
+        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("count {table}: {e}"))
+    }
+
     /// Poll the console until a line contains `needle`; every line so far.
     pub async fn await_console(&self, needle: &str) -> Vec<String> {
         let start = Instant::now();
