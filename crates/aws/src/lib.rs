@@ -24,6 +24,7 @@ pub mod dynamo;
 pub mod error;
 pub mod expr;
 pub mod items;
+pub mod logging;
 pub mod schema;
 pub mod sfn;
 pub mod sns;

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use saga_aws::{DynamoStore, SfnWorkflow, TableName, Tables};
 use saga_core::SystemClock;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    saga_aws::logging::init()?;
     let public_base_url = std::env::var("PUBLIC_BASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty());

@@ -1,12 +1,12 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn, tracing};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use saga_aws::{DynamoStore, TableName, Tables};
 use saga_core::{SystemClock, providers::SimulatedPayments};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    tracing::init_default_subscriber();
+    saga_aws::logging::init()?;
     let config = saga_aws::load_sdk_config().await;
     let store = Arc::new(DynamoStore::new(
         &config,

@@ -1,5 +1,3 @@
-mod logging;
-
 use std::sync::Arc;
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -8,7 +6,7 @@ use saga_core::{SystemClock, env, ports::Topic};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    logging::init()?;
+    saga_aws::logging::init()?;
     let public_base_url = env::required("PUBLIC_BASE_URL")?;
     let config = saga_aws::load_sdk_config().await;
     let store = Arc::new(DynamoStore::new(

@@ -1,10 +1,8 @@
-//! The log subscriber. Its variables (`AWS_LAMBDA_LOG_LEVEL`,
-//! `AWS_LAMBDA_LOG_FORMAT`, `RUST_LOG`) are the ones `lambda_runtime`'s
-//! default subscriber reads: set by the Lambda service from the function's
-//! logging configuration, not part of the environment Terraform sets
-//! (`ENV_VARS`).
-
-use lambda_runtime::tracing;
+//! The functions' log subscriber (every `main.rs` installs it first). Its
+//! variables (`AWS_LAMBDA_LOG_LEVEL`, `AWS_LAMBDA_LOG_FORMAT`, `RUST_LOG`) are
+//! the ones `lambda_runtime`'s default subscriber reads: set by the Lambda
+//! service from the function's logging configuration, not part of the
+//! environment Terraform sets (`ENV_VARS`).
 
 /// Install the log subscriber: the level from `AWS_LAMBDA_LOG_LEVEL`, else
 /// `RUST_LOG`, else INFO (as `lambda_runtime`'s default subscriber), JSON when
@@ -12,8 +10,8 @@ use lambda_runtime::tracing;
 /// the AWS SDK, whatever the level: they log raw payloads there (the invocation
 /// event, with its task token; request and response bodies, with the stored one).
 pub fn init() -> Result<(), ::tracing::subscriber::SetGlobalDefaultError> {
-    use tracing::subscriber::EnvFilter;
-    use tracing::subscriber::filter::LevelFilter;
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::LevelFilter;
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL").or_else(|_| std::env::var("RUST_LOG"));
     let level = level
         .as_deref()
@@ -39,17 +37,17 @@ fn loggable(meta: &::tracing::Metadata<'_>) -> bool {
 }
 
 fn subscriber<W>(
-    filter: tracing::subscriber::EnvFilter,
+    filter: tracing_subscriber::EnvFilter,
     json: bool,
     writer: W,
 ) -> Box<dyn ::tracing::Subscriber + Send + Sync>
 where
-    W: for<'w> tracing::subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
-    use tracing::subscriber::filter::filter_fn;
-    use tracing::subscriber::fmt;
-    use tracing::subscriber::prelude::*;
-    let registry = tracing::subscriber::registry()
+    use tracing_subscriber::filter::filter_fn;
+    use tracing_subscriber::fmt;
+    use tracing_subscriber::prelude::*;
+    let registry = tracing_subscriber::registry()
         .with(filter_fn(loggable))
         .with(filter);
     let layer = fmt::layer()
@@ -88,7 +86,7 @@ mod tests {
             let out = Captured::default();
             let writer = out.clone();
             let sub = subscriber(
-                tracing::subscriber::EnvFilter::new("trace,lambda_runtime=trace"),
+                tracing_subscriber::EnvFilter::new("trace,lambda_runtime=trace"),
                 json,
                 move || writer.clone(),
             );
