@@ -25,8 +25,9 @@ const AWS_ENV: &[&str] = &[
 ];
 
 /// Where the artifacts of `make build` are tested instead of the debug
-/// binaries: `SAGA_LAMBDA_ARTIFACTS=target/lambda` (CI sets it after the
-/// release build, so the shipped `bootstrap` files run these tests too).
+/// binaries: a directory of `<function>/bootstrap`, unzipped from the release
+/// zips. `make test-artifacts` (run by CI after the release build) sets it to
+/// `target/lambda-test`, so the shipped `bootstrap` files run these tests too.
 pub const ARTIFACTS_VAR: &str = "SAGA_LAMBDA_ARTIFACTS";
 
 /// The binary to run for function `name`: `$SAGA_LAMBDA_ARTIFACTS/<name>/bootstrap`

@@ -27,7 +27,7 @@ pub const COMPENSATION_FAILED: &str = "CompensationFailed";
 
 /// A bug or a misconfiguration (access denied, a missing table, an unreadable
 /// record). Not retried; compensated; the alarm on failed executions fires.
-/// Not in the original ARCHITECTURE.md table: storage failures that are not
+/// An addition to the design's original list of names: storage failures that are not
 /// transient need an honest name rather than being retried as `Transient`.
 pub const INTERNAL_ERROR: &str = "InternalError";
 
