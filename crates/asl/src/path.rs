@@ -167,7 +167,8 @@ impl Path {
     }
 
     /// Borrowing lookup for definite paths (`None` for indefinite paths or
-    /// when the node does not exist).
+    /// when the node does not exist). Like [`Path::select`], `root` is used
+    /// as given whatever [`Path::root`] says.
     pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
         let mut cur = root;
         for seg in &self.segments {
@@ -224,7 +225,9 @@ impl ReferencePath {
         self.0.is_context()
     }
 
-    /// The node at this path, if any.
+    /// The node at this path inside `root`, if any. `root` is used as
+    /// given: for a `$$…` path the caller passes the context object (the
+    /// engine picks the root in one place for every path field).
     pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
         self.0.get(root)
     }
