@@ -1,13 +1,15 @@
 //! Helpers shared by the workspace tests: paths, the moto endpoint, a fake
 //! Lambda Runtime API that runs a real function binary the way Lambda does,
 //! and an HTTP driver for `saga-local serve` ([`local`]; also used by
-//! saga-local's crash tests and benchmark).
+//! saga-local's crash tests and benchmark), and a stand-in evaluator of
+//! `infra/`'s Terraform for the static checks ([`terraform`]).
 
 use std::path::PathBuf;
 
 pub mod fake_runtime;
 pub mod local;
 pub mod process;
+pub mod terraform;
 
 /// The workspace root (the directory holding the virtual `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
