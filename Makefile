@@ -6,7 +6,9 @@ SHELL := /bin/bash
 # Real deployments default to Graviton; this repository's CI builds x86_64.
 ARCH ?= arm64
 CATALOG ?= catalog.json
-FUNCTIONS := validate reserve pay ship compensate request-approval approval-callback api-handler
+# Every crate in functions/ is a Lambda function (alphabetical; cargo builds them
+# in one run, so the order is only that of the size lines).
+FUNCTIONS := $(sort $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml)))
 CARGO_LAMBDA_FLAG_arm64 := --arm64
 CARGO_LAMBDA_FLAG_x86_64 := --x86-64
 TF := terraform -chdir=infra
