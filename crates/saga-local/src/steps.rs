@@ -9,6 +9,7 @@
 //! `Catch` see what they would see in AWS.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use asl::{Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest};
@@ -51,14 +52,108 @@ pub struct StepSettings {
     pub public_base_url: String,
 }
 
-/// The six step functions the state machine invokes, plus SNS.
+/// One Lambda function the state machine invokes, as saga-local runs it: the
+/// one place that names a step (adding one is a row of [`STEPS`]; what else
+/// changes is in docs/extending.md).
+#[derive(Debug)]
+pub struct Step {
+    /// The function's name: `functions/<name>`, the `FunctionName` of the
+    /// ASL's invoke, and the `<name>` of its local ARN.
+    pub name: &'static str,
+    /// The ASL's placeholder for its ARN: `${<name>_function_arn}`, dashes as
+    /// underscores.
+    pub arn_placeholder: &'static str,
+    /// Its stable error names (what the ASL's `Retry` and `Catch` may match).
+    pub error_names: &'static [&'static str],
+    /// Its `Deps`, built from the adapters and settings, bound to its `handle`.
+    bind: fn(&Adapters, &StepSettings) -> Box<dyn Invoke>,
+}
+
+/// A row of [`STEPS`] for the function crate `$krate` (whose `Deps`,
+/// `handle` and `ERROR_NAMES` it uses), named `$name`; `|a, s| …` builds its
+/// `Deps` from the [`Adapters`] and [`StepSettings`].
+macro_rules! step {
+    ($name:literal, $krate:ident, |$a:ident, $s:ident| $deps:expr) => {
+        Step {
+            name: $name,
+            arn_placeholder: concat!(stringify!($krate), "_function_arn"),
+            error_names: $krate::ERROR_NAMES,
+            bind: |$a, $s| bound($deps, |d, p| Box::pin(call(p, |i| $krate::handle(d, i)))),
+        }
+    };
+}
+
+/// The step functions the state machine invokes, in the order it invokes
+/// them.
+pub const STEPS: &[Step] = &[
+    step!("validate", validate, |a, s| validate::Deps {
+        orders: a.orders.clone(),
+        catalog: a.catalog.clone(),
+        clock: a.clock.clone(),
+        approval_threshold_cents: s.approval_threshold_cents,
+    }),
+    step!("reserve", reserve, |a, _s| reserve::Deps {
+        orders: a.orders.clone(),
+        stock: a.stock.clone(),
+        clock: a.clock.clone(),
+    }),
+    step!("pay", pay, |a, _s| pay::Deps {
+        orders: a.orders.clone(),
+        payments: a.payments.clone(),
+        clock: a.clock.clone(),
+    }),
+    step!("ship", ship, |a, _s| ship::Deps {
+        orders: a.orders.clone(),
+        carrier: a.carrier.clone(),
+        clock: a.clock.clone(),
+    }),
+    step!("compensate", compensate, |a, _s| compensate::Deps {
+        orders: a.orders.clone(),
+        stock: a.stock.clone(),
+        payments: a.payments.clone(),
+        carrier: a.carrier.clone(),
+        clock: a.clock.clone(),
+    }),
+    step!("request-approval", request_approval, |a, s| {
+        request_approval::Deps {
+            orders: a.orders.clone(),
+            approvals: a.approvals.clone(),
+            notifier: a.notifier.clone(),
+            clock: a.clock.clone(),
+            public_base_url: s.public_base_url.clone(),
+        }
+    }),
+];
+
+/// What a bound step returns: its output, or the Lambda error it raised.
+type Reply<'a> = Pin<Box<dyn Future<Output = Result<Value, TaskFailure>> + Send + 'a>>;
+
+/// A step's handler bound to its `Deps`.
+trait Invoke: Send + Sync {
+    fn invoke(&self, payload: Value) -> Reply<'_>;
+}
+
+struct Bound<D> {
+    deps: D,
+    handle: for<'d> fn(&'d D, Value) -> Reply<'d>,
+}
+
+impl<D: Send + Sync> Invoke for Bound<D> {
+    fn invoke(&self, payload: Value) -> Reply<'_> {
+        (self.handle)(&self.deps, payload)
+    }
+}
+
+fn bound<D: Send + Sync + 'static>(
+    deps: D,
+    handle: for<'d> fn(&'d D, Value) -> Reply<'d>,
+) -> Box<dyn Invoke> {
+    Box::new(Bound { deps, handle })
+}
+
+/// The steps of [`STEPS`], each bound to its dependencies, plus SNS.
 pub struct StepHost {
-    validate: validate::Deps,
-    reserve: reserve::Deps,
-    pay: pay::Deps,
-    ship: ship::Deps,
-    compensate: compensate::Deps,
-    request_approval: request_approval::Deps,
+    steps: Vec<(&'static str, Box<dyn Invoke>)>,
     notifier: Arc<dyn Notifier>,
 }
 
@@ -68,78 +163,30 @@ impl std::fmt::Debug for StepHost {
     }
 }
 
-/// The function names this host runs (the `<name>` of `${<name>_function_arn}`
-/// with dashes).
-pub const FUNCTIONS: &[&str] = &[
-    "validate",
-    "reserve",
-    "pay",
-    "ship",
-    "compensate",
-    "request-approval",
-];
-
 impl StepHost {
     pub fn new(a: &Adapters, settings: &StepSettings) -> Self {
         Self {
-            validate: validate::Deps {
-                orders: a.orders.clone(),
-                catalog: a.catalog.clone(),
-                clock: a.clock.clone(),
-                approval_threshold_cents: settings.approval_threshold_cents,
-            },
-            reserve: reserve::Deps {
-                orders: a.orders.clone(),
-                stock: a.stock.clone(),
-                clock: a.clock.clone(),
-            },
-            pay: pay::Deps {
-                orders: a.orders.clone(),
-                payments: a.payments.clone(),
-                clock: a.clock.clone(),
-            },
-            ship: ship::Deps {
-                orders: a.orders.clone(),
-                carrier: a.carrier.clone(),
-                clock: a.clock.clone(),
-            },
-            compensate: compensate::Deps {
-                orders: a.orders.clone(),
-                stock: a.stock.clone(),
-                payments: a.payments.clone(),
-                carrier: a.carrier.clone(),
-                clock: a.clock.clone(),
-            },
-            request_approval: request_approval::Deps {
-                orders: a.orders.clone(),
-                approvals: a.approvals.clone(),
-                notifier: a.notifier.clone(),
-                clock: a.clock.clone(),
-                public_base_url: settings.public_base_url.clone(),
-            },
+            steps: STEPS
+                .iter()
+                .map(|step| (step.name, (step.bind)(a, settings)))
+                .collect(),
             notifier: a.notifier.clone(),
         }
     }
 
     /// Run the function `name` on a JSON payload, as Lambda would.
     pub async fn invoke_function(&self, name: &str, payload: Value) -> Result<Value, TaskFailure> {
-        match name {
-            "validate" => call(payload, |i| validate::handle(&self.validate, i)).await,
-            "reserve" => call(payload, |i| reserve::handle(&self.reserve, i)).await,
-            "pay" => call(payload, |i| pay::handle(&self.pay, i)).await,
-            "ship" => call(payload, |i| ship::handle(&self.ship, i)).await,
-            "compensate" => call(payload, |i| compensate::handle(&self.compensate, i)).await,
-            "request-approval" => {
-                call(payload, |i| {
-                    request_approval::handle(&self.request_approval, i)
-                })
-                .await
-            }
-            other => Err(TaskFailure::lambda_error(
+        match self.steps.iter().find(|(n, _)| *n == name) {
+            Some((_, step)) => step.invoke(payload).await,
+            None => Err(TaskFailure::lambda_error(
                 "ResourceNotFoundException",
                 &format!(
-                    "Function not found: {other} (saga-local runs {})",
-                    FUNCTIONS.join(", ")
+                    "Function not found: {name} (saga-local runs {})",
+                    self.steps
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -236,5 +283,105 @@ impl TaskHost for StepHost {
                 request.state_name
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+    use std::collections::BTreeSet;
+
+    use saga_core::SystemClock;
+    use saga_core::memory::{MemoryNotifier, MemoryStore};
+    use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
+
+    use super::*;
+    use crate::placeholders::default_value;
+
+    fn host() -> StepHost {
+        let store = Arc::new(MemoryStore::default());
+        let adapters = Adapters {
+            orders: store.clone(),
+            catalog: store.clone(),
+            stock: store.clone(),
+            approvals: store.clone(),
+            payments: Arc::new(SimulatedPayments::new(store.clone())),
+            carrier: Arc::new(SimulatedCarrier),
+            notifier: Arc::new(MemoryNotifier::default()),
+            clock: Arc::new(SystemClock),
+        };
+        let settings = StepSettings {
+            approval_threshold_cents: 100_000,
+            public_base_url: "http://127.0.0.1:3000".into(),
+        };
+        StepHost::new(&adapters, &settings)
+    }
+
+    /// The `${…_function_arn}` placeholders of the saga's state machine.
+    fn function_placeholders_of_the_state_machine() -> BTreeSet<String> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../statemachines/order-saga.asl.json"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        text.split("${")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('}'))
+            .map(|(name, _)| name.trim().to_owned())
+            .filter(|name| name.ends_with("_function_arn"))
+            .collect()
+    }
+
+    #[test]
+    fn saga_local_runs_every_function_the_state_machine_invokes() {
+        let registered: BTreeSet<String> =
+            STEPS.iter().map(|s| s.arn_placeholder.to_owned()).collect();
+        assert_eq!(registered, function_placeholders_of_the_state_machine());
+    }
+
+    #[test]
+    fn each_placeholder_stands_for_its_own_step() {
+        for step in STEPS {
+            let arn = default_value(step.arn_placeholder).unwrap();
+            assert_eq!(
+                asl::function_name_of(&arn).as_deref(),
+                Some(step.name),
+                "{arn}"
+            );
+            assert!(!step.error_names.is_empty(), "{}", step.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_step_is_invoked_by_its_name_through_json() {
+        let host = host();
+        for step in STEPS {
+            // A payload no handler accepts: the handler's Input says why.
+            let err = host
+                .invoke_function(step.name, json!("not an object"))
+                .await
+                .unwrap_err();
+            assert_eq!(
+                err.error, "lambda_runtime::deserializer::DeserializeError",
+                "{}",
+                step.name
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_function_is_not_found_and_the_known_ones_are_named() {
+        let err = host()
+            .invoke_function("refund", json!({}))
+            .await
+            .unwrap_err();
+        assert_eq!(err.error, "ResourceNotFoundException");
+        assert!(
+            err.cause.as_deref().unwrap_or_default().contains(
+                "Function not found: refund (saga-local runs validate, reserve, pay, ship, compensate, request-approval)"
+            ),
+            "{err:?}"
+        );
     }
 }
