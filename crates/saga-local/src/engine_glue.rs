@@ -42,11 +42,7 @@ pub struct EngineWorkflow {
     machine: StateMachine,
 }
 
-impl std::fmt::Debug for EngineWorkflow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineWorkflow").finish_non_exhaustive()
-    }
-}
+debug_naming!(EngineWorkflow);
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]

@@ -17,9 +17,10 @@ use async_trait::async_trait;
 use lambda_runtime::Diagnostic;
 use saga_core::Clock;
 use saga_core::ports::{
-    ApprovalStore, Carrier, Catalog, Message, Notifier, OrderStore, PaymentGateway,
-    StockReservations, Topic, error_chain,
+    ApprovalStore, Carrier, Catalog, Message, Notifier, OrderStore, PaymentAttempts,
+    PaymentGateway, StockReservations, Topic, error_chain,
 };
+use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -40,6 +41,27 @@ pub struct Adapters {
 impl std::fmt::Debug for Adapters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Adapters")
+    }
+}
+
+impl Adapters {
+    /// Every store port from one `store`, with the simulated payment provider
+    /// and carrier of docs/contracts.md: what `serve` runs on SQLite and the
+    /// tests on memory.
+    pub fn simulated<S>(store: Arc<S>, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>) -> Self
+    where
+        S: OrderStore + Catalog + StockReservations + ApprovalStore + PaymentAttempts + 'static,
+    {
+        Self {
+            orders: store.clone(),
+            catalog: store.clone(),
+            stock: store.clone(),
+            approvals: store.clone(),
+            payments: Arc::new(SimulatedPayments::new(store)),
+            carrier: Arc::new(SimulatedCarrier),
+            notifier,
+            clock,
+        }
     }
 }
 
@@ -294,23 +316,16 @@ mod tests {
 
     use saga_core::SystemClock;
     use saga_core::memory::{MemoryNotifier, MemoryStore};
-    use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
 
     use super::*;
     use crate::placeholders::default_value;
 
     fn host() -> StepHost {
-        let store = Arc::new(MemoryStore::default());
-        let adapters = Adapters {
-            orders: store.clone(),
-            catalog: store.clone(),
-            stock: store.clone(),
-            approvals: store.clone(),
-            payments: Arc::new(SimulatedPayments::new(store.clone())),
-            carrier: Arc::new(SimulatedCarrier),
-            notifier: Arc::new(MemoryNotifier::default()),
-            clock: Arc::new(SystemClock),
-        };
+        let adapters = Adapters::simulated(
+            Arc::new(MemoryStore::default()),
+            Arc::new(MemoryNotifier::default()),
+            Arc::new(SystemClock),
+        );
         let settings = StepSettings {
             approval_threshold_cents: 100_000,
             public_base_url: "http://127.0.0.1:3000".into(),

@@ -19,7 +19,6 @@ use saga_apigw::http::Method;
 use saga_core::fixtures::{demo_catalog, received_order};
 use saga_core::memory::{MemoryNotifier, MemoryStore};
 use saga_core::ports::{OrderStore, Topic};
-use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
 use saga_core::{Order, OrderId, OrderStatus};
 use saga_local::engine_glue::{DomainClock, EngineWorkflow};
 use saga_local::steps::{Adapters, StepHost, StepSettings};
@@ -72,16 +71,7 @@ fn saga_with(lose_responses_of: Option<&'static str>) -> Saga {
     let domain_clock: Arc<dyn saga_core::Clock> = Arc::new(DomainClock(Arc::new(clock.clone())));
     let store = Arc::new(MemoryStore::with_products(demo_catalog()));
     let notifier = Arc::new(MemoryNotifier::default());
-    let adapters = Adapters {
-        orders: store.clone(),
-        catalog: store.clone(),
-        stock: store.clone(),
-        approvals: store.clone(),
-        payments: Arc::new(SimulatedPayments::new(store.clone())),
-        carrier: Arc::new(SimulatedCarrier),
-        notifier: notifier.clone(),
-        clock: domain_clock.clone(),
-    };
+    let adapters = Adapters::simulated(store.clone(), notifier.clone(), domain_clock.clone());
     let settings = StepSettings {
         approval_threshold_cents: 100_000,
         public_base_url: "http://127.0.0.1:3000".into(),

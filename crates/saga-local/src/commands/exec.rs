@@ -5,13 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use asl::{ExecutionStatus, TaskHost};
-use saga_local::load::load_definition;
 use saga_local::mock::{MockConfig, NoMocks};
-use saga_local::placeholders::parse_vars;
 use saga_local::virtual_run::run_virtual;
 use serde_json::Value;
 
-use super::{eprint_lines, invalid, print_line};
+use super::{Vars, eprint_lines, invalid, print_line};
 
 /// Arguments of `exec`.
 #[derive(Debug, clap::Args)]
@@ -36,9 +34,8 @@ pub struct Args {
     /// Write the history events to stderr, one JSON object per line.
     #[arg(long)]
     pub history: bool,
-    /// Override a placeholder: NAME=VALUE (repeatable).
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub vars: Vars,
 }
 
 fn read_input(arg: &str) -> Result<Value, String> {
@@ -66,13 +63,9 @@ fn host(args: &Args) -> Result<Arc<dyn TaskHost>, String> {
 /// Run to the end; print `{"status","output","error","cause"}` on stdout.
 /// Exit 0 if SUCCEEDED, 1 if not, 2 for invalid definitions or arguments.
 pub fn run(args: &Args) -> ExitCode {
-    let vars = match parse_vars(&args.vars) {
-        Ok(v) => v,
-        Err(e) => return invalid(vec![e.to_string()]),
-    };
-    let machine = match load_definition(&args.file, &vars) {
+    let machine = match args.vars.load(&args.file) {
         Ok(m) => m,
-        Err(e) => return invalid(e.lines()),
+        Err(code) => return code,
     };
     let input = match read_input(&args.input) {
         Ok(v) => v,

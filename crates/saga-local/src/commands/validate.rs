@@ -4,9 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use saga_local::load::load_definition;
-use saga_local::placeholders::parse_vars;
 
-use super::{INVALID, eprint_lines, invalid, print_line};
+use super::{INVALID, Vars, eprint_lines, print_line};
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -14,16 +13,15 @@ pub struct Args {
     /// ASL definition files (Terraform `${placeholders}` are filled first).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Override a placeholder: NAME=VALUE (repeatable).
-    #[arg(long = "var", value_name = "NAME=VALUE")]
-    pub vars: Vec<String>,
+    #[command(flatten)]
+    pub vars: Vars,
 }
 
 /// Exit 0 when every file is valid, 2 otherwise.
 pub fn run(args: &Args) -> ExitCode {
-    let vars = match parse_vars(&args.vars) {
+    let vars = match args.vars.parse() {
         Ok(v) => v,
-        Err(e) => return invalid(vec![e.to_string()]),
+        Err(code) => return code,
     };
     let mut ok = true;
     for f in &args.files {

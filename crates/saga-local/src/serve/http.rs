@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -47,26 +48,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn orders(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let event = to_event(method, &uri, &headers, &body);
+async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
     from_response(api_handler::respond(&state.api, event).await)
 }
 
-async fn approvals(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let event = to_event(method, &uri, &headers, &body);
+async fn approvals(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
     from_response(approval_callback::respond(&state.approvals, event).await)
+}
+
+/// A request as the API Gateway event of [`to_event`]. The body is read by
+/// the `Bytes` extractor, so [`DefaultBodyLimit`] applies and its rejection
+/// (413) is axum's.
+struct ApiEvent(saga_apigw::Request);
+
+impl<S: Send + Sync> FromRequest<S> for ApiEvent {
+    type Rejection = BytesRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let method = request.method().clone();
+        let uri = request.uri().clone();
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, state).await?;
+        Ok(ApiEvent(to_event(method, &uri, &headers, &body)))
+    }
 }
 
 async fn not_found(uri: Uri) -> Response {

@@ -38,7 +38,6 @@ use std::time::Duration;
 use asl::{Engine, RealClock, StateMachine};
 use saga_core::ports::StoreError;
 use saga_core::pricing::Product;
-use saga_core::providers::{SimulatedCarrier, SimulatedPayments};
 use saga_sqlite::SqliteStore;
 use tokio::sync::watch;
 
@@ -349,16 +348,7 @@ impl Server {
                 }
             })?;
         let shared = Arc::new(store.clone());
-        let adapters = Adapters {
-            orders: shared.clone(),
-            catalog: shared.clone(),
-            stock: shared.clone(),
-            approvals: shared.clone(),
-            payments: Arc::new(SimulatedPayments::new(shared.clone())),
-            carrier: Arc::new(SimulatedCarrier),
-            notifier: Arc::new(notifier),
-            clock: clock.clone(),
-        };
+        let adapters = Adapters::simulated(shared.clone(), Arc::new(notifier), clock.clone());
         let settings = StepSettings {
             approval_threshold_cents: config.approval_threshold_cents,
             public_base_url: url.clone(),

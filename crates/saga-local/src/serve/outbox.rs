@@ -41,13 +41,7 @@ pub struct OutboxNotifier {
     counter: AtomicU64,
 }
 
-impl std::fmt::Debug for OutboxNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OutboxNotifier")
-            .field("dir", &self.dir)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming!(OutboxNotifier, dir);
 
 /// The first word of `text` that is an order id.
 pub fn order_id_in(text: &str) -> Option<OrderId> {

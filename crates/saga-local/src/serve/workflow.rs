@@ -112,13 +112,7 @@ struct RowPersistence {
     parked: Parked,
 }
 
-impl std::fmt::Debug for RowPersistence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RowPersistence")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
+debug_naming!(RowPersistence, name);
 
 #[async_trait]
 impl Persistence for RowPersistence {
@@ -200,11 +194,7 @@ pub struct DurableWorkflow {
     parked: Parked,
 }
 
-impl std::fmt::Debug for DurableWorkflow {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DurableWorkflow").finish_non_exhaustive()
-    }
-}
+debug_naming!(DurableWorkflow);
 
 #[derive(Debug, thiserror::Error)]
 #[error("the engine refused to start execution {name}: {message}")]
