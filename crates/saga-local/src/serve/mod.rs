@@ -39,6 +39,7 @@ use asl::{Engine, RealClock, StateMachine};
 use saga_core::ports::StoreError;
 use saga_core::pricing::Product;
 use saga_sqlite::SqliteStore;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::engine_glue::DomainClock;
@@ -315,17 +316,7 @@ impl Server {
         let outbox_dir = config.outbox_dir();
         create_dir(&outbox_dir)?;
 
-        let wanted = SocketAddr::new(config.bind, config.port);
-        let listener = tokio::net::TcpListener::bind(wanted)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: wanted,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| ServeError::Bind {
-            addr: wanted,
-            source,
-        })?;
+        let (listener, addr) = listen(&config).await?;
         let url = config
             .public_url
             .clone()
@@ -353,18 +344,12 @@ impl Server {
             approval_threshold_cents: config.approval_threshold_cents,
             public_base_url: url.clone(),
         };
-        let mut engine = Engine::builder(
-            Arc::new(StepHost::new(&adapters, &settings)),
-            real_clock.clone(),
+        let engine = engine(
+            StepHost::new(&adapters, &settings),
+            real_clock,
+            &config.console,
+            &console,
         );
-        // --quiet prints no transition: no need to format (and parse) them.
-        if !matches!(config.console, ConsoleMode::Quiet) {
-            engine = engine.observer(Arc::new(TransitionPrinter::new(
-                console.clone(),
-                real_clock,
-            )));
-        }
-        let engine = engine.build();
         let gate = Arc::new(Gate::default());
         let workflow = Arc::new(DurableWorkflow::new(
             store.clone(),
@@ -377,29 +362,7 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let state = http::AppState::new(
-            api_handler::Deps {
-                orders: shared.clone(),
-                idempotency: shared.clone(),
-                workflow: workflow.clone(),
-                clock: clock.clone(),
-                public_base_url: Some(url.clone()),
-            },
-            approval_callback::Deps {
-                approvals: shared.clone(),
-                orders: shared,
-                workflow,
-                clock,
-            },
-        );
-        let (tx, mut rx) = watch::channel(false);
-        let http = tokio::spawn(async move {
-            axum::serve(listener, http::router(state))
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await
-        });
+        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url));
 
         let server = RunningServer {
             addr,
@@ -407,7 +370,7 @@ impl Server {
             store,
             outbox: outbox_dir,
             resumed,
-            shutdown: ShutdownHandle(Arc::new(tx)),
+            shutdown,
             gate,
             console,
             http,
@@ -416,6 +379,76 @@ impl Server {
         banner(&server, &config, &seeded).await;
         Ok(server)
     }
+}
+
+/// Bind the configured address; the address bound (the real port when 0 was
+/// asked).
+async fn listen(config: &ServeConfig) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let wanted = SocketAddr::new(config.bind, config.port);
+    let bind_error = |source| ServeError::Bind {
+        addr: wanted,
+        source,
+    };
+    let listener = TcpListener::bind(wanted).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// The engine running the steps in real time, printing transitions unless
+/// the console is quiet.
+fn engine(
+    steps: StepHost,
+    clock: Arc<dyn asl::Clock>,
+    mode: &ConsoleMode,
+    console: &Arc<Console>,
+) -> Engine {
+    let mut engine = Engine::builder(Arc::new(steps), clock.clone());
+    // --quiet prints no transition: no need to format (and parse) them.
+    if !matches!(mode, ConsoleMode::Quiet) {
+        engine = engine.observer(Arc::new(TransitionPrinter::new(console.clone(), clock)));
+    }
+    engine.build()
+}
+
+/// Serve the HTTP API on `listener` until the handle says stop.
+fn serve_http(
+    listener: TcpListener,
+    state: http::AppState,
+) -> (ShutdownHandle, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let (tx, mut rx) = watch::channel(false);
+    let http = tokio::spawn(async move {
+        axum::serve(listener, http::router(state))
+            .with_graceful_shutdown(async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            })
+            .await
+    });
+    (ShutdownHandle(Arc::new(tx)), http)
+}
+
+/// The two HTTP functions' dependencies: the database and the durable
+/// workflow, with links under `url`.
+fn app_state(
+    store: Arc<SqliteStore>,
+    workflow: Arc<DurableWorkflow>,
+    clock: Arc<dyn saga_core::Clock>,
+    url: &str,
+) -> http::AppState {
+    http::AppState::new(
+        api_handler::Deps {
+            orders: store.clone(),
+            idempotency: store.clone(),
+            workflow: workflow.clone(),
+            clock: clock.clone(),
+            public_base_url: Some(url.to_owned()),
+        },
+        approval_callback::Deps {
+            approvals: store.clone(),
+            orders: store,
+            workflow,
+            clock,
+        },
+    )
 }
 
 fn default_url(addr: SocketAddr) -> String {
