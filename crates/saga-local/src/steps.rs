@@ -105,8 +105,8 @@ macro_rules! step {
     };
 }
 
-/// The step functions the state machine invokes, in the order it invokes
-/// them.
+/// The step functions the state machine invokes (the happy path first; an
+/// unknown function's error lists them in this order).
 pub const STEPS: &[Step] = &[
     step!("validate", validate, |a, s| validate::Deps {
         orders: a.orders.clone(),
