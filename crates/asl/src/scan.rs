@@ -1,0 +1,58 @@
+//! The character cursor the path and intrinsic-function parsers share.
+
+/// A position in a parsed string, read one `char` at a time.
+pub(crate) struct Scanner {
+    pub(crate) chars: Vec<char>,
+    pub(crate) pos: usize,
+}
+
+impl Scanner {
+    pub(crate) fn new(src: &str) -> Scanner {
+        Scanner {
+            chars: src.chars().collect(),
+            pos: 0,
+        }
+    }
+
+    /// The text from `start` up to the current position.
+    pub(crate) fn text(&self, start: usize) -> String {
+        self.chars
+            .get(start..self.pos)
+            .map(|c| c.iter().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.pos >= self.chars.len()
+    }
+
+    pub(crate) fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+
+    pub(crate) fn peek_at(&self, off: usize) -> Option<char> {
+        self.chars.get(self.pos + off).copied()
+    }
+
+    /// Step over `c` if it comes next.
+    pub(crate) fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += 1;
+        }
+    }
+
+    pub(crate) fn starts_with(&self, s: &str) -> bool {
+        s.chars()
+            .enumerate()
+            .all(|(k, c)| self.chars.get(self.pos + k) == Some(&c))
+    }
+}
