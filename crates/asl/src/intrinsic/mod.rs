@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use crate::error::Failure;
 use crate::path::{Path, type_name};
+use crate::scan::Scanner;
 use crate::template::Env;
 use functions::{hash_algorithm, unsupported_hash};
-use parse::Parser;
 
 /// Maximum nesting of intrinsic calls inside one field (AWS allows 10).
 pub const MAX_NESTING: usize = 10;
@@ -143,7 +143,7 @@ impl fmt::Display for Intrinsic {
 impl Intrinsic {
     /// Parse `States.Fn(arg, …)`.
     pub fn parse(src: &str) -> Result<Intrinsic, String> {
-        let mut p = Parser::new(src);
+        let mut p = Scanner::new(src);
         p.skip_ws();
         let call = p.call(1)?;
         p.skip_ws();

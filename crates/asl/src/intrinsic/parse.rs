@@ -1,35 +1,14 @@
 //! The call grammar: `States.Name(arg, …)` with string, number, boolean,
 //! null, path and nested-call arguments.
 
-use std::ops::{Deref, DerefMut};
-
 use serde_json::Value;
 
 use super::{Arg, FUNCTIONS, Intrinsic, MAX_NESTING, Piece};
 use crate::path::Path;
 use crate::scan::Scanner;
 
-/// An intrinsic-call parser: the shared [`Scanner`] plus the call grammar.
-pub(super) struct Parser(Scanner);
-
-impl Deref for Parser {
-    type Target = Scanner;
-    fn deref(&self) -> &Scanner {
-        &self.0
-    }
-}
-
-impl DerefMut for Parser {
-    fn deref_mut(&mut self) -> &mut Scanner {
-        &mut self.0
-    }
-}
-
-impl Parser {
-    pub(super) fn new(src: &str) -> Parser {
-        Parser(Scanner::new(src))
-    }
-
+/// The intrinsic-call grammar, as methods of the shared cursor.
+impl Scanner {
     pub(super) fn call(&mut self, depth: usize) -> Result<Intrinsic, String> {
         if depth > MAX_NESTING {
             return Err(format!(

@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use parse::Parser;
+use crate::scan::Scanner;
 
 /// Which document a path is evaluated against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ impl Path {
         if src.len() > MAX_PATH_LEN {
             return Err(format!("path longer than {MAX_PATH_LEN} characters"));
         }
-        let mut p = Parser::new(src);
+        let mut p = Scanner::new(src);
         let root = p.root()?;
         let mut segments = Vec::new();
         while !p.done() {

@@ -1,34 +1,13 @@
 //! The path grammar: a `$` or `$$` root, then segments (the syntax is listed
 //! in the `path` module docs).
 
-use std::ops::{Deref, DerefMut};
-
 use serde_json::Value;
 
 use super::{CmpOp, Condition, Filter, Key, Root, Segment, Selector};
 use crate::scan::Scanner;
 
-/// A path parser: the shared [`Scanner`] plus the path grammar.
-pub(super) struct Parser(Scanner);
-
-impl Deref for Parser {
-    type Target = Scanner;
-    fn deref(&self) -> &Scanner {
-        &self.0
-    }
-}
-
-impl DerefMut for Parser {
-    fn deref_mut(&mut self) -> &mut Scanner {
-        &mut self.0
-    }
-}
-
-impl Parser {
-    pub(super) fn new(src: &str) -> Parser {
-        Parser(Scanner::new(src))
-    }
-
+/// The path grammar, as methods of the shared cursor.
+impl Scanner {
     fn expect(&mut self, c: char) -> Result<(), String> {
         if self.eat(c) {
             Ok(())
