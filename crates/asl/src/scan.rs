@@ -1,5 +1,7 @@
 //! The character cursor the path and intrinsic-function parsers share.
 
+use serde_json::{Number, Value};
+
 /// A position in a parsed string, read one `char` at a time.
 pub(crate) struct Scanner {
     pub(crate) chars: Vec<char>,
@@ -54,5 +56,35 @@ impl Scanner {
         s.chars()
             .enumerate()
             .all(|(k, c)| self.chars.get(self.pos + k) == Some(&c))
+    }
+
+    /// A JSON number starting at the cursor (which is on `-` or a digit);
+    /// the error is the text that is not a number.
+    pub(crate) fn number(&mut self) -> Result<Number, String> {
+        let start = self.pos;
+        self.pos += 1;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        {
+            self.pos += 1;
+        }
+        let s = self.text(start);
+        serde_json::from_str::<Number>(&s).map_err(|_| s)
+    }
+
+    /// `true`, `false` or `null` at the cursor, stepped over.
+    pub(crate) fn keyword(&mut self) -> Option<Value> {
+        for (w, v) in [
+            ("true", Value::Bool(true)),
+            ("false", Value::Bool(false)),
+            ("null", Value::Null),
+        ] {
+            if self.starts_with(w) {
+                self.pos += w.len();
+                return Some(v);
+            }
+        }
+        None
     }
 }

@@ -48,15 +48,7 @@ impl Run {
     ) -> Result<Value, Failure> {
         let effective = self.effective_input(here)?;
         let input = match &p.parameters {
-            Some(t) => self.eval_template(
-                t,
-                &effective,
-                here,
-                &Extra {
-                    retry_count,
-                    ..Extra::default()
-                },
-            )?,
+            Some(t) => self.eval_template(t, &effective, here, &Extra::retry(retry_count))?,
             None => effective.into_owned(),
         };
         let started = self.emit(lane, EventType::ParallelStateStarted, EventDetails::None);

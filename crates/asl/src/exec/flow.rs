@@ -139,15 +139,7 @@ impl Run {
         retry_count: u32,
     ) -> Result<Step, Failure> {
         let result = match &h.result_selector {
-            Some(s) => self.eval_template(
-                s,
-                &result,
-                here,
-                &Extra {
-                    retry_count,
-                    ..Extra::default()
-                },
-            )?,
+            Some(s) => self.eval_template(s, &result, here, &Extra::retry(retry_count))?,
             None => result,
         };
         let out = self.apply_result_path(&h.result_path, here.input, result, here)?;

@@ -122,6 +122,16 @@ struct Extra<'a> {
     map_item: Option<(usize, &'a Value)>,
 }
 
+impl Extra<'_> {
+    /// Only `$$.State.RetryCount` differs from the default.
+    fn retry(retry_count: u32) -> Self {
+        Extra {
+            retry_count,
+            ..Extra::default()
+        }
+    }
+}
+
 impl Run {
     pub(crate) fn new(
         shared: Arc<Shared>,

@@ -96,30 +96,13 @@ impl Scanner {
                     .map_err(|e| format!("invalid path '{text}': {e}"))
             }
             Some('S') => Ok(Arg::Call(Box::new(self.call(depth + 1)?))),
-            Some(c) if c == '-' || c.is_ascii_digit() => {
-                let start = self.pos;
-                self.pos += 1;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-                {
-                    self.pos += 1;
-                }
-                let s = self.text(start);
-                serde_json::from_str::<serde_json::Number>(&s)
-                    .map(|n| Arg::Literal(Value::Number(n)))
-                    .map_err(|_| format!("invalid number '{s}'"))
-            }
+            Some(c) if c == '-' || c.is_ascii_digit() => self
+                .number()
+                .map(|n| Arg::Literal(Value::Number(n)))
+                .map_err(|s| format!("invalid number '{s}'")),
             _ => {
-                for (w, v) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
-                    if self.starts_with(w) {
-                        self.pos += w.len();
-                        return Ok(Arg::Literal(v));
-                    }
+                if let Some(v) = self.keyword() {
+                    return Ok(Arg::Literal(v));
                 }
                 Err(match self.peek() {
                     Some(c) => format!(

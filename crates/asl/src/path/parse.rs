@@ -279,31 +279,13 @@ impl Scanner {
     fn literal(&mut self) -> Result<Value, String> {
         match self.peek() {
             Some('\'' | '"') => Ok(Value::String(self.quoted()?)),
-            Some(c) if c == '-' || c.is_ascii_digit() => {
-                let start = self.pos;
-                self.pos += 1;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
-                {
-                    self.pos += 1;
-                }
-                let s: String = self.text(start);
-                serde_json::from_str::<serde_json::Number>(&s)
-                    .map(Value::Number)
-                    .map_err(|_| format!("invalid number '{s}' in filter"))
-            }
+            Some(c) if c == '-' || c.is_ascii_digit() => self
+                .number()
+                .map(Value::Number)
+                .map_err(|s| format!("invalid number '{s}' in filter")),
             _ => {
-                for (word, v) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
-                    let w: Vec<char> = word.chars().collect();
-                    if self.chars.get(self.pos..self.pos + w.len()) == Some(&w[..]) {
-                        self.pos += w.len();
-                        return Ok(v);
-                    }
+                if let Some(v) = self.keyword() {
+                    return Ok(v);
                 }
                 Err(format!("expected a literal at position {}", self.pos))
             }
