@@ -80,6 +80,9 @@ async fn sleep_until(clock: &dyn Clock, deadline: Option<DateTime<Utc>>) {
 }
 
 impl Run {
+    /// One attempt of a Task state: its result, or a failure already in the
+    /// history. A `parked` phase (from a snapshot) continues that attempt
+    /// with its token and deadlines instead of starting a new one.
     pub(super) async fn task_attempt(
         &self,
         here: &Here<'_>,
