@@ -191,27 +191,11 @@ fn parse_op(
                     format!("{key} rules do not take a Variable"),
                 ));
             }
-            let Some(items) = val.as_array().filter(|a| !a.is_empty()) else {
-                problems.push(Problem::new(
-                    ptr,
-                    format!("{key} must be a non-empty array of rules"),
-                ));
-                return None;
-            };
-            let mut rules = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                if let (Some(r), _) =
-                    parse_rule_at(item, &format!("{ptr}/{i}"), false, depth + 1, problems)
-                {
-                    rules.push(r);
-                }
-            }
-            (rules.len() == items.len()).then(|| {
-                if key == "And" {
-                    Rule::And(rules)
-                } else {
-                    Rule::Or(rules)
-                }
+            let rules = parse_rule_list(val, key, &ptr, depth, problems)?;
+            Some(if key == "And" {
+                Rule::And(rules)
+            } else {
+                Rule::Or(rules)
             })
         }
         "Not" => {
@@ -226,38 +210,75 @@ fn parse_op(
         }
         _ => {
             let test = parse_test(key, val, &ptr, problems);
-            let variable = match obj.get("Variable") {
-                Some(Value::String(s)) => match Path::parse(s) {
-                    Ok(p) => Some(p),
-                    Err(e) => {
-                        problems.push(Problem::new(
-                            format!("{pointer}/Variable"),
-                            format!("invalid path {s:?}: {e}"),
-                        ));
-                        None
-                    }
-                },
-                Some(_) => {
-                    problems.push(Problem::new(
-                        format!("{pointer}/Variable"),
-                        "Variable must be a string path",
-                    ));
-                    None
-                }
-                None => {
-                    if test.is_some() {
-                        problems.push(Problem::new(
-                            pointer,
-                            format!("the comparison {key} needs a Variable"),
-                        ));
-                    }
-                    None
-                }
-            };
+            let variable = parse_variable(obj, key, pointer, test.is_some(), problems);
             Some(Rule::Test {
                 variable: variable?,
                 test: test?,
             })
+        }
+    }
+}
+
+/// The rules of an `And` or `Or` (`key`); None unless every one parses.
+fn parse_rule_list(
+    val: &Value,
+    key: &str,
+    ptr: &str,
+    depth: usize,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<Rule>> {
+    let Some(items) = val.as_array().filter(|a| !a.is_empty()) else {
+        problems.push(Problem::new(
+            ptr,
+            format!("{key} must be a non-empty array of rules"),
+        ));
+        return None;
+    };
+    let mut rules = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if let (Some(r), _) = parse_rule_at(item, &format!("{ptr}/{i}"), false, depth + 1, problems)
+        {
+            rules.push(r);
+        }
+    }
+    (rules.len() == items.len()).then_some(rules)
+}
+
+/// The `Variable` of a comparison `key`; its absence is a problem only
+/// when the comparison itself parsed (`has_test`).
+fn parse_variable(
+    obj: &Map<String, Value>,
+    key: &str,
+    pointer: &str,
+    has_test: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<Path> {
+    match obj.get("Variable") {
+        Some(Value::String(s)) => match Path::parse(s) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                problems.push(Problem::new(
+                    format!("{pointer}/Variable"),
+                    format!("invalid path {s:?}: {e}"),
+                ));
+                None
+            }
+        },
+        Some(_) => {
+            problems.push(Problem::new(
+                format!("{pointer}/Variable"),
+                "Variable must be a string path",
+            ));
+            None
+        }
+        None => {
+            if has_test {
+                problems.push(Problem::new(
+                    pointer,
+                    format!("the comparison {key} needs a Variable"),
+                ));
+            }
+            None
         }
     }
 }

@@ -53,6 +53,7 @@ mod intrinsic;
 mod model;
 mod path;
 mod random;
+mod scan;
 mod snapshot;
 mod template;
 

@@ -365,26 +365,21 @@ impl Graph {
     }
 
     fn outline(&self) -> Outline {
-        let next_edge = |t: &Transition, edges: &mut Vec<Edge>| {
-            if let Transition::Next(i) = t {
-                edges.push(Edge {
-                    target: self.name_of(*i),
-                    kind: EdgeKind::Next,
-                    label: None,
-                });
-            }
-        };
-        let catch_edges = |c: &[Catcher], edges: &mut Vec<Edge>| {
-            for k in c {
-                let names: Vec<&str> = k.errors.iter().map(ErrorName::as_str).collect();
-                edges.push(Edge {
-                    target: self.name_of(k.next),
-                    kind: EdgeKind::Catch,
-                    label: Some(names.join(", ")),
-                });
-            }
-        };
-        // Breadth-first from StartAt, so outlines read in execution order.
+        let states = self
+            .outline_order()
+            .iter()
+            .filter_map(|i| self.states.get(*i))
+            .map(|s| self.state_outline(s))
+            .collect();
+        Outline {
+            start_at: self.name_of(self.start),
+            states,
+        }
+    }
+
+    /// Breadth-first from StartAt, so outlines read in execution order;
+    /// unreachable states (if any) last.
+    fn outline_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = Vec::with_capacity(self.states.len());
         let mut queue = std::collections::VecDeque::from([self.start]);
         while let Some(i) = queue.pop_front() {
@@ -400,63 +395,77 @@ impl Graph {
             .filter(|i| !order.contains(i))
             .collect();
         order.extend(rest);
-        let states = order
-            .iter()
-            .filter_map(|i| self.states.get(*i))
-            .map(|s| {
-                let mut edges = Vec::new();
-                let mut branches = Vec::new();
-                let mut resource = None;
-                match &s.kind {
-                    Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
-                        next_edge(transition, &mut edges);
-                    }
-                    Kind::Task(t) => {
-                        resource = Some(t.resource_arn.clone());
-                        next_edge(&t.handling.transition, &mut edges);
-                        catch_edges(&t.handling.catch, &mut edges);
-                    }
-                    Kind::Parallel(p) => {
-                        branches = p.branches.iter().map(Graph::outline).collect();
-                        next_edge(&p.handling.transition, &mut edges);
-                        catch_edges(&p.handling.catch, &mut edges);
-                    }
-                    Kind::Map(m) => {
-                        branches = vec![m.processor.outline()];
-                        next_edge(&m.handling.transition, &mut edges);
-                        catch_edges(&m.handling.catch, &mut edges);
-                    }
-                    Kind::Choice { choices, default } => {
-                        for (rule, next) in choices {
-                            edges.push(Edge {
-                                target: self.name_of(*next),
-                                kind: EdgeKind::Choice,
-                                label: Some(rule.to_string()),
-                            });
-                        }
-                        if let Some(d) = default {
-                            edges.push(Edge {
-                                target: self.name_of(*d),
-                                kind: EdgeKind::Default,
-                                label: Some("default".into()),
-                            });
-                        }
-                    }
-                    Kind::Succeed | Kind::Fail { .. } => {}
+        order
+    }
+
+    fn state_outline(&self, s: &State) -> StateOutline {
+        let mut edges = Vec::new();
+        let mut branches = Vec::new();
+        let mut resource = None;
+        match &s.kind {
+            Kind::Pass { transition, .. } | Kind::Wait { transition, .. } => {
+                self.next_edge(transition, &mut edges);
+            }
+            Kind::Task(t) => {
+                resource = Some(t.resource_arn.clone());
+                self.handling_edges(&t.handling, &mut edges);
+            }
+            Kind::Parallel(p) => {
+                branches = p.branches.iter().map(Graph::outline).collect();
+                self.handling_edges(&p.handling, &mut edges);
+            }
+            Kind::Map(m) => {
+                branches = vec![m.processor.outline()];
+                self.handling_edges(&m.handling, &mut edges);
+            }
+            Kind::Choice { choices, default } => {
+                for (rule, next) in choices {
+                    edges.push(Edge {
+                        target: self.name_of(*next),
+                        kind: EdgeKind::Choice,
+                        label: Some(rule.to_string()),
+                    });
                 }
-                StateOutline {
-                    name: s.name.clone(),
-                    state_type: s.kind.type_name(),
-                    terminal: s.kind.is_terminal(),
-                    edges,
-                    branches,
-                    resource,
+                if let Some(d) = default {
+                    edges.push(Edge {
+                        target: self.name_of(*d),
+                        kind: EdgeKind::Default,
+                        label: Some("default".into()),
+                    });
                 }
-            })
-            .collect();
-        Outline {
-            start_at: self.name_of(self.start),
-            states,
+            }
+            Kind::Succeed | Kind::Fail { .. } => {}
+        }
+        StateOutline {
+            name: s.name.clone(),
+            state_type: s.kind.type_name(),
+            terminal: s.kind.is_terminal(),
+            edges,
+            branches,
+            resource,
+        }
+    }
+
+    fn next_edge(&self, t: &Transition, edges: &mut Vec<Edge>) {
+        if let Transition::Next(i) = t {
+            edges.push(Edge {
+                target: self.name_of(*i),
+                kind: EdgeKind::Next,
+                label: None,
+            });
+        }
+    }
+
+    /// The `Next` edge, then one edge per catcher.
+    fn handling_edges(&self, h: &Handling, edges: &mut Vec<Edge>) {
+        self.next_edge(&h.transition, edges);
+        for k in &h.catch {
+            let names: Vec<&str> = k.errors.iter().map(ErrorName::as_str).collect();
+            edges.push(Edge {
+                target: self.name_of(k.next),
+                kind: EdgeKind::Catch,
+                label: Some(names.join(", ")),
+            });
         }
     }
 }

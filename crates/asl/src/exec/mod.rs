@@ -1,0 +1,461 @@
+//! Running states. The run loop is here: [`Run::execute`] runs the top
+//! graph under the machine's timeout and stop signal, [`Run::run_graph`]
+//! enters, runs and leaves one state after another. Each concern has its own
+//! module:
+//!
+//! - `data`: the context object and the `…Path` / template data flow;
+//! - `events`: the history events a state emits, and the observer;
+//! - `states`: Pass, Choice, Wait, Succeed and Fail;
+//! - `flow`: `Retry` and `Catch` around Task, Parallel and Map;
+//! - `task`: one Task attempt (invoke, timeouts, task-token parking);
+//! - `branches`: Parallel branches and Map iterations.
+
+mod branches;
+mod data;
+mod events;
+mod flow;
+mod states;
+mod task;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::engine::{Shared, StopSignal};
+use crate::error::Failure;
+use crate::history::{
+    EventDetails, EventType, ExecutionStartedDetails, HistoryEvent, OutputDetails, PayloadDetails,
+};
+use crate::model::{Graph, Kind, State, StateMachine};
+use crate::snapshot::{
+    ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, Phase,
+    Position, TransitionOutcome,
+};
+use flow::{ResumeAt, Work};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn text(v: &Value) -> String {
+    v.to_string()
+}
+
+struct Log {
+    events: Vec<HistoryEvent>,
+    next_id: u64,
+}
+
+/// One execution in progress.
+pub(crate) struct Run {
+    shared: Arc<Shared>,
+    machine: StateMachine,
+    info: ExecutionInfo,
+    log: Mutex<Log>,
+    persistence: Option<Arc<dyn Persistence>>,
+    resume: Mutex<Option<ExecutionSnapshot>>,
+}
+
+/// A thread of execution: the top level, a branch or an iteration.
+#[derive(Debug, Clone, Copy)]
+struct Lane {
+    prev: u64,
+    top: bool,
+}
+
+/// Where a state is, for the context object and snapshots.
+struct Here<'a> {
+    state: &'a State,
+    input: &'a Value,
+    entered: DateTime<Utc>,
+    entered_id: u64,
+}
+
+impl Here<'_> {
+    /// The snapshot position of this state in `phase`.
+    fn position(&self, retry_counts: &[u32], retry_count: u32, phase: Phase) -> Position {
+        Position {
+            state_name: self.state.name.clone(),
+            input: self.input.clone(),
+            entered_time: self.entered,
+            entered_event_id: self.entered_id,
+            retry_counts: retry_counts.to_vec(),
+            retry_count,
+            phase,
+        }
+    }
+}
+
+/// How an execution's top graph ended.
+enum End {
+    Done(Result<Value, Failure>),
+    TimedOut,
+    Stopped,
+}
+
+/// The status, output, error and cause an execution ends with.
+type Closing = (
+    ExecutionStatus,
+    Option<Value>,
+    Option<String>,
+    Option<String>,
+);
+
+enum Step {
+    Next(usize, Value),
+    End(Value),
+    /// A catcher matched: go to the state with this output; the error name.
+    Caught(usize, Value, String),
+}
+
+/// Extra context object content for one evaluation.
+#[derive(Default)]
+struct Extra<'a> {
+    retry_count: u32,
+    token: Option<&'a str>,
+    map_item: Option<(usize, &'a Value)>,
+}
+
+impl Extra<'_> {
+    /// Only `$$.State.RetryCount` differs from the default.
+    fn retry(retry_count: u32) -> Self {
+        Extra {
+            retry_count,
+            ..Extra::default()
+        }
+    }
+}
+
+impl Run {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        machine: StateMachine,
+        info: ExecutionInfo,
+        persistence: Option<Arc<dyn Persistence>>,
+        resume: Option<ExecutionSnapshot>,
+    ) -> Run {
+        let (events, next_id) = match &resume {
+            Some(s) => (s.history.clone(), s.next_event_id.max(1)),
+            None => (Vec::new(), 1),
+        };
+        Run {
+            shared,
+            machine,
+            info,
+            log: Mutex::new(Log { events, next_id }),
+            persistence,
+            resume: Mutex::new(resume),
+        }
+    }
+
+    pub(crate) fn info(&self) -> &ExecutionInfo {
+        &self.info
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.shared.clock.now()
+    }
+
+    fn snapshot(&self, position: Option<Position>) -> ExecutionSnapshot {
+        let log = lock(&self.log);
+        ExecutionSnapshot {
+            version: 1,
+            execution: self.info.clone(),
+            status: ExecutionStatus::Running,
+            position,
+            history: log.events.clone(),
+            next_event_id: log.next_id,
+            output: None,
+            error: None,
+            cause: None,
+            stop_time: None,
+        }
+    }
+
+    async fn persist(
+        &self,
+        lane: &Lane,
+        position: impl FnOnce() -> Position,
+    ) -> Result<(), Failure> {
+        let Some(p) = &self.persistence else {
+            return Ok(());
+        };
+        if !lane.top {
+            return Ok(());
+        }
+        let snap = self.snapshot(Some(position()));
+        p.save(&snap)
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))
+    }
+
+    /// Run the whole execution to its end.
+    pub(crate) async fn execute(self: Arc<Self>, stop: Arc<StopSignal>) -> ExecutionOutcome {
+        let mut lane = Lane { prev: 0, top: true };
+        let (start_idx, input, position) = self.begin(&mut lane);
+        let deadline = self
+            .machine
+            .timeout_seconds()
+            .and_then(|s| i64::try_from(s).ok())
+            .and_then(|s| {
+                self.info
+                    .start_time
+                    .checked_add_signed(TimeDelta::seconds(s))
+            });
+        let timeout = async {
+            match deadline {
+                Some(d) => self.shared.clock.sleep_until(d).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let root = &self.machine.inner.root;
+        let body = self.run_graph(root, start_idx, input, lane, position);
+        let end = tokio::select! {
+            biased;
+            _ = stop.notify.notified() => End::Stopped,
+            _ = timeout => End::TimedOut,
+            r = body => End::Done(r),
+        };
+        let (status, output, error, cause) = self.close(end, &stop);
+        let stop_time = self.now();
+        let history = lock(&self.log).events.clone();
+        if let Some(p) = &self.persistence {
+            let mut snap = self.snapshot(None);
+            snap.status = status;
+            snap.output = output.clone();
+            snap.error = error.clone();
+            snap.cause = cause.clone();
+            snap.stop_time = Some(stop_time);
+            // The outcome is returned either way; a failed final save leaves
+            // the last RUNNING snapshot, which resumes into the same end.
+            let _ = p.save(&snap).await;
+        }
+        ExecutionOutcome {
+            execution: self.info.clone(),
+            status,
+            output,
+            error,
+            cause,
+            stop_time,
+            history,
+        }
+    }
+
+    /// Where the top graph starts: at its `StartAt` after
+    /// `ExecutionStarted`, or where a resumed snapshot left off.
+    fn begin(&self, lane: &mut Lane) -> (usize, Value, Option<Position>) {
+        let root = &self.machine.inner.root;
+        let Some(snap) = lock(&self.resume).take() else {
+            self.emit(
+                lane,
+                EventType::ExecutionStarted,
+                EventDetails::ExecutionStarted(ExecutionStartedDetails {
+                    input: text(&self.info.input),
+                    input_details: PayloadDetails::default(),
+                    role_arn: self.info.role_arn.clone(),
+                }),
+            );
+            return (root.start, self.info.input.clone(), None);
+        };
+        lane.prev = snap.history.last().map_or(0, |e| e.id);
+        match snap.position {
+            Some(p) => {
+                let idx = root
+                    .by_name
+                    .get(&p.state_name)
+                    .copied()
+                    .unwrap_or(root.start);
+                (idx, p.input.clone(), Some(p))
+            }
+            None => (root.start, self.info.input.clone(), None),
+        }
+    }
+
+    /// The event that ends the execution, and what it ends with.
+    fn close(&self, end: End, stop: &StopSignal) -> Closing {
+        let mut lane = Lane {
+            prev: lock(&self.log).events.last().map_or(0, |e| e.id),
+            top: true,
+        };
+        let (status, event_type, error, cause) = match end {
+            End::Done(Ok(out)) => {
+                self.emit(
+                    &mut lane,
+                    EventType::ExecutionSucceeded,
+                    EventDetails::ExecutionSucceeded(OutputDetails {
+                        output: text(&out),
+                        output_details: PayloadDetails::default(),
+                    }),
+                );
+                return (ExecutionStatus::Succeeded, Some(out), None, None);
+            }
+            End::Done(Err(f)) => {
+                let error = Some(f.error.as_str().to_owned()).filter(|e| !e.is_empty());
+                let status = ExecutionStatus::Failed;
+                (status, EventType::ExecutionFailed, error, f.cause)
+            }
+            End::TimedOut => {
+                let cause = format!(
+                    "The execution exceeded its TimeoutSeconds of {}",
+                    self.machine.timeout_seconds().unwrap_or_default()
+                );
+                let error = Some("States.Timeout".to_owned());
+                let status = ExecutionStatus::TimedOut;
+                (status, EventType::ExecutionTimedOut, error, Some(cause))
+            }
+            End::Stopped => {
+                let (error, cause) = stop.reason();
+                (
+                    ExecutionStatus::Aborted,
+                    EventType::ExecutionAborted,
+                    error,
+                    cause,
+                )
+            }
+        };
+        self.execution_error(&mut lane, event_type, error.clone(), cause.clone());
+        (status, None, error, cause)
+    }
+
+    fn run_graph<'a>(
+        &'a self,
+        graph: &'a Graph,
+        start: usize,
+        input: Value,
+        lane: Lane,
+        resume: Option<Position>,
+    ) -> BoxFuture<'a, Result<Value, Failure>> {
+        Box::pin(async move {
+            let mut lane = lane;
+            let mut idx = start;
+            let mut input = input;
+            let mut resume = resume;
+            loop {
+                let Some(state) = graph.state(idx) else {
+                    return Err(Failure::runtime(format!("no state at index {idx}")));
+                };
+                let (entered, entered_id, resumed) = match resume.take() {
+                    Some(p) => (
+                        p.entered_time,
+                        p.entered_event_id,
+                        ResumeAt {
+                            retry_counts: p.retry_counts,
+                            retry_count: p.retry_count,
+                            phase: p.phase,
+                        },
+                    ),
+                    None => {
+                        let (entered, id) = self.enter(state, &input, &mut lane).await?;
+                        (entered, id, ResumeAt::fresh())
+                    }
+                };
+                let here = Here {
+                    state,
+                    input: &input,
+                    entered,
+                    entered_id,
+                };
+                let step = self.run_state(&here, &mut lane, resumed).await;
+                match self.leave(graph, &here, &mut lane, step)? {
+                    (Some(n), out) => {
+                        idx = n;
+                        input = out;
+                    }
+                    (None, out) => return Ok(out),
+                }
+            }
+        })
+    }
+
+    /// `…StateEntered`, then a snapshot in the `Entered` phase.
+    async fn enter(
+        &self,
+        state: &State,
+        input: &Value,
+        lane: &mut Lane,
+    ) -> Result<(DateTime<Utc>, u64), Failure> {
+        let entered = self.now();
+        let entered_id = self.state_entered(lane, state, input);
+        let here = Here {
+            state,
+            input,
+            entered,
+            entered_id,
+        };
+        self.persist(lane, || here.position(&[], 0, Phase::Entered))
+            .await?;
+        Ok((entered, entered_id))
+    }
+
+    /// The work of one state, by its type.
+    async fn run_state(
+        &self,
+        here: &Here<'_>,
+        lane: &mut Lane,
+        resumed: ResumeAt,
+    ) -> Result<Step, Failure> {
+        match &here.state.kind {
+            Kind::Pass {
+                parameters,
+                result,
+                result_path,
+                transition,
+            } => self.pass(
+                here,
+                parameters.as_ref(),
+                result.as_ref(),
+                result_path,
+                *transition,
+            ),
+            Kind::Choice { choices, default } => self.choice(here, choices, *default),
+            Kind::Wait { wait, transition } => self.wait(here, wait, *transition).await,
+            Kind::Succeed => self.succeed(here),
+            Kind::Fail { error, cause } => Err(self.fail(here, error, cause)),
+            Kind::Task(t) => self.with_retries(here, Work::Task(t), lane, resumed).await,
+            Kind::Parallel(p) => {
+                self.with_retries(here, Work::Parallel(p), lane, resumed)
+                    .await
+            }
+            Kind::Map(m) => self.with_retries(here, Work::Map(m), lane, resumed).await,
+        }
+    }
+
+    /// Report how a state ended (`…StateExited` unless a catcher took the
+    /// failure) and say where to go: the next state and its input, or the
+    /// graph's output (`None`).
+    fn leave(
+        &self,
+        graph: &Graph,
+        here: &Here<'_>,
+        lane: &mut Lane,
+        step: Result<Step, Failure>,
+    ) -> Result<(Option<usize>, Value), Failure> {
+        let (next, out) = match step {
+            Ok(Step::Next(n, out)) => (Some(n), out),
+            Ok(Step::End(out)) => (None, out),
+            Ok(Step::Caught(n, out, error)) => {
+                let next = graph.name_of(n);
+                self.observe(lane, here, TransitionOutcome::Caught { error, next });
+                return Ok((Some(n), out));
+            }
+            Err(f) => {
+                let outcome = TransitionOutcome::Failed {
+                    error: f.error.as_str().to_owned(),
+                    cause: f.cause.clone(),
+                };
+                self.observe(lane, here, outcome);
+                return Err(f);
+            }
+        };
+        self.state_exited(lane, here.state, &out);
+        let next_name = next.map(|n| graph.name_of(n));
+        self.observe(lane, here, TransitionOutcome::Succeeded { next: next_name });
+        Ok((next, out))
+    }
+}
