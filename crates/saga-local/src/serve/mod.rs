@@ -44,7 +44,7 @@ use tokio::sync::watch;
 
 use crate::engine_glue::DomainClock;
 use crate::load::LoadError;
-use crate::steps::{Adapters, StepHost, StepSettings};
+use crate::steps::{Adapters, STEPS, Step, StepHost, StepSettings};
 use console::{Console, ConsoleMode, TransitionPrinter};
 use outbox::OutboxNotifier;
 use workflow::{DurableWorkflow, Gate, ResumeReport};
@@ -306,6 +306,15 @@ impl Server {
     /// database, seed the catalog, resume the executions that were running,
     /// then accept requests.
     pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+        Self::start_with(config, STEPS).await
+    }
+
+    /// [`Server::start`] running the functions of `steps` (tests swap a
+    /// handler for a faulty one).
+    pub(crate) async fn start_with(
+        config: ServeConfig,
+        steps: &[Step],
+    ) -> Result<RunningServer, ServeError> {
         if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
@@ -345,7 +354,7 @@ impl Server {
             public_base_url: url.clone(),
         };
         let engine = engine(
-            StepHost::new(&adapters, &settings),
+            StepHost::with_steps(steps, &adapters, &settings),
             real_clock,
             &config.console,
             &console,
@@ -543,3 +552,6 @@ pub fn first_order(sku: &str) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests;
