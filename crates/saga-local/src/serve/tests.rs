@@ -79,3 +79,65 @@ async fn a_panicking_step_fails_its_task_the_order_is_compensated_and_the_next_o
     assert_eq!(completed["status"], "COMPLETED", "{completed:#}");
     server.shutdown().await.unwrap();
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_dir_with_loose_modes_is_made_private_at_start_and_the_banner_says_so() {
+    use std::os::unix::fs::PermissionsExt;
+    let set = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let outbox = data.join("outbox");
+    // A data directory as an earlier saga-local left it: umask 022 modes.
+    serve_with(&dir, crate::steps::STEPS)
+        .await
+        .shutdown()
+        .await
+        .unwrap();
+    let mail = outbox.join("20261121T183000.123Z-approvals-01KD0000000000000000000000-1.txt");
+    let foreign = outbox.join("notes.md");
+    std::fs::write(&mail, "Approve: http://h/approvals/a1?decision=approve").unwrap();
+    std::fs::write(&foreign, "not the outbox's").unwrap();
+    // An empty write-ahead log, as a killed server can leave one.
+    let wal = data.join("saga.db-wal");
+    std::fs::write(&wal, "").unwrap();
+    for (path, loose) in [
+        (&data, 0o755),
+        (&outbox, 0o755),
+        (&data.join("saga.db"), 0o644),
+        (&data.join("lock"), 0o644),
+        (&wal, 0o644),
+        (&mail, 0o644),
+        (&foreign, 0o644),
+    ] {
+        set(path, loose);
+    }
+    let buffer = super::ConsoleBuffer::default();
+    let catalog = dir.path().join("catalog.json");
+    let mut config = ServeConfig::new(&data);
+    config.port = 0;
+    config.catalog = Some(catalog);
+    config.console = ConsoleMode::Memory(buffer.clone());
+
+    let server = Server::start(config).await.unwrap();
+
+    assert_eq!((mode(&data), mode(&outbox)), (0o700, 0o700));
+    for file in [data.join("saga.db"), data.join("lock"), wal, mail] {
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+    }
+    assert_eq!(
+        mode(&foreign),
+        0o644,
+        "a file the outbox did not write is left alone"
+    );
+    let lines = buffer.lines().join("\n");
+    assert!(
+        lines.contains("  private   6 path(s) had looser modes and are now private to you"),
+        "{lines}"
+    );
+    server.shutdown().await.unwrap();
+}
