@@ -6,14 +6,20 @@
 //! deserialized into the handler's `Input`, the `Output` serialized back, and a
 //! handler error becomes a Lambda function error whose `errorType` is the
 //! stable error name (`TaskFailure::lambda_error`), so the ASL's `Retry` and
-//! `Catch` see what they would see in AWS.
+//! `Catch` see what they would see in AWS. A handler that panics fails its
+//! task with the error `lambda_runtime` reports for a panic
+//! ([`panic_failure`]), and the server keeps running, as a Lambda function's
+//! runtime does.
 
+use std::any::Any;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use asl::{Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest};
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use lambda_runtime::Diagnostic;
 use saga_core::Clock;
 use saga_core::ports::{
@@ -77,7 +83,7 @@ pub struct StepSettings {
 /// One Lambda function the state machine invokes, as saga-local runs it: the
 /// one place that names a step (adding one is a row of [`STEPS`]; what else
 /// changes is in docs/extending.md).
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Step {
     /// The function's name: `functions/<name>`, the `FunctionName` of the
     /// ASL's invoke, and the `<name>` of its local ARN.
@@ -186,9 +192,15 @@ impl std::fmt::Debug for StepHost {
 }
 
 impl StepHost {
+    /// The functions of [`STEPS`].
     pub fn new(a: &Adapters, settings: &StepSettings) -> Self {
+        Self::with_steps(STEPS, a, settings)
+    }
+
+    /// The functions of `steps` (tests swap a handler for a faulty one).
+    pub(crate) fn with_steps(steps: &[Step], a: &Adapters, settings: &StepSettings) -> Self {
         Self {
-            steps: STEPS
+            steps: steps
                 .iter()
                 .map(|step| (step.name, (step.bind)(a, settings)))
                 .collect(),
@@ -196,10 +208,25 @@ impl StepHost {
         }
     }
 
-    /// Run the function `name` on a JSON payload, as Lambda would.
+    /// Run the function `name` on a JSON payload, as Lambda would: a panic
+    /// of its handler is caught and becomes its error, as `lambda_runtime`
+    /// catches it ([`panic_failure`]).
     pub async fn invoke_function(&self, name: &str, payload: Value) -> Result<Value, TaskFailure> {
         match self.steps.iter().find(|(n, _)| *n == name) {
-            Some((_, step)) => step.invoke(payload).await,
+            // Unwind safety: after a panic the same deps serve the next
+            // invocation, as the Lambda runtime keeps serving with the state
+            // its init built (the stores recover poisoned locks).
+            Some((_, step)) => AssertUnwindSafe(async { step.invoke(payload).await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    tracing::error!(
+                        function = name,
+                        panic = panic_message(&*panic).unwrap_or("?"),
+                        "user handler panicked"
+                    );
+                    Err(panic_failure(&*panic))
+                }),
             None => Err(TaskFailure::lambda_error(
                 "ResourceNotFoundException",
                 &format!(
@@ -254,6 +281,33 @@ impl StepHost {
     }
 }
 
+/// The `errorType` `lambda_runtime` reports for a panicking handler: the
+/// type name of the `&Box<dyn Any + Send>` its `CatchPanicService` caught
+/// (`layers/panic.rs`: `type_name_of_val(err)`), computed the same way.
+pub fn panic_error_type() -> &'static str {
+    std::any::type_name::<&Box<dyn Any + Send>>()
+}
+
+/// The panic's message, when it has one (`panic!` with a literal or a format).
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> Option<&str> {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+}
+
+/// The Lambda function error `lambda_runtime` (1.x, `layers/panic.rs`)
+/// reports for a panicking handler: `errorType` [`panic_error_type`],
+/// `errorMessage` `Lambda panicked: <message>` (`Lambda panicked` when the
+/// panic carries no text).
+pub fn panic_failure(panic: &(dyn Any + Send)) -> TaskFailure {
+    let message = match panic_message(panic) {
+        Some(msg) => format!("Lambda panicked: {msg}"),
+        None => "Lambda panicked".to_owned(),
+    };
+    TaskFailure::lambda_error(panic_error_type(), &message)
+}
+
 /// Deserialize the payload, run the handler, serialize its output or turn its
 /// error into a Lambda function error.
 async fn call<I, O, E, F, Fut>(payload: Value, handler: F) -> Result<Value, TaskFailure>
@@ -296,15 +350,83 @@ impl TaskHost for StepHost {
                     .await
                     .map(TaskOutput::Output)
             }
-            Resource::SnsPublish { .. } => self
-                .publish(&request.parameters)
+            // The outbox standing in for SNS is saga-local's own code; if it
+            // panics, the task fails as with an SNS service error (which the
+            // ASL's Catch handles) instead of taking the execution down.
+            Resource::SnsPublish { .. } => AssertUnwindSafe(self.publish(&request.parameters))
+                .catch_unwind()
                 .await
+                .unwrap_or_else(|panic| {
+                    Err(TaskFailure::new(
+                        "SNS.InternalErrorException",
+                        format!(
+                            "saga-local's outbox panicked: {}",
+                            panic_message(&*panic).unwrap_or("?")
+                        ),
+                    ))
+                })
                 .map(TaskOutput::Output),
             other => Err(TaskFailure::host_error(format!(
                 "state {}: saga-local runs Lambda functions and sns:publish, not {other:?}",
                 request.state_name
             ))),
         }
+    }
+}
+
+/// Faulty step tables for tests.
+#[cfg(test)]
+pub(crate) mod faulty {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A bound step whose first invocation panics inside the handler's
+    /// future (as a bug in its `handle` would); later ones run `inner`.
+    struct PanicsOnce {
+        inner: Box<dyn Invoke>,
+        panicked: AtomicBool,
+    }
+
+    async fn buggy_handler() -> Result<Value, TaskFailure> {
+        panic!("injected bug: index out of bounds")
+    }
+
+    impl Invoke for PanicsOnce {
+        fn invoke(&self, payload: Value) -> Reply<'_> {
+            if self.panicked.swap(true, Ordering::SeqCst) {
+                self.inner.invoke(payload)
+            } else {
+                Box::pin(buggy_handler())
+            }
+        }
+    }
+
+    fn real(name: &str) -> &'static Step {
+        STEPS
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no step {name}"))
+    }
+
+    /// [`STEPS`] with `pay` panicking on its first invocation (counted per
+    /// [`StepHost`]).
+    pub(crate) fn pay_panics_once() -> Vec<Step> {
+        STEPS
+            .iter()
+            .map(|s| match s.name {
+                "pay" => Step {
+                    bind: |a, settings| {
+                        Box::new(PanicsOnce {
+                            inner: (real("pay").bind)(a, settings),
+                            panicked: AtomicBool::new(false),
+                        })
+                    },
+                    ..*s
+                },
+                _ => *s,
+            })
+            .collect()
     }
 }
 
@@ -321,6 +443,10 @@ mod tests {
     use crate::placeholders::default_value;
 
     fn host() -> StepHost {
+        host_with(STEPS)
+    }
+
+    fn host_with(steps: &[Step]) -> StepHost {
         let adapters = Adapters::simulated(
             Arc::new(MemoryStore::default()),
             Arc::new(MemoryNotifier::default()),
@@ -330,7 +456,7 @@ mod tests {
             approval_threshold_cents: 100_000,
             public_base_url: "http://127.0.0.1:3000".into(),
         };
-        StepHost::new(&adapters, &settings)
+        StepHost::with_steps(steps, &adapters, &settings)
     }
 
     /// The `${…_function_arn}` placeholders of the saga's state machine.
@@ -397,6 +523,58 @@ mod tests {
                 "Function not found: refund (saga-local runs validate, reserve, pay, ship, compensate, request-approval)"
             ),
             "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_panic_is_the_error_lambda_runtime_reports_for_it() {
+        // lambda_runtime 1.x, layers/panic.rs: type_name_of_val(&Box<dyn Any + Send>).
+        assert_eq!(
+            panic_error_type(),
+            "&alloc::boxed::Box<dyn core::any::Any + core::marker::Send>"
+        );
+        let cases: [(Box<dyn Any + Send>, &str); 3] = [
+            (Box::new("literal"), "Lambda panicked: literal"),
+            (
+                Box::new(format!("formatted {}", 1)),
+                "Lambda panicked: formatted 1",
+            ),
+            (Box::new(42_u8), "Lambda panicked"),
+        ];
+        for (panic, message) in cases {
+            let failure = panic_failure(&*panic);
+            assert_eq!(failure.error, panic_error_type());
+            let cause: Value = serde_json::from_str(failure.cause.as_deref().unwrap()).unwrap();
+            assert_eq!(cause["errorMessage"], message);
+            assert_eq!(cause["errorType"], panic_error_type());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_fails_its_invocation_and_the_next_one_runs() {
+        let host = host_with(&faulty::pay_panics_once());
+
+        let first = host
+            .invoke_function("pay", json!({"orderId": "01KD0000000000000000000000"}))
+            .await
+            .unwrap_err();
+        let second = host
+            .invoke_function("pay", json!("not an object"))
+            .await
+            .unwrap_err();
+
+        assert_eq!(first.error, panic_error_type());
+        assert!(
+            first
+                .cause
+                .as_deref()
+                .unwrap()
+                .contains("Lambda panicked: injected bug: index out of bounds"),
+            "{first:?}"
+        );
+        assert_eq!(
+            second.error, "lambda_runtime::deserializer::DeserializeError",
+            "the real handler runs again"
         );
     }
 }

@@ -123,3 +123,49 @@ async fn bodies_over_one_mebibyte_stop_at_the_server() {
     assert!(app.workflow.started().is_empty());
     assert!(app.store.orders().is_empty());
 }
+
+/// A workflow whose every call panics (a bug behind api-handler).
+#[derive(Debug)]
+struct PanickingWorkflow;
+
+#[async_trait::async_trait]
+impl saga_core::ports::Workflow for PanickingWorkflow {
+    async fn start_execution(
+        &self,
+        _name: &OrderId,
+        _input: &Value,
+    ) -> Result<saga_core::ports::Started, saga_core::ports::WorkflowError> {
+        panic!("injected bug in StartExecution")
+    }
+
+    async fn send_task_success(
+        &self,
+        _token: &saga_core::approval::TaskToken,
+        _output: &Value,
+    ) -> Result<(), saga_core::ports::WorkflowError> {
+        panic!("injected bug in SendTaskSuccess")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_function_answers_api_gateways_500_and_the_router_goes_on() {
+    let mut app = app();
+    let mut api = (*app.state.api).clone();
+    api.workflow = Arc::new(PanickingWorkflow);
+    app.state.api = Arc::new(api);
+    let body = order_body(&[("SKU-1", 1)], "tok_visa", "10115").to_string();
+    let post = || {
+        Request::post("/orders")
+            .header("content-type", "application/json")
+            .body(Body::from(body.clone()))
+            .unwrap()
+    };
+
+    let (status, headers, bytes) = send(&app, post()).await;
+    let (again, _, _) = send(&app, post()).await;
+
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(bytes, br#"{"message":"Internal Server Error"}"#);
+    assert_eq!(again, StatusCode::INTERNAL_SERVER_ERROR, "still answering");
+}

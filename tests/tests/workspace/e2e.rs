@@ -17,6 +17,9 @@ pub use saga_tests::local::{Api, CATALOG, DEADLINE, statuses};
 mod approvals;
 #[path = "e2e_failures.rs"]
 mod failures;
+#[cfg(unix)]
+#[path = "e2e_files.rs"]
+mod files;
 #[path = "e2e_http.rs"]
 mod http;
 #[path = "e2e_orders.rs"]

@@ -6,7 +6,13 @@
 //! Routes (any method; the handlers answer 404 / 405 themselves):
 //! `/orders`, `/orders/{orderId}` → api-handler; `/approvals/{approvalId}` →
 //! approval-callback. Everything else is a JSON 404.
+//!
+//! A function that panics answers what API Gateway answers for a Lambda
+//! integration that failed, `500 {"message":"Internal Server Error"}`, and
+//! the server goes on.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,6 +22,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use futures_util::FutureExt;
 
 /// Bodies up to this size reach the handlers (which refuse more than 64 KiB
 /// with their own 413); larger ones get axum's 413.
@@ -49,11 +56,38 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
-    from_response(api_handler::respond(&state.api, event).await)
+    invoke("api-handler", api_handler::respond(&state.api, event)).await
 }
 
 async fn approvals(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
-    from_response(approval_callback::respond(&state.approvals, event).await)
+    invoke(
+        "approval-callback",
+        approval_callback::respond(&state.approvals, event),
+    )
+    .await
+}
+
+/// Run an HTTP function; its panic becomes API Gateway's answer to a failed
+/// Lambda integration (the function's runtime reports the panic, API Gateway
+/// hides it from the client).
+async fn invoke(
+    function: &'static str,
+    respond: impl Future<Output = saga_apigw::Response>,
+) -> Response {
+    // Unwind safety: as in Lambda, the next request runs on the same deps.
+    match AssertUnwindSafe(respond).catch_unwind().await {
+        Ok(resp) => from_response(resp),
+        Err(panic) => {
+            let message = crate::steps::panic_message(&*panic).unwrap_or("?");
+            tracing::error!(function, panic = message, "user handler panicked");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "application/json")],
+                r#"{"message":"Internal Server Error"}"#,
+            )
+                .into_response()
+        }
+    }
 }
 
 /// A request as the API Gateway event of [`to_event`]. The body is read by

@@ -3,11 +3,14 @@
 //! process ends, also after SIGKILL). Two servers on one directory would both
 //! resume the same running executions and run their steps twice.
 //!
-//! The file holds the pid of the holder, for the error message only.
+//! The file holds the pid of the holder, for the error message only; it is
+//! private (`0600`) like everything in the data directory.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+
+use crate::serve::private::{self, Tightened};
 
 /// The lock file inside the data directory.
 pub const LOCK_FILE: &str = "lock";
@@ -34,20 +37,15 @@ pub struct DataDirLock {
     _file: File,
 }
 
-/// Lock `data_dir` (which must exist) or say who holds it.
-pub fn lock(data_dir: &Path) -> Result<DataDirLock, LockError> {
+/// Lock `data_dir` (which must exist) or say who holds it; a lock file with
+/// looser modes than `0600` is tightened (and added to `tightened`).
+pub fn lock(data_dir: &Path, tightened: &mut Tightened) -> Result<DataDirLock, LockError> {
     let path = data_dir.join(LOCK_FILE);
     let io = |source| LockError::Io {
         path: data_dir.to_owned(),
         source,
     };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
+    let mut file = private::open_file(&path, false, tightened).map_err(io)?;
     if !try_lock(&file).map_err(io)? {
         let mut pid = String::new();
         let _ = file.read_to_string(&mut pid);
@@ -90,9 +88,9 @@ mod tests {
     #[test]
     fn a_second_lock_on_the_same_directory_names_the_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let held = lock(dir.path()).unwrap();
+        let held = lock(dir.path(), &mut Tightened::default()).unwrap();
 
-        let second = lock(dir.path()).unwrap_err();
+        let second = lock(dir.path(), &mut Tightened::default()).unwrap_err();
 
         let message = second.to_string();
         assert!(
@@ -101,6 +99,6 @@ mod tests {
             "{message}"
         );
         drop(held);
-        lock(dir.path()).expect("free again once the holder is gone");
+        lock(dir.path(), &mut Tightened::default()).expect("free again once the holder is gone");
     }
 }

@@ -27,6 +27,7 @@ pub mod console;
 pub mod http;
 pub mod lock;
 pub mod outbox;
+pub mod private;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -44,9 +45,10 @@ use tokio::sync::watch;
 
 use crate::engine_glue::DomainClock;
 use crate::load::LoadError;
-use crate::steps::{Adapters, StepHost, StepSettings};
+use crate::steps::{Adapters, STEPS, Step, StepHost, StepSettings};
 use console::{Console, ConsoleMode, TransitionPrinter};
 use outbox::OutboxNotifier;
+use private::Tightened;
 use workflow::{DurableWorkflow, Gate, ResumeReport};
 
 pub use console::ConsoleBuffer;
@@ -118,6 +120,12 @@ impl ServeConfig {
 pub enum ServeError {
     #[error("cannot create the directory {path}")]
     Directory {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot create {path} private to its user")]
+    File {
         path: PathBuf,
         #[source]
         source: std::io::Error,
@@ -210,11 +218,55 @@ fn read_catalog(config: &ServeConfig) -> Result<Vec<Product>, ServeError> {
     })
 }
 
-fn create_dir(path: &Path) -> Result<(), ServeError> {
-    std::fs::create_dir_all(path).map_err(|source| ServeError::Directory {
+fn create_dir(path: &Path, tightened: &mut Tightened) -> Result<(), ServeError> {
+    private::create_dir(path, tightened).map_err(|source| ServeError::Directory {
         path: path.to_owned(),
         source,
     })
+}
+
+/// The data directory (`0700`), locked, and the outbox directory (`0700`,
+/// its messages `0600`), with whatever was looser tightened.
+fn prepare_dirs(
+    config: &ServeConfig,
+    tightened: &mut Tightened,
+) -> Result<(lock::DataDirLock, PathBuf), ServeError> {
+    create_dir(&config.data_dir, tightened)?;
+    let data_lock = lock::lock(&config.data_dir, tightened)?;
+    let outbox_dir = config.outbox_dir();
+    create_dir(&outbox_dir, tightened)?;
+    outbox::tighten_messages(&outbox_dir, tightened).map_err(|source| ServeError::Directory {
+        path: outbox_dir.clone(),
+        source,
+    })?;
+    Ok((data_lock, outbox_dir))
+}
+
+/// Open `<data-dir>/saga.db`, created `0600` first so that SQLite gives its
+/// `-wal` and `-shm` files the same mode; older ones are tightened before
+/// and after the open (SQLite reuses a `-wal` left by a killed process).
+fn open_store(config: &ServeConfig, tightened: &mut Tightened) -> Result<SqliteStore, ServeError> {
+    let db = config.data_dir.join(DATABASE_FILE);
+    let companions = ["-wal", "-shm", "-journal"].map(|suffix| {
+        let mut name = db.clone().into_os_string();
+        name.push(suffix);
+        PathBuf::from(name)
+    });
+    let private_files = |tightened: &mut Tightened| -> std::io::Result<()> {
+        private::open_file(&db, false, tightened)?;
+        for path in &companions {
+            private::tighten_file(path, tightened)?;
+        }
+        Ok(())
+    };
+    let file_error = |source| ServeError::File {
+        path: db.clone(),
+        source,
+    };
+    private_files(tightened).map_err(file_error)?;
+    let store = SqliteStore::open(&db)?;
+    private_files(tightened).map_err(file_error)?;
+    Ok(store)
 }
 
 /// Starts servers.
@@ -306,15 +358,22 @@ impl Server {
     /// database, seed the catalog, resume the executions that were running,
     /// then accept requests.
     pub async fn start(config: ServeConfig) -> Result<RunningServer, ServeError> {
+        Self::start_with(config, STEPS).await
+    }
+
+    /// [`Server::start`] running the functions of `steps` (tests swap a
+    /// handler for a faulty one).
+    pub(crate) async fn start_with(
+        config: ServeConfig,
+        steps: &[Step],
+    ) -> Result<RunningServer, ServeError> {
         if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
         let products = read_catalog(&config)?;
-        create_dir(&config.data_dir)?;
-        let data_lock = lock::lock(&config.data_dir)?;
-        let outbox_dir = config.outbox_dir();
-        create_dir(&outbox_dir)?;
+        let mut tightened = Tightened::default();
+        let (data_lock, outbox_dir) = prepare_dirs(&config, &mut tightened)?;
 
         let (listener, addr) = listen(&config).await?;
         let url = config
@@ -325,7 +384,7 @@ impl Server {
 
         // Only now that the port is ours: nothing is changed by a start that
         // cannot listen.
-        let store = SqliteStore::open(&config.data_dir.join(DATABASE_FILE))?;
+        let store = open_store(&config, &mut tightened)?;
         let seeded = catalog::seed(&store, &products, config.reset_stock).await?;
 
         let console = Arc::new(Console::new(config.console.clone()));
@@ -345,7 +404,7 @@ impl Server {
             public_base_url: url.clone(),
         };
         let engine = engine(
-            StepHost::new(&adapters, &settings),
+            StepHost::with_steps(steps, &adapters, &settings),
             real_clock,
             &config.console,
             &console,
@@ -376,7 +435,7 @@ impl Server {
             http,
             _lock: data_lock,
         };
-        banner(&server, &config, &seeded).await;
+        banner(&server, &config, &seeded, &tightened).await;
         Ok(server)
     }
 }
@@ -461,9 +520,31 @@ fn default_url(addr: SocketAddr) -> String {
 
 /// The start-up text: the URL (also with `--quiet`), what was resumed, the
 /// catalog and a first order to paste.
-async fn banner(server: &RunningServer, config: &ServeConfig, seeded: &catalog::SeedReport) {
+async fn banner(
+    server: &RunningServer,
+    config: &ServeConfig,
+    seeded: &catalog::SeedReport,
+    tightened: &Tightened,
+) {
     let console = &server.console;
     console.always(&format!("saga-local serve: listening on {}", server.url));
+    if !tightened.0.is_empty() {
+        // Also with --quiet: the files were readable by others until now.
+        let mut paths: Vec<String> = tightened
+            .0
+            .iter()
+            .take(5)
+            .map(|p| p.display().to_string())
+            .collect();
+        if tightened.0.len() > paths.len() {
+            paths.push(format!("and {} more", tightened.0.len() - paths.len()));
+        }
+        console.always(&format!(
+            "  private   {} path(s) had looser modes and are now private to you (0700 directories, 0600 files): {}",
+            tightened.0.len(),
+            paths.join(", ")
+        ));
+    }
     let r = &server.resumed;
     console.line(&format!(
         "  data      {} (catalog: {} new, {} updated{})",
@@ -543,3 +624,6 @@ pub fn first_order(sku: &str) -> String {
     })
     .to_string()
 }
+
+#[cfg(test)]
+mod tests;

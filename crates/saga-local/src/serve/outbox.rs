@@ -32,6 +32,7 @@ use saga_core::ports::{Message, Notifier, StoreError, Topic};
 use saga_core::{Clock, OrderId};
 
 use crate::serve::console::Console;
+use crate::serve::private::{self, Tightened};
 
 /// A [`Notifier`] writing into a directory.
 pub struct OutboxNotifier {
@@ -70,7 +71,7 @@ impl OutboxNotifier {
     /// Write into `dir` (created if missing; temporary files a killed
     /// writer left behind are removed).
     pub fn new(dir: &Path, clock: Arc<dyn Clock>, console: Arc<Console>) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
+        private::create_dir(dir, &mut Tightened::default())?;
         remove_leftovers(dir, STALE_TMP);
         Ok(Self {
             dir: dir.to_owned(),
@@ -168,13 +169,36 @@ fn remove_leftovers(dir: &Path, age: std::time::Duration) -> usize {
     removed
 }
 
-/// Write `text` to a hidden temporary file, then link it as
-/// `<prefix>-<seq>.txt` (never replacing a file: the sequence counts up).
+/// Whether `name` is a file the outbox writes: a message or a temporary one.
+fn is_ours(name: &str) -> bool {
+    name.starts_with(".tmp-")
+        || (name.ends_with(".txt")
+            && [Topic::Approvals, Topic::Notifications, Topic::Alerts]
+                .iter()
+                .any(|t| name.contains(&format!("-{}-", t.as_str()))))
+}
+
+/// Tighten the messages (and temporary files) in `dir` to `0600`: an outbox
+/// written before they were created private (the directory itself is
+/// [`private::create_dir`]'s). Files the outbox did not write are left alone.
+pub fn tighten_messages(dir: &Path, tightened: &mut Tightened) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_file() && is_ours(&entry.file_name().to_string_lossy()) {
+            private::tighten_file(&entry.path(), tightened)?;
+        }
+    }
+    Ok(())
+}
+
+/// Write `text` to a hidden temporary file (`0600`: an approval message is a
+/// capability), then link it as `<prefix>-<seq>.txt` (never replacing a
+/// file: the sequence counts up; the link shares the temporary file's mode).
 /// Not fsynced: like the SQLite database (WAL, `synchronous = NORMAL`), the
 /// outbox survives a killed process, not a power cut.
 fn write_file(dir: &Path, prefix: &str, n: u64, text: &str) -> std::io::Result<PathBuf> {
     let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
-    std::fs::File::create(&tmp)?.write_all(text.as_bytes())?;
+    private::open_file(&tmp, true, &mut Tightened::default())?.write_all(text.as_bytes())?;
     let mut seq = n + 1;
     let result = loop {
         let name = dir.join(format!("{prefix}-{seq}.txt"));

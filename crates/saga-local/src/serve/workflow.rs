@@ -18,18 +18,27 @@
 //!   `approval-callback` then leaves the decision "recorded, not delivered"
 //!   and the next POST of it delivers it to the resumed execution.
 //!
+//! - An execution that panics (a bug of the engine, or of saga-local's
+//!   persistence or console: a step handler's panic is already a task
+//!   failure, see [`crate::steps`]) is recorded `FAILED` with `States.Runtime`
+//!   and the panic's message, instead of staying `RUNNING` forever (and
+//!   panicking again at every start); the server keeps running.
+//!
 //! The `state` column holds the engine's [`ExecutionSnapshot`] as JSON, or
 //! `{"notStarted": true, "input": …}` until the first snapshot is saved.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asl::{
-    Engine, ExecutionSnapshot, Persistence, PersistenceError, Phase, StartError, StartExecution,
-    StateMachine,
+    Engine, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, PersistenceError,
+    Phase, StartError, StartExecution, StateMachine,
 };
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use saga_core::OrderId;
 use saga_core::approval::TaskToken;
 use saga_core::ports::{Started, StoreError, Workflow, WorkflowError};
@@ -253,19 +262,23 @@ impl DurableWorkflow {
             let started = match stored(&row.state) {
                 Ok(Stored::NotStarted(input)) => self
                     .engine
-                    .start(
+                    .run(
                         &self.machine,
                         StartExecution::new(name.clone(), input).with_persistence(persistence),
                     )
-                    .map(|_| report.restarted.push(name.clone())),
+                    .map(|run| {
+                        self.spawn(&name, run);
+                        report.restarted.push(name.clone());
+                    }),
                 Ok(Stored::Snapshot(snapshot)) => {
                     let is_parked = snapshot
                         .position
                         .as_ref()
                         .is_some_and(|p| matches!(p.phase, Phase::Parked { .. }));
                     self.engine
-                        .resume(&self.machine, *snapshot, Some(persistence))
-                        .map(|_| {
+                        .run_resumed(&self.machine, *snapshot, Some(persistence))
+                        .map(|run| {
+                            self.spawn(&name, run);
                             if is_parked {
                                 report.parked.push(name.clone());
                                 parked.push(first_save);
@@ -292,6 +305,64 @@ impl DurableWorkflow {
         }
         Ok(report)
     }
+}
+
+impl DurableWorkflow {
+    /// Run the execution on the current runtime. If it panics, its row is
+    /// recorded `FAILED` ([`record_panic`]): left `RUNNING`, it would never
+    /// end, and would be resumed into the same panic at every start.
+    fn spawn(&self, name: &str, run: impl Future<Output = ExecutionOutcome> + Send + 'static) {
+        let store = self.store.clone();
+        let name = name.to_owned();
+        tokio::spawn(async move {
+            // Unwind safety: the panicked execution is dropped whole; only
+            // its row is written, from what the database holds.
+            let Err(panic) = AssertUnwindSafe(run).catch_unwind().await else {
+                return;
+            };
+            let message = crate::steps::panic_message(&*panic).unwrap_or("(no message)");
+            tracing::error!(execution = %name, panic = message, "the execution panicked; recorded as FAILED");
+            if let Err(e) = record_panic(&store, &name, message).await {
+                tracing::error!(execution = %name, error = %saga_core::ports::error_chain(&e), "cannot record the panicked execution; it stays RUNNING");
+            }
+        });
+    }
+}
+
+/// Mark the row of a panicked execution `FAILED` with `States.Runtime`: its
+/// last snapshot, ended (history kept), or the error alone when none was
+/// saved.
+async fn record_panic(store: &SqliteStore, name: &str, message: &str) -> Result<(), StoreError> {
+    let error = "States.Runtime";
+    let cause = format!("saga-local: the execution panicked: {message}");
+    let now = chrono::Utc::now();
+    let snapshot = store
+        .execution(name)
+        .await?
+        .and_then(|row| match stored(&row.state) {
+            Ok(Stored::Snapshot(s)) => Some(s),
+            _ => None,
+        });
+    let bare = json!({"error": error, "cause": cause}).to_string();
+    let state = match snapshot {
+        Some(mut s) => {
+            s.status = ExecutionStatus::Failed;
+            s.position = None;
+            s.error = Some(error.to_owned());
+            s.cause = Some(cause);
+            s.stop_time = Some(now);
+            serde_json::to_string(&s).unwrap_or(bare)
+        }
+        None => bare,
+    };
+    store
+        .save_execution(
+            name,
+            ExecutionStatus::Failed.as_str(),
+            &state,
+            now.timestamp_millis(),
+        )
+        .await
 }
 
 async fn futures_wait(receivers: Vec<oneshot::Receiver<()>>) {
@@ -321,8 +392,11 @@ impl Workflow for DurableWorkflow {
         // The row is new, so the name is this execution's alone.
         let (persistence, _) = self.persistence(name.as_str());
         let start = StartExecution::new(name.as_str(), input.clone()).with_persistence(persistence);
-        match self.engine.start(&self.machine, start) {
-            Ok(_handle) => Ok(Started::New),
+        match self.engine.run(&self.machine, start) {
+            Ok(run) => {
+                self.spawn(name.as_str(), run);
+                Ok(Started::New)
+            }
             Err(StartError::ExecutionAlreadyExists(_)) => Ok(Started::AlreadyExists),
             Err(e) => {
                 // Not startable (never happens for valid order ids): record it
@@ -408,7 +482,65 @@ impl Workflow for DurableWorkflow {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is the failure report
+
+    use asl::{RealClock, TaskFailure, TaskHost, TaskOutput, TaskRequest};
+
     use super::*;
+
+    /// A host that panics outside any handler (as a bug of the engine or of
+    /// saga-local's glue would), on the invocation of `boom`.
+    #[derive(Debug)]
+    struct PanickingHost;
+
+    #[async_trait]
+    impl TaskHost for PanickingHost {
+        async fn invoke(&self, request: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+            if request.function_name().as_deref() == Some("boom") {
+                panic!("injected engine bug");
+            }
+            Ok(TaskOutput::Output(json!({})))
+        }
+    }
+
+    const MACHINE: &str = r#"{"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:fine", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:boom", "End": true}}}"#;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_execution_is_recorded_failed_not_left_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("saga.db")).unwrap();
+        let engine = Engine::new(Arc::new(PanickingHost), Arc::new(RealClock));
+        let machine = StateMachine::parse(MACHINE).unwrap();
+        let workflow = DurableWorkflow::new(store.clone(), engine, machine, Arc::default());
+        let id = OrderId::parse("01KD0000000000000000000000").unwrap();
+
+        let started = workflow.start_execution(&id, &json!({})).await.unwrap();
+
+        assert_eq!(started, Started::New);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let row = loop {
+            let row = store.execution(id.as_str()).await.unwrap().unwrap();
+            if row.status != RUNNING {
+                break row;
+            }
+            assert!(std::time::Instant::now() < deadline, "still RUNNING");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(row.status, "FAILED");
+        let state: Value = serde_json::from_str(&row.state).unwrap();
+        assert_eq!(state["status"], "FAILED", "{state:#}");
+        assert_eq!(state["error"], "States.Runtime");
+        assert_eq!(
+            state["cause"],
+            "saga-local: the execution panicked: injected engine bug"
+        );
+        assert!(
+            !state["history"].as_array().unwrap().is_empty(),
+            "the history saved so far is kept"
+        );
+    }
 
     #[test]
     fn a_not_started_row_holds_the_input_and_a_snapshot_row_the_snapshot() {
