@@ -151,6 +151,7 @@ output "definition" {
     notifications_topic_arn       = "${local.sns}-notifications"
     alerts_topic_arn              = "${local.sns}-alerts"
     approval_timeout_seconds      = 86400
+    partition                     = "aws"
   })
 }
 EOF
