@@ -111,9 +111,12 @@ class FileChecker:
             line = self.attribute_line(body, name)
             if name not in attributes:
                 self.unknown(line, where, name, attributes, block_types, as_block=False)
-            elif attributes[name].get("computed") and not (
-                attributes[name].get("optional") or attributes[name].get("required")
+            elif (
+                attributes[name].get("computed")
+                and not (attributes[name].get("optional") or attributes[name].get("required"))
+                and not (isinstance(value, str) and "${" in value)
             ):
+                # Only a literal: an expression may be null, which Terraform accepts.
                 self.report(line, f'{where}: "{name}" is computed by the provider; it cannot be set')
         start = body["__start_line__"]
         for name, a in sorted(attributes.items()):
@@ -154,13 +157,15 @@ class FileChecker:
                             continue
                         self.check_body(where, body, schemas[rtype]["block"], RESOURCE_META_ARGS, RESOURCE_META_BLOCKS)
 
-    def check_references(self, declared):
+    def check_references(self, declared, iterators):
         for n, text in enumerate(self.lines, 1):
             stripped = text.lstrip()
             if stripped.startswith("#") or stripped.startswith("//"):
                 continue
             for m in REFERENCE_RE.finditer(text):
                 data, rtype, rname, _, attr = m.groups()
+                if not data and rtype in iterators:
+                    continue  # a dynamic block's iterator (`aws_idc.value`), not a resource
                 self.counts["references"] += 1
                 section = "data_source_schemas" if data else "resource_schemas"
                 address = f"{data}{rtype}.{rname}"
@@ -173,6 +178,22 @@ class FileChecker:
                 block = schema["block"]
                 if attr not in block["attributes"] and attr not in block["block_types"]:
                     self.report(n, f'{address}.{attr}: {rtype} has no attribute "{attr}"')
+
+
+def dynamic_iterators(node, out):
+    """Names a `dynamic` block binds: its label, or its `iterator`."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "dynamic" and isinstance(value, list):
+                for dyn in value:
+                    for label, spec in dyn.items():
+                        if label not in META and isinstance(spec, dict):
+                            out.add(str(spec.get("iterator", label)).strip("${}"))
+            dynamic_iterators(value, out)
+    elif isinstance(node, list):
+        for item in node:
+            dynamic_iterators(item, out)
+    return out
 
 
 def declared_addresses(docs):
@@ -201,11 +222,12 @@ def check_dirs(schema, dirs):
     for module_dir in sorted({k[0].parent for k in docs}):
         module = {k: v for k, v in docs.items() if k[0].parent == module_dir}
         declared = declared_addresses(module)
+        iterators = dynamic_iterators(list(module.values()), set())
         for (path, display, _), doc in module.items():
             counts["files"] += 1
             fc = FileChecker(path, display, schema, findings, counts)
             fc.check_resources(doc)
-            fc.check_references(declared)
+            fc.check_references(declared, iterators)
     return findings, counts
 
 
