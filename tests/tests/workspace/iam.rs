@@ -74,7 +74,8 @@ fn task_token_callbacks_are_granted_on_every_resource() {
     // checkov would flag the "*"; the skip says why it is right.
     let iam = read("infra/iam.tf");
     assert!(
-        iam.lines().any(|l| l.contains("checkov:skip=") && l.contains("SendTaskSuccess")),
+        iam.lines()
+            .any(|l| l.contains("checkov:skip=") && l.contains("SendTaskSuccess")),
         "infra/iam.tf: the \"*\" of SendTaskSuccess needs its inline checkov skip with the reason"
     );
 }

@@ -833,7 +833,10 @@ fn alarms_watch_the_state_machine_every_function_and_the_api() -> R<()> {
                 "{}: alarms notify the alerts topic",
                 alarm.address()
             );
-            for (ev, ok) in [(&ev, vec![]), (&ev_ok, vec!["aws_sns_topic.this[alerts].arn"])] {
+            for (ev, ok) in [
+                (&ev, vec![]),
+                (&ev_ok, vec!["aws_sns_topic.this[alerts].arn"]),
+            ] {
                 assert_eq!(
                     strings(&ev.attr(alarm, &inst, "ok_actions")?)?,
                     ok,
