@@ -49,7 +49,7 @@ test-aws: ## Only the AWS adapter contract tests against moto
 	bash scripts/with-moto.sh cargo test --locked -p saga-aws --test contract
 
 .PHONY: infra-check
-infra-check: ## Only the static infra checks (terraform fmt, checkov, asl-validator)
+infra-check: ## Only the infra checks (terraform fmt, checkov, asl-validator, terraform validate against the aws schema)
 	bash scripts/infra-checks.sh
 
 .PHONY: lint

@@ -107,6 +107,6 @@ resource "aws_lambda_permission" "api" {
   statement_id  = "api-${trim(replace(each.key, "/[^A-Za-z0-9]+/", "-"), "-")}"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.this[each.value.function].function_name
-  principal     = "apigateway.amazonaws.com"
+  principal     = data.aws_service_principal.this["apigateway"].name
   source_arn    = "${aws_apigatewayv2_api.this.execution_arn}/*/${replace(replace(each.key, " ", ""), "/[{][^}]+[}]/", "*")}"
 }

@@ -44,8 +44,9 @@ data "aws_iam_policy_document" "kms" {
     resources = ["*"]
 
     principals {
-      type        = "Service"
-      identifiers = ["logs.${local.region}.amazonaws.com"]
+      type = "Service"
+      # The regional principal, logs.<region>.<suffix> (the data source's id).
+      identifiers = [data.aws_service_principal.this["logs"].id]
     }
 
     condition {
@@ -66,7 +67,7 @@ data "aws_iam_policy_document" "kms" {
 
     principals {
       type        = "Service"
-      identifiers = ["cloudwatch.amazonaws.com"]
+      identifiers = [data.aws_service_principal.this["cloudwatch"].name]
     }
 
     condition {

@@ -2,6 +2,16 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
+# Service principals of the partition (aws, aws-cn, aws-us-gov): the provider
+# knows which are not "<service>.amazonaws.com" there (logs in aws-cn is
+# logs.amazonaws.com.cn, lambda stays lambda.amazonaws.com). `name` is
+# <service>.<suffix>, `id` the regional <service>.<region>.<suffix>.
+data "aws_service_principal" "this" {
+  for_each = toset(["apigateway", "cloudwatch", "lambda", "logs", "states"])
+
+  service_name = each.key
+}
+
 locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
@@ -84,6 +94,8 @@ locals {
   # api-handler needs it, and the state machine needs the functions.
   state_machine_name = var.name
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+  # Every execution of it (execution:<machine name>:<execution name>).
+  state_machine_executions_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.state_machine_name}:*"
 
   # The API's endpoint has no stage path: the only stage is $default.
   public_base_url = coalesce(var.public_base_url, aws_apigatewayv2_api.this.api_endpoint)

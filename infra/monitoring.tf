@@ -1,5 +1,7 @@
 locals {
   alarm_actions = [aws_sns_topic.this["alerts"].arn]
+  # OK notifications are opt-in (var.alarm_ok_notifications).
+  ok_actions = var.alarm_ok_notifications ? local.alarm_actions : []
 
   # The keys are part of the alarms' resource addresses
   # (aws_cloudwatch_metric_alarm.state_machine["executions-failed"]): keep them.
@@ -43,7 +45,7 @@ resource "aws_cloudwatch_metric_alarm" "state_machine" {
   treat_missing_data  = "notBreaching"
 
   alarm_actions = local.alarm_actions
-  ok_actions    = local.alarm_actions
+  ok_actions    = local.ok_actions
 }
 
 resource "aws_cloudwatch_metric_alarm" "function" {
@@ -65,7 +67,7 @@ resource "aws_cloudwatch_metric_alarm" "function" {
   treat_missing_data  = "notBreaching"
 
   alarm_actions = local.alarm_actions
-  ok_actions    = local.alarm_actions
+  ok_actions    = local.ok_actions
 }
 
 # HTTP APIs report "5xx" (REST APIs: "5XXError").
@@ -86,5 +88,5 @@ resource "aws_cloudwatch_metric_alarm" "api_5xx" {
   treat_missing_data  = "notBreaching"
 
   alarm_actions = local.alarm_actions
-  ok_actions    = local.alarm_actions
+  ok_actions    = local.ok_actions
 }

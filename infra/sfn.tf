@@ -36,6 +36,8 @@ resource "aws_sfn_state_machine" "this" {
     notifications_topic_arn       = aws_sns_topic.this["notifications"].arn
     alerts_topic_arn              = aws_sns_topic.this["alerts"].arn
     approval_timeout_seconds      = var.approval_timeout_seconds
+    # arn:${partition}:states:::lambda:invoke & co.: aws, aws-cn, aws-us-gov.
+    partition = local.partition
   })
 
   logging_configuration {

@@ -115,7 +115,7 @@ variable "kms_key_arn" {
 
   validation {
     condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
-    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), or null."
+    error_message = "kms_key_arn must be a KMS key ARN (arn:<partition>:kms:<region>:<account>:key/<id>), or null."
   }
 }
 
@@ -159,9 +159,11 @@ variable "jwt_issuer" {
 }
 
 variable "jwt_audience" {
-  description = "Accepted audiences (aud / client_id) of the JWT authorizer. Required when jwt_issuer is set."
+  description = "Accepted audiences (aud / client_id) of the JWT authorizer. Required when jwt_issuer is set. null is the same as [] (no audiences)."
   type        = list(string)
   default     = []
+  # null would reach length() in the precondition of api.tf and fail the plan.
+  nullable = false
 }
 
 variable "tags" {
@@ -172,6 +174,12 @@ variable "tags" {
 
 variable "log_execution_data" {
   description = "Include execution data (state inputs and outputs) in the state machine's ALL-level logs. Off by default: RequestApproval's input carries the task token, which must not reach a log. Turn on only for short debugging sessions."
+  type        = bool
+  default     = false
+}
+
+variable "alarm_ok_notifications" {
+  description = "Also notify the alerts topic when an alarm returns to OK. Off by default: every deploy creates the 20 alarms in OK (or INSUFFICIENT_DATA -> OK), which would mail one \"OK\" per alarm."
   type        = bool
   default     = false
 }

@@ -7,7 +7,9 @@ terraform {
     aws = {
       source = "hashicorp/aws"
       # 6.x: `data.aws_region.current.region` replaces the deprecated `.name`.
-      version = "~> 6.0"
+      # >= 6.62: `terraform validate` in make test checks infra/ against the
+      # 6.62.0 schema (scripts/tfschema); a newer 6.x may add, never remove.
+      version = ">= 6.62, < 7.0"
     }
   }
 }

@@ -8,6 +8,7 @@
 //! | `<name>_function_arn` | `arn:aws:lambda:us-east-1:000000000000:function:<name>` (underscores become dashes) |
 //! | `<name>_topic_arn` | `arn:aws:sns:us-east-1:000000000000:<name>` (underscores become dashes) |
 //! | `<name>_seconds` | `86400` (one day) |
+//! | `partition` | `aws` (the partition of `arn:${partition}:states:::lambda:invoke`) |
 //!
 //! Any other placeholder is an error naming it. `$${` is Terraform's escape
 //! for a literal `${`.
@@ -20,6 +21,9 @@ pub const LOCAL_REGION: &str = "us-east-1";
 pub const LOCAL_ACCOUNT: &str = "000000000000";
 /// Default for `*_seconds` placeholders.
 pub const DEFAULT_SECONDS: &str = "86400";
+/// The AWS partition of local ARNs (`${partition}`; Terraform passes
+/// `data.aws_partition`'s, so the ASL also deploys to aws-cn and aws-us-gov).
+pub const LOCAL_PARTITION: &str = "aws";
 
 /// Why a template could not be filled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +65,9 @@ pub fn default_value(name: &str) -> Option<String> {
     }
     if name.ends_with("_seconds") {
         return Some(DEFAULT_SECONDS.to_owned());
+    }
+    if name == "partition" {
+        return Some(LOCAL_PARTITION.to_owned());
     }
     None
 }
@@ -124,11 +131,11 @@ mod tests {
     #[test]
     fn fills_defaults_and_overrides() {
         let vars = parse_vars(&["alerts_topic_arn=arn:custom".to_owned()]).unwrap();
-        let text = r#"{"a": "${request_approval_function_arn}", "b": "${alerts_topic_arn}", "c": "${notifications_topic_arn}", "d": "${approval_timeout_seconds}", "e": "$${literal}"}"#;
+        let text = r#"{"a": "${request_approval_function_arn}", "b": "${alerts_topic_arn}", "c": "${notifications_topic_arn}", "d": "${approval_timeout_seconds}", "e": "$${literal}", "f": "arn:${partition}:states:::lambda:invoke"}"#;
         let out = fill(text, &vars).unwrap();
         assert_eq!(
             out,
-            r#"{"a": "arn:aws:lambda:us-east-1:000000000000:function:request-approval", "b": "arn:custom", "c": "arn:aws:sns:us-east-1:000000000000:notifications", "d": "86400", "e": "${literal}"}"#
+            r#"{"a": "arn:aws:lambda:us-east-1:000000000000:function:request-approval", "b": "arn:custom", "c": "arn:aws:sns:us-east-1:000000000000:notifications", "d": "86400", "e": "${literal}", "f": "arn:aws:states:::lambda:invoke"}"#
         );
     }
 

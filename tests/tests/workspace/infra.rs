@@ -646,7 +646,7 @@ fn api_routes_point_at_the_right_functions() -> R<()> {
             .map(|(key, function, _)| {
                 (
                     format!("aws_lambda_function.this[{function}].function_name"),
-                    "apigateway.amazonaws.com".to_owned(),
+                    "data.aws_service_principal.this[apigateway].name".to_owned(),
                     format!(
                         "aws_apigatewayv2_api.this.execution_arn/*/{}",
                         route_arn_path(key)
@@ -777,6 +777,8 @@ fn tables_match_the_contract() -> R<()> {
 fn alarms_watch_the_state_machine_every_function_and_the_api() -> R<()> {
     let tf = Tf::load()?;
     let ev = Eval::new(&tf, &[])?;
+    // OK notifications are opt-in: each deploy would otherwise mail one per alarm.
+    let ev_ok = Eval::new(&tf, &[("alarm_ok_notifications", Value::from(true))])?;
     let mut expected = BTreeSet::new();
     for metric in [
         "ExecutionsFailed",
@@ -830,6 +832,17 @@ fn alarms_watch_the_state_machine_every_function_and_the_api() -> R<()> {
                 "{}: alarms notify the alerts topic",
                 alarm.address()
             );
+            for (ev, ok) in [
+                (&ev, vec![]),
+                (&ev_ok, vec!["aws_sns_topic.this[alerts].arn"]),
+            ] {
+                assert_eq!(
+                    strings(&ev.attr(alarm, &inst, "ok_actions")?)?,
+                    ok,
+                    "{}: ok_actions follow var.alarm_ok_notifications",
+                    alarm.address()
+                );
+            }
         }
     }
     let missing: Vec<_> = expected.difference(&actual).collect();
@@ -1073,6 +1086,15 @@ fn code_permissions(
                 format!("aws_sns_topic.this[{topic}].arn")
             } else if logical == "state_machine" {
                 state_machine_arn.to_owned()
+            } else if logical == "state_machine_executions" {
+                // execution:<machine name>:<execution name>, every execution of it.
+                format!(
+                    "{}:*",
+                    state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+                )
+            } else if logical == "*" {
+                // Actions without resource-level permissions (states:SendTask*).
+                logical.clone()
             } else {
                 return Err(format!(
                     "{}: unknown logical resource {logical:?}",

@@ -5,6 +5,7 @@
 mod e2e;
 mod env_vars;
 mod error_names;
+mod iam;
 mod infra;
 
 /// A crate in `functions/`, as this binary links it.
