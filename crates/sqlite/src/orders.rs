@@ -90,6 +90,102 @@ fn apply(
     Ok(order)
 }
 
+/// The stock part of a change, in the transaction that also updates the
+/// order: `Some(outcome)` refuses the whole change.
+type StockStep<T> = fn(&Connection, &'static str, &[OrderItem]) -> Result<Option<T>, StoreError>;
+
+/// An order update that touches no stock.
+fn no_stock(
+    _: &Connection,
+    _: &'static str,
+    _: &[OrderItem],
+) -> Result<Option<UpdateOutcome>, StoreError> {
+    Ok(None)
+}
+
+/// Reserve: `stock - q` for every line where `stock >= q`; the first line
+/// short of stock refuses the reservation.
+fn take_stock(
+    tx: &Connection,
+    op: &'static str,
+    lines: &[OrderItem],
+) -> Result<Option<ReserveOutcome>, StoreError> {
+    for line in lines {
+        let q = i64::from(line.quantity.get());
+        let taken = execute(
+            tx,
+            op,
+            "UPDATE products SET stock = stock - ?2 WHERE sku = ?1 AND stock >= ?2",
+            params![line.sku.as_str(), q],
+        )?;
+        if taken == 0 {
+            let available: Option<i64> = query_opt(
+                tx,
+                op,
+                "SELECT stock FROM products WHERE sku = ?1",
+                params![line.sku.as_str()],
+                |r| r.get(0),
+            )?;
+            return Ok(Some(ReserveOutcome::OutOfStock {
+                sku: line.sku.clone(),
+                requested: line.quantity.get(),
+                available,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Release: `stock + q` for every line (a product that no longer exists has
+/// no row to give back to).
+fn give_back_stock(
+    tx: &Connection,
+    op: &'static str,
+    lines: &[OrderItem],
+) -> Result<Option<UpdateOutcome>, StoreError> {
+    for line in lines {
+        execute(
+            tx,
+            op,
+            "UPDATE products SET stock = stock + ?2 WHERE sku = ?1",
+            params![line.sku.as_str(), i64::from(line.quantity.get())],
+        )?;
+    }
+    Ok(None)
+}
+
+impl SqliteStore {
+    /// In one `BEGIN IMMEDIATE` transaction: order `id` checked against
+    /// `update`, the stock of `lines` changed by `stock`, then `update`
+    /// applied and `applied` to the order as it is now. A refusal (of the
+    /// order or the stock) rolls everything back: nothing of it is kept.
+    async fn change<T: From<Refused> + Send + 'static>(
+        &self,
+        op: &'static str,
+        id: &OrderId,
+        lines: &[OrderItem],
+        update: &OrderUpdate,
+        stock: StockStep<T>,
+        applied: fn(Order) -> T,
+    ) -> Result<T, StoreError> {
+        let (id, lines, update) = (id.to_string(), lines.to_vec(), update.clone());
+        self.run(op, move |c| {
+            in_tx(c, op, |tx| {
+                let order = match checked_order(tx, op, &id, &update)? {
+                    Ok(order) => order,
+                    Err(refused) => return Ok((refused.into(), false)),
+                };
+                if let Some(refused) = stock(tx, op, &lines)? {
+                    return Ok((refused, false));
+                }
+                let order = apply(tx, op, order, &update)?;
+                Ok((applied(order), true))
+            })
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl OrderStore for SqliteStore {
     async fn insert(&self, order: &Order) -> Result<Inserted, StoreError> {
@@ -123,19 +219,9 @@ impl OrderStore for SqliteStore {
         id: &OrderId,
         update: &OrderUpdate,
     ) -> Result<UpdateOutcome, StoreError> {
-        const OP: &str = "orders.update";
-        let (id, update) = (id.to_string(), update.clone());
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let order = match checked_order(tx, OP, &id, &update)? {
-                    Ok(order) => order,
-                    Err(refused) => return Ok((refused.into(), false)),
-                };
-                let order = apply(tx, OP, order, &update)?;
-                Ok((UpdateOutcome::Applied(Box::new(order)), true))
-            })
-        })
-        .await
+        let applied = |order| UpdateOutcome::Applied(Box::new(order));
+        self.change("orders.update", id, &[], update, no_stock, applied)
+            .await
     }
 }
 
@@ -165,45 +251,15 @@ impl StockReservations for SqliteStore {
         lines: &[OrderItem],
         order_update: &OrderUpdate,
     ) -> Result<ReserveOutcome, StoreError> {
-        const OP: &str = "stock.reserve";
-        let (id, lines, update) = (id.to_string(), lines.to_vec(), order_update.clone());
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let order = match checked_order(tx, OP, &id, &update)? {
-                    Ok(order) => order,
-                    Err(refused) => return Ok((refused.into(), false)),
-                };
-                for line in &lines {
-                    let q = i64::from(line.quantity.get());
-                    let taken = execute(
-                        tx,
-                        OP,
-                        "UPDATE products SET stock = stock - ?2 WHERE sku = ?1 AND stock >= ?2",
-                        params![line.sku.as_str(), q],
-                    )?;
-                    if taken == 0 {
-                        let available: Option<i64> = query_opt(
-                            tx,
-                            OP,
-                            "SELECT stock FROM products WHERE sku = ?1",
-                            params![line.sku.as_str()],
-                            |r| r.get(0),
-                        )?;
-                        // Rolled back: nothing of this reservation is kept.
-                        return Ok((
-                            ReserveOutcome::OutOfStock {
-                                sku: line.sku.clone(),
-                                requested: line.quantity.get(),
-                                available,
-                            },
-                            false,
-                        ));
-                    }
-                }
-                apply(tx, OP, order, &update)?;
-                Ok((ReserveOutcome::Reserved, true))
-            })
-        })
+        let reserved = |_| ReserveOutcome::Reserved;
+        self.change(
+            "stock.reserve",
+            id,
+            lines,
+            order_update,
+            take_stock,
+            reserved,
+        )
         .await
     }
 
@@ -213,26 +269,15 @@ impl StockReservations for SqliteStore {
         lines: &[OrderItem],
         order_update: &OrderUpdate,
     ) -> Result<UpdateOutcome, StoreError> {
-        const OP: &str = "stock.release";
-        let (id, lines, update) = (id.to_string(), lines.to_vec(), order_update.clone());
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let order = match checked_order(tx, OP, &id, &update)? {
-                    Ok(order) => order,
-                    Err(refused) => return Ok((refused.into(), false)),
-                };
-                for line in &lines {
-                    execute(
-                        tx,
-                        OP,
-                        "UPDATE products SET stock = stock + ?2 WHERE sku = ?1",
-                        params![line.sku.as_str(), i64::from(line.quantity.get())],
-                    )?;
-                }
-                let order = apply(tx, OP, order, &update)?;
-                Ok((UpdateOutcome::Applied(Box::new(order)), true))
-            })
-        })
+        let applied = |order| UpdateOutcome::Applied(Box::new(order));
+        self.change(
+            "stock.release",
+            id,
+            lines,
+            order_update,
+            give_back_stock,
+            applied,
+        )
         .await
     }
 }

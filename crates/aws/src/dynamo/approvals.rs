@@ -48,6 +48,37 @@ fn undecided(
     }
 }
 
+impl DynamoStore {
+    /// Update approval `id` with `update` where `condition` holds; where it
+    /// doesn't (unknown, or past the point the mark means anything), nothing
+    /// is written and that is no error.
+    async fn mark(
+        &self,
+        id: &ApprovalId,
+        op: &'static str,
+        (update, condition): (&str, &str),
+        names: &[(&str, &str)],
+        values: &[(&str, AttributeValue)],
+    ) -> Result<(), StoreError> {
+        let table = self.table(TableName::Approvals, op)?;
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(table)
+            .key("approvalId", s(id.as_str()))
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, attribute) in names {
+            request = request.expression_attribute_names(*name, *attribute);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(*placeholder, value.clone());
+        }
+        let _applied = conditional(op, request.send().await)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ApprovalStore for DynamoStore {
     #[instrument(skip_all, fields(approval = %approval.approval_id.fingerprint(), order_id = %approval.order_id), err(Display))]
@@ -55,18 +86,10 @@ impl ApprovalStore for DynamoStore {
         const OP: &str = "approvals.create";
         let table = self.table(TableName::Approvals, OP)?;
         let item = items::approval_to_item(approval).map_err(|e| StoreError::permanent(OP, e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "approvalId")
-            .send()
-            .await;
-        match conditional(OP, result)? {
-            Ok(_) => Ok(()),
-            Err(_) => Err(inconsistent(OP, "approval id collision")),
+        if self.put_new(table, item, "approvalId", OP).await? {
+            Ok(())
+        } else {
+            Err(inconsistent(OP, "approval id collision"))
         }
     }
 
@@ -119,47 +142,37 @@ impl ApprovalStore for DynamoStore {
 
     #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
     async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
-        const OP: &str = "approvals.mark_delivered";
-        let table = self.table(TableName::Approvals, OP)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key("approvalId", s(id.as_str()))
-            .update_expression("SET #delivered = :true")
-            .condition_expression("attribute_exists(#id)")
-            .expression_attribute_names("#delivered", "delivered")
-            .expression_attribute_names("#id", "approvalId")
-            .expression_attribute_values(":true", AttributeValue::Bool(true))
-            .send()
-            .await;
         // Unknown approval: nothing to mark (as MemoryStore).
-        let _applied = conditional(OP, result)?;
-        Ok(())
+        self.mark(
+            id,
+            "approvals.mark_delivered",
+            ("SET #delivered = :true", "attribute_exists(#id)"),
+            &[("#delivered", "delivered"), ("#id", "approvalId")],
+            &[(":true", AttributeValue::Bool(true))],
+        )
+        .await
     }
 
     #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
     async fn mark_expired(&self, id: &ApprovalId) -> Result<(), StoreError> {
-        const OP: &str = "approvals.mark_expired";
-        let table = self.table(TableName::Approvals, OP)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(table)
-            .key("approvalId", s(id.as_str()))
-            .update_expression("SET #status = :expired")
-            .condition_expression(
-                "attribute_exists(#id) AND (attribute_not_exists(#delivered) OR #delivered = :false)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#delivered", "delivered")
-            .expression_attribute_names("#id", "approvalId")
-            .expression_attribute_values(":expired", s(ApprovalStatus::Expired.as_str()))
-            .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .send()
-            .await;
         // Unknown, or the decision was delivered: nothing to do.
-        let _applied = conditional(OP, result)?;
-        Ok(())
+        self.mark(
+            id,
+            "approvals.mark_expired",
+            (
+                "SET #status = :expired",
+                "attribute_exists(#id) AND (attribute_not_exists(#delivered) OR #delivered = :false)",
+            ),
+            &[
+                ("#status", "status"),
+                ("#delivered", "delivered"),
+                ("#id", "approvalId"),
+            ],
+            &[
+                (":expired", s(ApprovalStatus::Expired.as_str())),
+                (":false", AttributeValue::Bool(false)),
+            ],
+        )
+        .await
     }
 }

@@ -106,6 +106,27 @@ impl DynamoStore {
             .map_err(|e| classify(op, e))?;
         Ok(out.item)
     }
+
+    /// Put `item` into `table` unless an item with its key (attribute `key`)
+    /// exists: `false` when one did, and nothing was written.
+    async fn put_new(
+        &self,
+        table: &str,
+        item: Item,
+        key: &'static str,
+        op: &'static str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", key)
+            .send()
+            .await;
+        Ok(conditional(op, result)?.is_ok())
+    }
 }
 
 /// An item that doesn't parse is corrupt; one that can't be written is a bug.

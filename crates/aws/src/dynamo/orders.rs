@@ -129,18 +129,10 @@ impl OrderStore for DynamoStore {
         const OP: &str = "orders.insert";
         let table = self.table(TableName::Orders, OP)?;
         let item = items::order_to_item(order).map_err(|e| StoreError::permanent(OP, e))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "orderId")
-            .send()
-            .await;
-        Ok(match conditional(OP, result)? {
-            Ok(_) => Inserted::New,
-            Err(_) => Inserted::AlreadyExists,
+        Ok(if self.put_new(table, item, "orderId", OP).await? {
+            Inserted::New
+        } else {
+            Inserted::AlreadyExists
         })
     }
 
