@@ -240,19 +240,18 @@ pub fn expect_condition(
     })
 }
 
-/// Translate `update` into one update + condition expression. `absent` are the
-/// parents known not to exist: nested changes into them are dropped (as
-/// `apply_to` does) and guarded by `attribute_not_exists`.
-pub fn plan_order_update(
-    update: &OrderUpdate,
-    absent: &BTreeSet<Parent>,
-) -> Result<OrderUpdatePlan, serde_dynamo::Error> {
-    let mut b = ExprBuilder::new();
+/// An update's changes folded in order: each top-level attribute as written
+/// last, and per parent object either the whole object (later nested changes
+/// folded into it) or its nested fields.
+struct Folded {
+    top: BTreeMap<&'static str, Value>,
+    objects: BTreeMap<Parent, ObjectWrites>,
+}
 
-    // Fold the changes in order.
+fn fold_changes(changes: &[Change]) -> Result<Folded, serde_dynamo::Error> {
     let mut top: BTreeMap<&'static str, Value> = BTreeMap::new();
     let mut objects: BTreeMap<Parent, ObjectWrites> = BTreeMap::new();
-    for change in &update.changes {
+    for change in changes {
         match write_of(change)? {
             Write::Top(attr, v) => {
                 top.insert(attr, v);
@@ -275,6 +274,18 @@ pub fn plan_order_update(
             }
         }
     }
+    Ok(Folded { top, objects })
+}
+
+/// Translate `update` into one update + condition expression. `absent` are the
+/// parents known not to exist: nested changes into them are dropped (as
+/// `apply_to` does) and guarded by `attribute_not_exists`.
+pub fn plan_order_update(
+    update: &OrderUpdate,
+    absent: &BTreeSet<Parent>,
+) -> Result<OrderUpdatePlan, serde_dynamo::Error> {
+    let Folded { top, objects } = fold_changes(&update.changes)?;
+    let mut b = ExprBuilder::new();
 
     let mut sets = Vec::new();
     let mut conditions = vec![format!("attribute_exists({})", b.name("orderId"))];
@@ -422,39 +433,33 @@ mod tests {
             "attribute_exists(orderId) AND (attribute_not_exists(orderId))",
             "an empty set never holds"
         );
-        assert_eq!(
-            cond(Expect::NoPricing),
-            "attribute_exists(orderId) AND (attribute_not_exists(pricing))"
-        );
-        assert_eq!(
-            cond(Expect::NoReservation),
-            "attribute_exists(orderId) AND (attribute_not_exists(reservation))"
-        );
-        assert_eq!(
-            cond(Expect::ReservationHeld),
-            "attribute_exists(orderId) AND (attribute_exists(reservation) AND attribute_not_exists(reservation.releasedAt))"
-        );
         let id = ApprovalId::generate();
-        assert_eq!(
-            cond(Expect::ApprovalIs(id.clone())),
-            format!("attribute_exists(orderId) AND (approval.approvalId = '{id}')")
-        );
-        assert_eq!(
-            cond(Expect::NoPayment),
-            "attribute_exists(orderId) AND (attribute_not_exists(payment))"
-        );
-        assert_eq!(
-            cond(Expect::PaymentNotRefunded),
-            "attribute_exists(orderId) AND (attribute_exists(payment) AND attribute_not_exists(payment.refund))"
-        );
-        assert_eq!(
-            cond(Expect::NoShipment),
-            "attribute_exists(orderId) AND (attribute_not_exists(shipment))"
-        );
-        assert_eq!(
-            cond(Expect::ShipmentActive),
-            "attribute_exists(orderId) AND (attribute_exists(shipment) AND attribute_not_exists(shipment.cancelledAt))"
-        );
+        let approval_is = format!("approval.approvalId = '{id}'");
+        for (expect, condition) in [
+            (Expect::NoPricing, "attribute_not_exists(pricing)"),
+            (Expect::NoReservation, "attribute_not_exists(reservation)"),
+            (
+                Expect::ReservationHeld,
+                "attribute_exists(reservation) AND attribute_not_exists(reservation.releasedAt)",
+            ),
+            (Expect::ApprovalIs(id.clone()), &approval_is),
+            (Expect::NoPayment, "attribute_not_exists(payment)"),
+            (
+                Expect::PaymentNotRefunded,
+                "attribute_exists(payment) AND attribute_not_exists(payment.refund)",
+            ),
+            (Expect::NoShipment, "attribute_not_exists(shipment)"),
+            (
+                Expect::ShipmentActive,
+                "attribute_exists(shipment) AND attribute_not_exists(shipment.cancelledAt)",
+            ),
+        ] {
+            assert_eq!(
+                cond(expect.clone()),
+                format!("attribute_exists(orderId) AND ({condition})"),
+                "{expect:?}"
+            );
+        }
     }
 
     fn set(changes: Vec<Change>) -> (String, String) {
