@@ -3,7 +3,9 @@
 //! (SNS) and [`SfnWorkflow`] (Step Functions), with their configuration from
 //! the environment.
 //!
-//! A Lambda `main` builds them once during init:
+//! A Lambda `main` builds them once during init ([`lambda::init`] does this
+//! for the store, with the log subscriber, and [`lambda::serve`] runs the
+//! handler):
 //!
 //! ```no_run
 //! # async fn init() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,6 +26,7 @@ pub mod dynamo;
 pub mod error;
 pub mod expr;
 pub mod items;
+pub mod lambda;
 pub mod logging;
 pub mod schema;
 pub mod sfn;

@@ -7,6 +7,14 @@ use saga_core::order::{Change, OrderStatus};
 use saga_core::pricing::price_order;
 use saga_core::{Clock, IdempotencyKey, ManualClock};
 
+use std::path::PathBuf;
+
+use rusqlite::Connection;
+use saga_core::approval::{Approval, ApprovalStatus, Decision};
+use saga_core::order::{Order, OrderUpdate, Sku};
+use saga_core::ports::*;
+use saga_core::{ApprovalId, OrderId, Timestamp};
+
 use super::*;
 
 struct Db {

@@ -1,26 +1,15 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga_aws::{DynamoStore, TableName, Tables};
+use saga_aws::TableName;
 use saga_core::{SystemClock, providers::SimulatedPayments};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    saga_aws::logging::init()?;
-    let config = saga_aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        &config,
-        Tables::from_env(&[TableName::Orders])?,
-    ));
-    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
-    let payments = Arc::new(SimulatedPayments::new(store.clone()));
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let aws = saga_aws::lambda::init(&[TableName::Orders]).await?;
     let deps = pay::Deps {
-        orders: store,
-        payments,
+        orders: aws.store.clone(),
+        payments: Arc::new(SimulatedPayments::new(aws.store)),
         clock: Arc::new(SystemClock),
     };
-    run(service_fn(|event: LambdaEvent<pay::Input>| {
-        pay::handle(&deps, event.payload)
-    }))
-    .await
+    saga_aws::lambda::serve(|input| pay::handle(&deps, input)).await
 }

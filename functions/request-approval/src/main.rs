@@ -1,32 +1,19 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga_aws::{DynamoStore, SnsNotifier, TableName, Tables, TopicArns};
+use saga_aws::{SnsNotifier, TableName, TopicArns};
 use saga_core::{SystemClock, env, ports::Topic};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    saga_aws::logging::init()?;
+async fn main() -> Result<(), lambda_runtime::Error> {
     let public_base_url = env::required("PUBLIC_BASE_URL")?;
-    let config = saga_aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        &config,
-        Tables::from_env(&[TableName::Orders, TableName::Approvals])?,
-    ));
-    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
-    let notifier = Arc::new(SnsNotifier::new(
-        &config,
-        TopicArns::from_env(&[Topic::Approvals])?,
-    ));
+    let aws = saga_aws::lambda::init(&[TableName::Orders, TableName::Approvals]).await?;
+    let topics = TopicArns::from_env(&[Topic::Approvals])?;
     let deps = request_approval::Deps {
-        orders: store.clone(),
-        approvals: store,
-        notifier,
+        orders: aws.store.clone(),
+        approvals: aws.store,
+        notifier: Arc::new(SnsNotifier::new(&aws.sdk, topics)),
         clock: Arc::new(SystemClock),
         public_base_url,
     };
-    run(service_fn(|event: LambdaEvent<request_approval::Input>| {
-        request_approval::handle(&deps, event.payload)
-    }))
-    .await
+    saga_aws::lambda::serve(|input| request_approval::handle(&deps, input)).await
 }

@@ -1,25 +1,15 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga_aws::{DynamoStore, TableName, Tables};
+use saga_aws::TableName;
 use saga_core::{SystemClock, providers::SimulatedCarrier};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    saga_aws::logging::init()?;
-    let config = saga_aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        &config,
-        Tables::from_env(&[TableName::Orders])?,
-    ));
-    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let aws = saga_aws::lambda::init(&[TableName::Orders]).await?;
     let deps = ship::Deps {
-        orders: store,
+        orders: aws.store,
         carrier: Arc::new(SimulatedCarrier),
         clock: Arc::new(SystemClock),
     };
-    run(service_fn(|event: LambdaEvent<ship::Input>| {
-        ship::handle(&deps, event.payload)
-    }))
-    .await
+    saga_aws::lambda::serve(|input| ship::handle(&deps, input)).await
 }

@@ -1,27 +1,17 @@
 use std::sync::Arc;
 
-use lambda_runtime::{Error, LambdaEvent, run, service_fn};
-use saga_aws::{DynamoStore, TableName, Tables};
+use saga_aws::TableName;
 use saga_core::{SystemClock, env, pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS};
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    saga_aws::logging::init()?;
+async fn main() -> Result<(), lambda_runtime::Error> {
     let threshold = env::parse_or("APPROVAL_THRESHOLD_CENTS", DEFAULT_APPROVAL_THRESHOLD_CENTS)?;
-    let config = saga_aws::load_sdk_config().await;
-    let store = Arc::new(DynamoStore::new(
-        &config,
-        Tables::from_env(&[TableName::Orders, TableName::Products])?,
-    ));
-    let _ = store.warm_up().await; // logged by warm_up; invocations report any real problem
+    let aws = saga_aws::lambda::init(&[TableName::Orders, TableName::Products]).await?;
     let deps = validate::Deps {
-        orders: store.clone(),
-        catalog: store,
+        orders: aws.store.clone(),
+        catalog: aws.store,
         clock: Arc::new(SystemClock),
         approval_threshold_cents: threshold,
     };
-    run(service_fn(|event: LambdaEvent<validate::Input>| {
-        validate::handle(&deps, event.payload)
-    }))
-    .await
+    saga_aws::lambda::serve(|input| validate::handle(&deps, input)).await
 }
