@@ -479,7 +479,7 @@ mod tests {
         let cases: Vec<(Change, &str, &str)> = vec![
             (
                 Change::Failure(Failure {
-                    error: "OutOfStock".into(),
+                    error: saga_core::ErrorName::OutOfStock,
                     cause: "x".into(),
                 }),
                 "failure = {..}",
@@ -636,11 +636,11 @@ mod tests {
         // The same top-level attribute twice: the last wins.
         let (update, _) = set(vec![
             Change::Failure(Failure {
-                error: "A".into(),
+                error: saga_core::ErrorName::OutOfStock,
                 cause: "a".into(),
             }),
             Change::Failure(Failure {
-                error: "B".into(),
+                error: saga_core::ErrorName::ShippingFailed,
                 cause: "b".into(),
             }),
         ]);
@@ -684,7 +684,7 @@ mod tests {
             &OrderStatus::ALL,
             vec![
                 Change::Failure(Failure {
-                    error: "X".into(),
+                    error: saga_core::ErrorName::InternalError,
                     cause: "y".into(),
                 }),
                 Change::ShipmentCancelled(at()),

@@ -1,9 +1,7 @@
 //! Identifiers: parsed newtypes with private fields.
 
-use std::fmt;
-
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use crate::Timestamp;
 
@@ -72,10 +70,6 @@ impl OrderId {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A random, URL-safe approval id: 192 bits, base64url without padding (32
@@ -117,10 +111,6 @@ impl ApprovalId {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A customer id as the client sends it: 1–64 characters of `[A-Za-z0-9._:-]`.
@@ -145,10 +135,6 @@ impl CustomerId {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A client's `Idempotency-Key` header: 1–255 visible ASCII characters.
@@ -170,36 +156,9 @@ impl IdempotencyKey {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-macro_rules! parsed_string_impls {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl std::str::FromStr for $t {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, IdError> {
-                Self::parse(s)
-            }
-        }
-    )*};
-}
-parsed_string_impls!(OrderId, ApprovalId, CustomerId, IdempotencyKey);
+parsed_string_impls!(IdError: OrderId, ApprovalId, CustomerId, IdempotencyKey);
 
 #[cfg(test)]
 mod tests {

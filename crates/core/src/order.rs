@@ -51,10 +51,6 @@ impl Sku {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A line quantity, 1 to [`MAX_QUANTITY`].
@@ -102,10 +98,6 @@ impl Email {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A payment method token (`tok_…`), as issued by the payment provider.
@@ -126,29 +118,9 @@ impl PaymentToken {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-macro_rules! parsed_string_impls {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-parsed_string_impls!(Sku, Email, PaymentToken);
+parsed_string_impls!(ValueError: Sku, Email, PaymentToken);
 
 /// A shipping address. Constructed through [`crate::request`] parsing, which
 /// checks each field.
@@ -296,7 +268,7 @@ pub struct HistoryEntry {
 /// Why an order ended badly: a stable error name and a human-readable cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
-    pub error: String,
+    pub error: crate::ErrorName,
     pub cause: String,
 }
 
@@ -735,5 +707,23 @@ mod tests {
         assert!(PaymentToken::parse("tok_visa").is_ok());
         assert!(PaymentToken::parse("visa").is_err());
         assert!(PaymentToken::parse("tok_").is_err());
+    }
+
+    #[test]
+    fn value_types_parse_from_str_and_deserialize_by_the_same_rules() {
+        assert_eq!("SKU-1".parse::<Sku>(), Sku::parse("SKU-1"));
+        assert_eq!(
+            "a/b".parse::<Sku>().unwrap_err().to_string(),
+            "may only contain letters, digits and . _ -"
+        );
+        assert_eq!("a@b.example".parse::<Email>(), Email::parse("a@b.example"));
+        assert!("a@b".parse::<Email>().is_err());
+        assert_eq!(
+            "tok_visa".parse::<PaymentToken>().unwrap().to_string(),
+            "tok_visa"
+        );
+        assert!("visa".parse::<PaymentToken>().is_err());
+        let err = serde_json::from_value::<Sku>(serde_json::json!("a/b")).unwrap_err();
+        assert!(err.to_string().contains("may only contain"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approval::{Approval, Decision, TaskToken};
+use crate::error_names::ErrorName;
 use crate::money::Money;
 use crate::order::{Address, Order, OrderItem, OrderUpdate, PaymentToken, Sku};
 use crate::pricing::Product;
@@ -71,11 +72,10 @@ impl StoreError {
     }
 
     /// The stable error name a handler reports for this failure.
-    pub fn error_name(&self) -> &'static str {
-        if self.is_transient() {
-            crate::error_names::TRANSIENT
-        } else {
-            crate::error_names::INTERNAL_ERROR
+    pub fn error_name(&self) -> ErrorName {
+        match self {
+            Self::Transient { .. } => ErrorName::Transient,
+            Self::Permanent { .. } | Self::Corrupt { .. } => ErrorName::InternalError,
         }
     }
 }

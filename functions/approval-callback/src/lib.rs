@@ -17,12 +17,11 @@ use std::sync::Arc;
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response, html_escape};
 use saga_core::approval::{ApprovalStatus, Decision};
-use saga_core::error_names;
 use saga_core::order::{Change, Expect, OrderUpdate};
 use saga_core::ports::{
     ApprovalStore, DecideOutcome, OrderStore, StoreError, Workflow, WorkflowError, error_chain,
 };
-use saga_core::{Approval, ApprovalId, Clock, OrderStatus, Timestamp};
+use saga_core::{Approval, ApprovalId, Clock, ErrorName, OrderStatus, Timestamp};
 use serde_json::json;
 
 #[derive(Clone)]
@@ -33,11 +32,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("approval_callback::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
 /// An API Gateway HTTP API request.
 pub type Input = Request;
@@ -482,7 +477,7 @@ async fn deliver(
             // waiting before this decision reached it.
             let timed_out = order.as_ref().is_none_or(|o| {
                 o.failure()
-                    .is_some_and(|f| f.error == error_names::APPROVAL_TIMED_OUT)
+                    .is_some_and(|f| f.error == ErrorName::ApprovalTimedOut)
                     || o.status() == OrderStatus::AwaitingApproval
             });
             if redelivery && !timed_out {

@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, Expect, OrderUpdate, PaymentRecord};
-use saga_core::ports::{
-    OrderStore, PaymentError, PaymentGateway, StoreError, UpdateOutcome, error_chain,
-};
-use saga_core::{Clock, Order, OrderId, OrderStatus};
+use saga_core::ports::{OrderStore, PaymentError, PaymentGateway, StoreError, UpdateOutcome};
+use saga_core::step::load_order;
+use saga_core::{Clock, OrderId, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
@@ -22,11 +20,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("pay::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,12 +52,12 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::PAYMENT_DECLINED,
-    error_names::PAYMENT_UNAVAILABLE,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::PaymentDeclined,
+    ErrorName::PaymentUnavailable,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +79,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::Declined { .. } => error_names::PAYMENT_DECLINED,
-            Self::Unavailable { .. } => error_names::PAYMENT_UNAVAILABLE,
-            Self::OrderNotFound(_) | Self::NotPayable { .. } => error_names::VALIDATION_ERROR,
+            Self::Declined { .. } => ErrorName::PaymentDeclined,
+            Self::Unavailable { .. } => ErrorName::PaymentUnavailable,
+            Self::OrderNotFound(_) | Self::NotPayable { .. } => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -105,19 +100,12 @@ impl From<PaymentError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Charge the order.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(p) = order.payment() {
         tracing::info!(%order_id, charge_id = %p.charge_id, "already paid");
         return Ok(Output::new(&order_id, p));
@@ -161,7 +149,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.payment() {
                 Some(p) => Ok(Output::new(&order_id, p)),
                 None => Err(Error::NotPayable {
@@ -174,19 +162,14 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use saga_core::fixtures::{Stage, demo_catalog, order_at};
     use saga_core::memory::MemoryStore;
     use saga_core::providers::SimulatedPayments;
+    use saga_core::testing::store_errors;
     use saga_core::{ManualClock, Timestamp};
 
     struct World {
@@ -352,56 +335,19 @@ mod tests {
         );
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::Declined { .. } => ("Declined", error_names::PAYMENT_DECLINED),
-            Error::Unavailable { .. } => ("Unavailable", error_names::PAYMENT_UNAVAILABLE),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::NotPayable { .. } => ("NotPayable", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::Declined { reason: "x".into() },
-            Error::Unavailable { reason: "x".into() },
-            Error::OrderNotFound(id.clone()),
-            Error::NotPayable {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-                why: "x",
-            },
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::Declined { .. } => [(Error::Declined { reason: "x".into() }, PaymentDeclined)],
+            Error::Unavailable { .. } => [(Error::Unavailable { reason: "x".into() }, PaymentUnavailable)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::NotPayable { .. } => [(
+                Error::NotPayable { order_id: id(), status: OrderStatus::Failed, why: "x" },
+                ValidationError,
+            )],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

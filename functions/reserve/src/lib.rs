@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::OrderUpdate;
-use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError, error_chain};
+use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError};
+use saga_core::step::load_order;
 use saga_core::{Clock, Order, OrderId, OrderItem, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
 
@@ -19,11 +19,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("reserve::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,11 +60,11 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::OUT_OF_STOCK,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::OutOfStock,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -93,30 +89,24 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::OutOfStock { .. } => error_names::OUT_OF_STOCK,
+            Self::OutOfStock { .. } => ErrorName::OutOfStock,
             Self::OrderNotFound(_) | Self::WrongStatus { .. } | Self::AlreadyReleased(_) => {
-                error_names::VALIDATION_ERROR
+                ErrorName::ValidationError
             }
             Self::Store(e) => e.error_name(),
         }
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Reserve the order's lines.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(done) = already_reserved(&order)? {
         return Ok(done);
     }
@@ -149,7 +139,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         ReserveOutcome::OrderNotFound => Err(Error::OrderNotFound(order_id)),
         ReserveOutcome::OrderConditionFailed => {
             // A concurrent duplicate may have reserved first.
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             already_reserved(&order)?.ok_or(Error::WrongStatus {
                 order_id,
                 status: order.status(),
@@ -166,18 +156,13 @@ fn already_reserved(order: &Order) -> Result<Option<Output>, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
     use saga_core::memory::MemoryStore;
+    use saga_core::testing::store_errors;
     use saga_core::{ManualClock, Timestamp};
 
     struct World {
@@ -320,59 +305,24 @@ mod tests {
         assert!(err.to_string().contains("invalid type"), "{err}");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::OutOfStock { .. } => ("OutOfStock", error_names::OUT_OF_STOCK),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::AlreadyReleased(_) => ("AlreadyReleased", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::OutOfStock {
-                sku: Sku::parse("A").unwrap(),
-                requested: 1,
-                available: None,
-            },
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::AlreadyReleased(id.clone()),
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let out_of_stock = Error::OutOfStock {
+            sku: Sku::parse("A").unwrap(),
+            requested: 1,
+            available: None,
+        };
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::OutOfStock { .. } => [(out_of_stock, OutOfStock)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::AlreadyReleased(_) => [(Error::AlreadyReleased(id()), ValidationError)],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, Expect, OrderUpdate, ShipmentRecord};
-use saga_core::ports::{
-    Carrier, OrderStore, ShippingError, StoreError, UpdateOutcome, error_chain,
-};
-use saga_core::{Clock, Order, OrderId, OrderStatus};
+use saga_core::ports::{Carrier, OrderStore, ShippingError, StoreError, UpdateOutcome};
+use saga_core::step::load_order;
+use saga_core::{Clock, OrderId, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
@@ -22,11 +20,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ship::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,11 +39,11 @@ pub struct Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::SHIPPING_FAILED,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::ShippingFailed,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -70,11 +64,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::Refused { .. } => error_names::SHIPPING_FAILED,
-            Self::CarrierUnavailable { .. } => error_names::TRANSIENT,
-            Self::OrderNotFound(_) | Self::WrongStatus { .. } => error_names::VALIDATION_ERROR,
+            Self::Refused { .. } => ErrorName::ShippingFailed,
+            Self::CarrierUnavailable { .. } => ErrorName::Transient,
+            Self::OrderNotFound(_) | Self::WrongStatus { .. } => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -89,19 +84,12 @@ impl From<ShippingError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Ship the order.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(s) = order.shipment() {
         return Ok(Output {
             order_id,
@@ -141,7 +129,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.shipment() {
                 Some(s) => Ok(Output {
                     order_id,
@@ -156,19 +144,14 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
     use saga_core::memory::MemoryStore;
     use saga_core::providers::SimulatedCarrier;
+    use saga_core::testing::store_errors;
     use saga_core::{ManualClock, Timestamp};
 
     struct World {
@@ -278,55 +261,20 @@ mod tests {
         assert_eq!(err.error_name(), "ValidationError");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::Refused { .. } => ("Refused", error_names::SHIPPING_FAILED),
-            Error::CarrierUnavailable { .. } => ("CarrierUnavailable", error_names::TRANSIENT),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::Refused { reason: "x".into() },
-            Error::CarrierUnavailable { reason: "x".into() },
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let reason = || "x".to_owned();
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::Refused { .. } => [(Error::Refused { reason: reason() }, ShippingFailed)],
+            Error::CarrierUnavailable { .. } => [(Error::CarrierUnavailable { reason: reason() }, Transient)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, MAX_LINES, OrderUpdate};
-use saga_core::ports::{Catalog, OrderStore, StoreError, UpdateOutcome, error_chain};
+use saga_core::ports::{Catalog, OrderStore, StoreError, UpdateOutcome};
 use saga_core::pricing::{PricingError, price_order};
+use saga_core::step::load_order;
 use saga_core::{Clock, Order, OrderId, OrderStatus, Pricing};
 use serde::{Deserialize, Serialize};
 
@@ -23,13 +23,7 @@ pub struct Deps {
     pub approval_threshold_cents: i64,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deps")
-            .field("approval_threshold_cents", &self.approval_threshold_cents)
-            .finish()
-    }
-}
+saga_core::debug_deps!(Deps, approval_threshold_cents);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,10 +76,10 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE", "APPROVAL_THRESHOLD_CENTS"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +107,13 @@ pub enum Error {
 
 impl Error {
     /// The stable error name (Lambda `errorType`).
-    pub fn error_name(&self) -> &'static str {
+    pub fn error_name(&self) -> ErrorName {
         match self {
             Self::OrderNotFound(_)
             | Self::WrongStatus { .. }
             | Self::TooManyLines { .. }
             | Self::Pricing { .. }
-            | Self::InvalidRecord(_) => error_names::VALIDATION_ERROR,
+            | Self::InvalidRecord(_) => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -134,19 +128,12 @@ impl From<StoreError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Price the order and record it as `VALIDATED`.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(pricing) = order.pricing() {
         tracing::info!(%order_id, "already validated");
         return Ok(Output::new(&order, pricing));
@@ -189,7 +176,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         // A concurrent duplicate may have won: its pricing is the answer.
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.pricing() {
                 Some(p) => Ok(Output::new(&order, p)),
                 None => Err(Error::WrongStatus {
@@ -201,18 +188,13 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use saga_core::fixtures::{demo_catalog, received_order};
     use saga_core::memory::MemoryStore;
+    use saga_core::testing::store_errors;
     use saga_core::{ManualClock, Timestamp};
     use serde_json::json;
 
@@ -227,7 +209,7 @@ mod tests {
             orders: store.clone(),
             catalog: store.clone(),
             clock: Arc::new(ManualClock::at_fixed_start()),
-            approval_threshold_cents: 100_000,
+            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
         };
         World { store, deps }
     }
@@ -375,7 +357,7 @@ mod tests {
             OrderStatus::Failed,
             &[OrderStatus::Received],
             vec![Change::Failure(saga_core::Failure {
-                error: "InternalError".into(),
+                error: ErrorName::InternalError,
                 cause: "not started".into(),
             })],
             w.deps.clock.now(),
@@ -435,63 +417,23 @@ mod tests {
         assert!(err.to_string().contains("missing field `orderId`"), "{err}");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::TooManyLines { .. } => ("TooManyLines", error_names::VALIDATION_ERROR),
-            Error::Pricing { .. } => ("Pricing", error_names::VALIDATION_ERROR),
-            Error::InvalidRecord(_) => ("InvalidRecord", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 8;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::TooManyLines {
-                order_id: id.clone(),
-                lines: 51,
-            },
-            Error::Pricing {
-                order_id: id.clone(),
-                source: PricingError::Overflow,
-            },
-            Error::InvalidRecord(StoreError::corrupt("x", "y")),
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::TooManyLines { .. } => [(Error::TooManyLines { order_id: id(), lines: 51 }, ValidationError)],
+            Error::Pricing { .. } => [(
+                Error::Pricing { order_id: id(), source: PricingError::Overflow },
+                ValidationError,
+            )],
+            Error::InvalidRecord(_) => [(Error::InvalidRecord(StoreError::corrupt("x", "y")), ValidationError)],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }
