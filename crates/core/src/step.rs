@@ -2,8 +2,27 @@
 //! its `Diagnostic` (the Lambda `errorType` / `errorMessage`) and the `Debug`
 //! of its `Deps`.
 
+use serde::{Deserialize, Serialize};
+
 use crate::ports::{OrderStore, StoreError};
 use crate::{Order, OrderId};
+
+/// The input of the steps that act on an order by its id alone
+/// (`{"orderId": "…"}`): validate, reserve, pay, ship. A bad id fails while
+/// deserializing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderInput {
+    pub order_id: OrderId,
+}
+
+impl OrderInput {
+    pub fn new(order_id: &OrderId) -> Self {
+        Self {
+            order_id: order_id.clone(),
+        }
+    }
+}
 
 /// Read the order a step acts on; `not_found` is the step's own error for an
 /// order that does not exist (a `ValidationError`: the saga names no order

@@ -1,12 +1,87 @@
 //! Test support for the step crates (feature `testing`, which their
-//! `dev-dependencies` turn on): the check that every error a step can return
-//! reports its stable name.
+//! `dev-dependencies` turn on): a [`World`] of in-memory ports to run a step
+//! in, and the check that every error a step can return reports its stable
+//! name ([`assert_error_names!`]).
 
 use std::collections::BTreeSet;
-use std::fmt::Debug;
+use std::fmt::{self, Debug};
+use std::future::Future;
+use std::sync::Arc;
 
-use crate::ErrorName;
+use crate::fixtures::{self, Stage, demo_catalog};
+use crate::memory::MemoryStore;
 use crate::ports::StoreError;
+use crate::{Clock, ErrorName, ManualClock, OrderId};
+
+/// A step's test world: the in-memory store holding the demo catalog, a
+/// manual clock at its fixed start, and the step's `Deps` built over them.
+pub struct World<D> {
+    pub store: Arc<MemoryStore>,
+    pub clock: Arc<ManualClock>,
+    pub deps: D,
+}
+
+impl<D> World<D> {
+    /// `deps` picks the ports the step takes from the store and the clock.
+    pub fn new(deps: impl FnOnce(&Arc<MemoryStore>, &Arc<ManualClock>) -> D) -> Self {
+        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
+        let clock = Arc::new(ManualClock::at_fixed_start());
+        let deps = deps(&store, &clock);
+        Self { store, clock, deps }
+    }
+
+    /// A new order of `items` (paid with `token`, shipped to `postal_code`)
+    /// brought to `stage` through the store, as [`fixtures::order_at`] does.
+    pub async fn order_at(
+        &self,
+        stage: Stage,
+        items: &[(&str, u32)],
+        token: &str,
+        postal_code: &str,
+    ) -> OrderId {
+        fixtures::order_at(
+            &*self.store,
+            stage,
+            items,
+            token,
+            postal_code,
+            self.clock.now(),
+        )
+        .await
+        .order_id()
+        .clone()
+    }
+
+    /// Runs a step twice on order `order_id` (a retry, a duplicate delivery):
+    /// the second run answers as the first and changes nothing. Returns the
+    /// answer.
+    #[allow(clippy::unwrap_used)] // test support: a failed run is the failure report
+    pub async fn assert_runs_once<O, E, Fut>(&self, order_id: &OrderId, run: impl Fn() -> Fut) -> O
+    where
+        O: PartialEq + Debug,
+        E: Debug,
+        Fut: Future<Output = Result<O, E>>,
+    {
+        let first = run().await.unwrap();
+        let after_first = self.store.order(order_id);
+        let second = run().await.unwrap();
+        assert_eq!(first, second, "the second run answers as the first");
+        assert_eq!(
+            self.store.order(order_id),
+            after_first,
+            "the second run changes nothing"
+        );
+        first
+    }
+}
+
+impl<D> Debug for World<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
 
 /// One [`StoreError`] of every kind, wrapped by `wrap` (a variant of a step's
 /// error), with the name each must report.

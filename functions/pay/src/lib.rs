@@ -22,11 +22,7 @@ pub struct Deps {
 
 saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -166,53 +162,30 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use lambda_runtime::Diagnostic;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at};
-    use saga_core::memory::MemoryStore;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::Stage;
     use saga_core::providers::SimulatedPayments;
     use saga_core::testing::store_errors;
-    use saga_core::{ManualClock, Timestamp};
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             payments: Arc::new(SimulatedPayments::new(store.clone())),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn reserved_order(w: &World, items: &[(&str, u32)], token: &str) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Reserved,
-            items,
-            token,
-            "10115",
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Reserved, items, token, "10115").await
     }
 
     #[tokio::test]
     async fn charges_the_catalog_total_and_records_paid() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 2)], "tok_visa").await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.amount_cents, 3_998);
         assert_eq!(out.charge_id, format!("ch_{id}"));
         let order = w.store.order(&id).unwrap();
@@ -224,19 +197,12 @@ mod tests {
     async fn declined_and_unavailable_have_their_names() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_declined").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "PaymentDeclined");
         assert!(w.store.order(&id).unwrap().payment().is_none());
 
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_unavailable").await;
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "PaymentUnavailable");
     }
 
@@ -244,23 +210,9 @@ mod tests {
     async fn flaky_succeeds_on_the_retry() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_flaky").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "PaymentUnavailable");
-        handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
     }
 
@@ -268,39 +220,15 @@ mod tests {
     async fn invoking_twice_charges_once() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let snapshot = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
     async fn a_big_order_is_not_charged_before_approval() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-4", 1)], "tok_visa").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(err.to_string().contains("needs approval"), "{err}");
         assert!(w.store.order(&id).unwrap().payment().is_none());
@@ -311,23 +239,9 @@ mod tests {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
         w.store.fail_next("orders.update", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "Transient");
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(
             out.charge_id,
             format!("ch_{id}"),

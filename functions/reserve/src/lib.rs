@@ -21,11 +21,7 @@ pub struct Deps {
 
 saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,52 +156,30 @@ fn already_reserved(order: &Order) -> Result<Option<Output>, Error> {
 mod tests {
     use super::*;
     use lambda_runtime::Diagnostic;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
-    use saga_core::memory::MemoryStore;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::{Stage, received_order};
     use saga_core::testing::store_errors;
-    use saga_core::{ManualClock, Timestamp};
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             stock: store.clone(),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn validated_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Validated,
-            items,
-            "tok_visa",
-            "10115",
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Validated, items, "tok_visa", "10115")
+            .await
     }
 
     #[tokio::test]
     async fn reserves_every_line_and_marks_the_order() {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 3), ("SKU-3", 2)]).await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.reserved.len(), 2);
         assert_eq!(w.store.stock("SKU-1"), Some(97));
         assert_eq!(w.store.stock("SKU-3"), Some(8));
@@ -216,14 +190,7 @@ mod tests {
     async fn out_of_stock_names_the_sku_and_takes_nothing() {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 3), ("SKU-4", 6)]).await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "OutOfStock");
         let diag = Diagnostic::from(err);
         assert_eq!(
@@ -238,22 +205,8 @@ mod tests {
     async fn invoking_twice_reserves_once() {
         let w = world();
         let id = validated_order(&w, &[("SKU-2", 5)]).await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let first = handle(&w.deps, Input::new(&id)).await.unwrap();
+        let second = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(first, second);
         assert_eq!(w.store.stock("SKU-2"), Some(20));
         assert_eq!(
@@ -268,14 +221,9 @@ mod tests {
         let w = world();
         let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
         w.store.insert(&order).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: order.order_id().clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(order.order_id()))
+            .await
+            .unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert_eq!(w.store.stock("SKU-1"), Some(100));
     }
@@ -285,17 +233,10 @@ mod tests {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 1)]).await;
         w.store.fail_next("stock.reserve", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "Transient");
         assert_eq!(w.store.stock("SKU-1"), Some(100));
-        handle(&w.deps, Input { order_id: id }).await.unwrap();
+        handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(w.store.stock("SKU-1"), Some(99), "the retry succeeds");
     }
 

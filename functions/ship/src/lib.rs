@@ -22,11 +22,7 @@ pub struct Deps {
 
 saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -148,53 +144,31 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use lambda_runtime::Diagnostic;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
-    use saga_core::memory::MemoryStore;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::{Stage, received_order};
     use saga_core::providers::SimulatedCarrier;
     use saga_core::testing::store_errors;
-    use saga_core::{ManualClock, Timestamp};
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             carrier: Arc::new(SimulatedCarrier),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn paid_order(w: &World, postal_code: &str) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Paid,
-            &[("SKU-1", 1)],
-            "tok_visa",
-            postal_code,
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Paid, &[("SKU-1", 1)], "tok_visa", postal_code)
+            .await
     }
 
     #[tokio::test]
     async fn ships_records_tracking_and_completes() {
         let w = world();
         let id = paid_order(&w, "10115").await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.tracking_number, format!("TRK{id}"));
         let order = w.store.order(&id).unwrap();
         assert_eq!(order.status(), OrderStatus::Completed);
@@ -208,14 +182,7 @@ mod tests {
     async fn undeliverable_address_is_shipping_failed_and_changes_nothing() {
         let w = world();
         let id = paid_order(&w, "00000").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "ShippingFailed");
         assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
     }
@@ -224,25 +191,8 @@ mod tests {
     async fn invoking_twice_ships_once() {
         let w = world();
         let id = paid_order(&w, "10115").await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let snapshot = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
@@ -250,14 +200,9 @@ mod tests {
         let w = world();
         let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
         w.store.insert(&order).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: order.order_id().clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(order.order_id()))
+            .await
+            .unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
     }
 

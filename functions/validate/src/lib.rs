@@ -25,11 +25,7 @@ pub struct Deps {
 
 saga_core::debug_deps!(Deps, approval_threshold_cents);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -192,32 +188,26 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
 mod tests {
     use super::*;
     use lambda_runtime::Diagnostic;
-    use saga_core::fixtures::{demo_catalog, received_order};
-    use saga_core::memory::MemoryStore;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::Stage;
+    use saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS;
     use saga_core::testing::store_errors;
-    use saga_core::{ManualClock, Timestamp};
     use serde_json::json;
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             catalog: store.clone(),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
-        };
-        World { store, deps }
+            clock: clock.clone(),
+            approval_threshold_cents: DEFAULT_APPROVAL_THRESHOLD_CENTS,
+        })
     }
 
     async fn new_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        let order = received_order(items, "tok_visa", "10115", w.deps.clock.now());
-        w.store.insert(&order).await.unwrap();
-        order.order_id().clone()
+        w.order_at(Stage::Received, items, "tok_visa", "10115")
+            .await
     }
 
     #[tokio::test]
@@ -225,14 +215,7 @@ mod tests {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 2), ("SKU-2", 1)]).await;
 
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
 
         assert_eq!(out.total_cents, 2 * 1_999 + 4_950);
         assert_eq!(out.currency, "EUR");
@@ -254,7 +237,7 @@ mod tests {
     async fn big_orders_require_approval() {
         let w = world();
         let id = new_order(&w, &[("SKU-4", 1)]).await;
-        let out = handle(&w.deps, Input { order_id: id }).await.unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert!(out.requires_approval, "149000 >= 100000");
     }
 
@@ -262,14 +245,7 @@ mod tests {
     async fn unknown_skus_are_a_validation_error_naming_them() {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1), ("NOPE-9", 1)]).await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         let diag = Diagnostic::from(err);
         assert!(
@@ -291,14 +267,7 @@ mod tests {
         let mut raw = serde_json::to_value(w.store.order(&id).unwrap()).unwrap();
         raw["items"][0]["quantity"] = json!(5000);
         w.store.put_raw_order(&id, raw.clone());
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(
             Diagnostic::from(err)
@@ -311,7 +280,7 @@ mod tests {
             .collect();
         raw["items"] = json!(items);
         w.store.put_raw_order(&id, raw);
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(Diagnostic::from(err).error_message.contains("at most 50"));
     }
@@ -320,34 +289,15 @@ mod tests {
     async fn invoking_twice_changes_nothing_twice() {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1)]).await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let after_first = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), after_first);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
     async fn missing_order_and_wrong_status() {
         let w = world();
         let missing = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let err = handle(&w.deps, Input { order_id: missing })
-            .await
-            .unwrap_err();
+        let err = handle(&w.deps, Input::new(&missing)).await.unwrap_err();
         assert!(matches!(err, Error::OrderNotFound(_)));
 
         // Ended before validation (as api-handler ends an order whose saga
@@ -363,14 +313,7 @@ mod tests {
             w.deps.clock.now(),
         );
         w.store.update(&id, &ended).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -392,17 +335,10 @@ mod tests {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1)]).await;
         w.store.fail_next("products.get", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "Transient");
         w.store.fail_next("orders.update", false);
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "InternalError");
     }
 
