@@ -155,6 +155,22 @@ pub struct PricedLine {
     pub unit_price_cents: i64,
 }
 
+impl PricedLine {
+    /// The unit price, in the order's `currency`.
+    pub fn unit_price(&self, currency: crate::Currency) -> Money {
+        Money::new(self.unit_price_cents, currency)
+    }
+
+    /// Unit price times quantity, as shown to people (`"39.98 EUR"`); empty
+    /// if it overflows (pricing refuses such orders, so only a corrupt record).
+    pub fn line_total_text(&self, currency: crate::Currency) -> String {
+        self.unit_price(currency)
+            .checked_mul(self.quantity.get())
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// The catalog prices of an order, fixed at validation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -707,6 +723,24 @@ mod tests {
         assert!(PaymentToken::parse("tok_visa").is_ok());
         assert!(PaymentToken::parse("visa").is_err());
         assert!(PaymentToken::parse("tok_").is_err());
+    }
+
+    #[test]
+    fn a_priced_line_shows_its_unit_price_and_total() {
+        let eur = crate::Currency::parse("EUR").unwrap();
+        let line = PricedLine {
+            sku: Sku::parse("SKU-1").unwrap(),
+            name: "Beans".into(),
+            quantity: Quantity::new(2).unwrap(),
+            unit_price_cents: 1_999,
+        };
+        assert_eq!(line.unit_price(eur).to_string(), "19.99 EUR");
+        assert_eq!(line.line_total_text(eur), "39.98 EUR");
+        let huge = PricedLine {
+            unit_price_cents: i64::MAX,
+            ..line
+        };
+        assert_eq!(huge.line_total_text(eur), "");
     }
 
     #[test]

@@ -71,6 +71,21 @@ impl StoreError {
         matches!(self, Self::Transient { .. })
     }
 
+    /// For an HTTP handler: `transient` (a 503, worth retrying) for a
+    /// transient failure, `other` (a 500) for the rest; `self` is kept as the
+    /// source either way.
+    pub fn split_transient<T>(
+        self,
+        transient: impl FnOnce(BoxError) -> T,
+        other: impl FnOnce(BoxError) -> T,
+    ) -> T {
+        if self.is_transient() {
+            transient(Box::new(self))
+        } else {
+            other(Box::new(self))
+        }
+    }
+
     /// The stable error name a handler reports for this failure.
     pub fn error_name(&self) -> ErrorName {
         match self {

@@ -19,8 +19,8 @@ use saga_apigw::http::Method;
 use saga_apigw::{Request, Response};
 use saga_core::order::{Change, Failure, OrderUpdate};
 use saga_core::ports::{
-    Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow, WorkflowError,
-    error_chain,
+    BoxError, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow,
+    WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
 use saga_core::{Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
@@ -70,22 +70,18 @@ pub enum Error {
     #[error("Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
     #[error("temporarily unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] BoxError),
     /// The saga could not be started and, without an idempotency key, the
     /// order was ended: the client must submit it again.
     #[error("the order could not be accepted")]
-    NotAccepted(#[source] Box<dyn std::error::Error + Send + Sync>),
+    NotAccepted(#[source] BoxError),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] BoxError),
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
-        }
+        e.split_transient(Self::Unavailable, Self::Internal)
     }
 }
 

@@ -132,16 +132,13 @@ pub fn approval_message(
         summary.customer_id
     );
     for l in &summary.lines {
-        let unit = saga_core::Money::new(l.unit_price_cents, currency);
-        let line_total = unit
-            .checked_mul(l.quantity.get())
-            .map(|m| m.to_string())
-            .unwrap_or_default();
         body.push_str(&format!(
-            "  {} x {} ({}) at {unit} = {line_total}\n",
+            "  {} x {} ({}) at {} = {}\n",
             l.quantity.get(),
             l.sku,
-            l.name
+            l.name,
+            l.unit_price(currency),
+            l.line_total_text(currency)
         ));
     }
     body.push_str(&format!(
