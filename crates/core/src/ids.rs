@@ -27,6 +27,21 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// The rule of customer ids and SKUs: 1 to 64 ASCII letters, digits and
+/// `extra`. `Err` is the reason; `charset` says what is allowed.
+pub(crate) fn short_name(s: &str, extra: &[u8], charset: &'static str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    {
+        return Err(charset);
+    }
+    Ok(())
+}
+
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 /// An order id: a ULID (26 characters of Crockford base32; 48 bits of
@@ -124,15 +139,7 @@ impl CustomerId {
             what: "customerId",
             reason,
         };
-        if s.is_empty() || s.len() > 64 {
-            return Err(err("must be 1 to 64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        {
-            return Err(err("may only contain letters, digits and . _ : -"));
-        }
+        short_name(s, b"._:-", "may only contain letters, digits and . _ : -").map_err(err)?;
         Ok(Self(s.to_owned()))
     }
 }

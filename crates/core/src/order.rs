@@ -40,15 +40,8 @@ pub struct Sku(String);
 
 impl Sku {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
-        if s.is_empty() || s.len() > 64 {
-            return Err(value_error("must be 1 to 64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(value_error("may only contain letters, digits and . _ -"));
-        }
+        crate::ids::short_name(s, b"._-", "may only contain letters, digits and . _ -")
+            .map_err(value_error)?;
         Ok(Self(s.to_owned()))
     }
 }
