@@ -300,20 +300,13 @@ async fn refund_unrecorded_charge(deps: &Deps, order: &Order) -> Result<(), Erro
     let Some(charge) = found else {
         return Ok(());
     };
-    let refund = deps
-        .payments
-        .refund(order_id, order.payment_token(), &charge)
-        .await
-        .map_err(|e| Error::undo(order_id, "refund the unrecorded charge", e))?;
-    let now = deps.clock.now();
+    let refund = refund_charge(deps, order, &charge, "refund the unrecorded charge").await?;
+    let now = refund.refunded_at;
     let record = PaymentRecord {
         charge_id: charge.charge_id.clone(),
         amount: charge.amount,
         charged_at: now,
-        refund: Some(RefundRecord {
-            refund_id: refund.refund_id,
-            refunded_at: now,
-        }),
+        refund: Some(refund),
     };
     let update = OrderUpdate::changes(vec![Expect::NoPayment], vec![Change::Payment(record)], now);
     deps.orders
@@ -331,18 +324,11 @@ async fn refund_payment(deps: &Deps, order: &Order, payment: &PaymentRecord) -> 
         charge_id: payment.charge_id.clone(),
         amount: payment.amount,
     };
-    let refund = deps
-        .payments
-        .refund(order_id, order.payment_token(), &charge)
-        .await
-        .map_err(|e| Error::undo(order_id, "refund the payment", e))?;
-    let now = deps.clock.now();
+    let refund = refund_charge(deps, order, &charge, "refund the payment").await?;
+    let now = refund.refunded_at;
     let update = OrderUpdate::changes(
         vec![Expect::PaymentNotRefunded],
-        vec![Change::Refund(RefundRecord {
-            refund_id: refund.refund_id,
-            refunded_at: now,
-        })],
+        vec![Change::Refund(refund)],
         now,
     );
     deps.orders
@@ -351,6 +337,25 @@ async fn refund_payment(deps: &Deps, order: &Order, payment: &PaymentRecord) -> 
         .map_err(|e| Error::undo(order_id, "record the refund", e))?;
     tracing::info!(%order_id, charge_id = %payment.charge_id, "payment refunded");
     Ok(())
+}
+
+/// Have the provider refund `charge`; the record of it, refunded now. `step`
+/// names the undo when it fails.
+async fn refund_charge(
+    deps: &Deps,
+    order: &Order,
+    charge: &Charge,
+    step: &'static str,
+) -> Result<RefundRecord, Error> {
+    let refund = deps
+        .payments
+        .refund(order.order_id(), order.payment_token(), charge)
+        .await
+        .map_err(|e| Error::undo(order.order_id(), step, e))?;
+    Ok(RefundRecord {
+        refund_id: refund.refund_id,
+        refunded_at: deps.clock.now(),
+    })
 }
 
 /// Give the held stock back, recording the release in the same transaction.
