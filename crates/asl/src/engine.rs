@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{Notify, mpsc};
 
 use crate::clock::Clock;
@@ -55,11 +56,22 @@ pub(crate) enum Callback {
 /// forgotten first; this bounds the memory of a long-running server.
 pub(crate) const MAX_CLOSED_TOKENS: usize = 10_000;
 
+/// A parked task as the token registry sees it.
+#[derive(Debug)]
+struct Waiter {
+    /// Callbacks are only ever sent with the registry locked (see
+    /// [`Shared::settle`]).
+    tx: mpsc::UnboundedSender<Callback>,
+    /// The execution's: once it is stopped, the stop has won the race
+    /// against every later callback.
+    stop: Arc<StopSignal>,
+}
+
 /// Task tokens: the parked tasks waiting for a callback, and the most
 /// recently closed ones.
 #[derive(Debug, Default)]
 struct Tokens {
-    active: HashMap<String, mpsc::UnboundedSender<Callback>>,
+    active: HashMap<String, Waiter>,
     closed: HashSet<String>,
     /// `closed` in the order the tokens were closed (oldest first).
     closed_order: VecDeque<String>,
@@ -175,6 +187,11 @@ impl StopSignal {
     pub(crate) fn reason(&self) -> (Option<String>, Option<String>) {
         lock(&self.reason).clone().unwrap_or((None, None))
     }
+
+    /// Whether a stop was asked for (the execution may not have seen it yet).
+    fn is_stopped(&self) -> bool {
+        lock(&self.reason).is_some()
+    }
 }
 
 /// Removes an execution from the running set when dropped.
@@ -202,13 +219,18 @@ impl Drop for TokenGuard {
 }
 
 impl Shared {
-    /// Register `token` for a parked task.
+    /// Register `token` for a parked task of the execution `stop` belongs to.
     pub(crate) fn register_token(
         self: &Arc<Self>,
         token: &str,
-    ) -> (TokenGuard, mpsc::UnboundedReceiver<Callback>) {
+        stop: &Arc<StopSignal>,
+    ) -> (TokenGuard, UnboundedReceiver<Callback>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.tokens).active.insert(token.to_owned(), tx);
+        let waiter = Waiter {
+            tx,
+            stop: stop.clone(),
+        };
+        lock(&self.tokens).active.insert(token.to_owned(), waiter);
         (
             TokenGuard {
                 shared: self.clone(),
@@ -224,14 +246,19 @@ impl Shared {
         }
         let mut tokens = lock(&self.tokens);
         let closes = !matches!(cb, Callback::Heartbeat);
-        let Some(tx) = tokens.active.get(token) else {
+        let Some(waiter) = tokens.active.get(token) else {
             return Err(if tokens.closed.contains(token) {
                 CallbackError::TaskTimedOut
             } else {
                 CallbackError::TaskDoesNotExist
             });
         };
-        let sent = tx.send(cb).is_ok();
+        // Stopped but not yet ended: the stop won. The token stays open, so
+        // the parked task ends by the stop, not by a closed token.
+        if waiter.stop.is_stopped() {
+            return Err(CallbackError::TaskTimedOut);
+        }
+        let sent = waiter.tx.send(cb).is_ok();
         if closes || !sent {
             tokens.close(token);
         }
@@ -239,6 +266,27 @@ impl Shared {
             Ok(())
         } else {
             Err(CallbackError::TaskTimedOut)
+        }
+    }
+
+    /// The atomic choice between a callback and the other ways a parked
+    /// task can end (a deadline passed, the host call ended it): a callback
+    /// already accepted wins and is returned; otherwise the token is closed
+    /// here, so every later callback is told `TaskTimedOut`. Callbacks are
+    /// only sent with the registry locked, so with it locked `rx` holds every
+    /// accepted one: the look and the close cannot be split by a callback.
+    pub(crate) fn settle(
+        &self,
+        token: &str,
+        rx: &mut UnboundedReceiver<Callback>,
+    ) -> Option<Callback> {
+        let mut tokens = lock(&self.tokens);
+        match rx.try_recv() {
+            Ok(cb) => Some(cb),
+            Err(_) => {
+                tokens.close(token);
+                None
+            }
         }
     }
 }
@@ -411,12 +459,14 @@ impl Engine {
             role_arn: cfg.role_arn.clone(),
         };
         let guard = self.register(&info.id, &info.name)?;
+        let stop = self.stop_signal(&info.id);
         let run = Run::new(
             self.shared.clone(),
             machine.clone(),
             info,
             start.persistence,
             None,
+            stop,
         );
         Ok((Arc::new(run), guard))
     }
@@ -453,10 +503,9 @@ impl Engine {
     fn spawn(&self, run: Arc<Run>, guard: RunningGuard) -> ExecutionHandle {
         let info = run.info().clone();
         let stop = self.stop_signal(&info.id);
-        let stop2 = stop.clone();
         let join = tokio::spawn(async move {
             let _guard = guard;
-            run.execute(stop2).await
+            run.execute().await
         });
         ExecutionHandle {
             execution_id: info.id.clone(),
@@ -474,10 +523,9 @@ impl Engine {
         start: StartExecution,
     ) -> Result<impl Future<Output = ExecutionOutcome> + Send + 'static, StartError> {
         let (run, guard) = self.prepare(machine, start)?;
-        let stop = self.stop_signal(&run.info().id);
         Ok(async move {
             let _guard = guard;
-            run.execute(stop).await
+            run.execute().await
         })
     }
 
@@ -503,12 +551,14 @@ impl Engine {
         }
         let guard = self.register(&snapshot.execution.id, &snapshot.execution.name)?;
         let info = snapshot.execution.clone();
+        let stop = self.stop_signal(&info.id);
         let run = Run::new(
             self.shared.clone(),
             machine.clone(),
             info,
             persistence,
             Some(snapshot),
+            stop,
         );
         Ok((Arc::new(run), guard))
     }
@@ -534,10 +584,9 @@ impl Engine {
         persistence: Option<Arc<dyn Persistence>>,
     ) -> Result<impl Future<Output = ExecutionOutcome> + Send + 'static, StartError> {
         let (run, guard) = self.prepare_resume(machine, snapshot, persistence)?;
-        let stop = self.stop_signal(&run.info().id);
         Ok(async move {
             let _guard = guard;
-            run.execute(stop).await
+            run.execute().await
         })
     }
 
@@ -613,7 +662,7 @@ mod tests {
         let shared = &engine.shared;
         let total = MAX_CLOSED_TOKENS + 500;
         for i in 0..total {
-            let (guard, _rx) = shared.register_token(&token(i));
+            let (guard, _rx) = shared.register_token(&token(i), &Arc::default());
             drop(guard);
         }
         {
@@ -633,7 +682,7 @@ mod tests {
             Err(CallbackError::TaskDoesNotExist)
         );
         // A token closed by its callback counts too, and is bounded the same way.
-        let (_guard, _rx) = shared.register_token(&token(total));
+        let (_guard, _rx) = shared.register_token(&token(total), &Arc::default());
         assert_eq!(
             shared.callback(&token(total), Callback::Success(Value::Null)),
             Ok(())

@@ -1,0 +1,250 @@
+//! A callback and a task deadline (or a stop) at the same instant: exactly
+//! one wins, and the loser is told. An accepted callback is never dropped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use asl::{
+    CallbackError, Engine, ExecutionInfo, ExecutionOutcome, ExecutionStatus, HistoryEvent,
+    ManualClock, Observer, StartExecution, StateMachine, TaskFailure, TaskHost, TaskOutput,
+    TaskRequest, async_trait,
+};
+use serde_json::json;
+
+/// Records the task token of the call; answers at once, or never (`hang`).
+#[derive(Debug, Default)]
+struct Parker {
+    token: Mutex<Option<String>>,
+    hang: bool,
+}
+
+#[async_trait]
+impl TaskHost for Parker {
+    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+        *self.token.lock().unwrap() = req.task_token.clone();
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        Ok(TaskOutput::Output(json!({"approvalId": "a-1"})))
+    }
+}
+
+/// Which deadline races which callback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Race {
+    /// `TimeoutSeconds` against `SendTaskSuccess`.
+    Timeout,
+    /// `HeartbeatSeconds` against `SendTaskHeartbeat`.
+    Heartbeat,
+}
+
+impl Race {
+    fn machine(self) -> StateMachine {
+        let limits = match self {
+            Race::Timeout => r#""TimeoutSeconds": 10"#,
+            Race::Heartbeat => r#""TimeoutSeconds": 3600, "HeartbeatSeconds": 10"#,
+        };
+        let def = format!(
+            r#"{{"StartAt": "Wait", "States": {{"Wait": {{
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                "Parameters": {{"FunctionName": "request-approval", "Payload": {{"t.$": "$$.Task.Token"}}}},
+                {limits}, "ResultPath": "$.approval", "End": true}}}}}}"#
+        );
+        StateMachine::parse(&def).unwrap().with_name("race")
+    }
+
+    fn callback(self, engine: &Engine, token: &str) -> Result<(), CallbackError> {
+        match self {
+            Race::Timeout => engine.send_task_success(token, json!("approved")),
+            Race::Heartbeat => engine.send_task_heartbeat(token),
+        }
+    }
+
+    fn timeout_error(self) -> &'static str {
+        match self {
+            Race::Timeout => "States.Timeout",
+            Race::Heartbeat => "States.HeartbeatTimeout",
+        }
+    }
+}
+
+/// Sends the callback from inside the engine's `TaskTimedOut` event: the
+/// instant the timeout has been chosen, before the task is over.
+#[derive(Debug)]
+struct CallbackOnTimeout {
+    race: Race,
+    engine: OnceLock<Engine>,
+    token: OnceLock<String>,
+    answer: Mutex<Option<Result<(), CallbackError>>>,
+}
+
+impl Observer for CallbackOnTimeout {
+    fn on_event(&self, _execution: &ExecutionInfo, event: &HistoryEvent) {
+        if event.event_type.as_str() != "TaskTimedOut" {
+            return;
+        }
+        if let (Some(engine), Some(token)) = (self.engine.get(), self.token.get()) {
+            let answer = self.race.callback(engine, token);
+            *self.answer.lock().unwrap() = Some(answer);
+        }
+    }
+}
+
+/// When the callback comes, once the deadline has passed on the clock.
+#[derive(Debug, Clone, Copy)]
+enum When {
+    /// After this many yields: 0 is before the parked task sees the time.
+    Yields(usize),
+    /// Inside the timeout's own `TaskTimedOut` event.
+    InTheTimeoutEvent,
+}
+
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// One race: the callback's answer and how the execution ended.
+async fn race(race: Race, when: When) -> (Result<(), CallbackError>, ExecutionOutcome) {
+    let clock = ManualClock::default();
+    let host = Arc::new(Parker::default());
+    let observer = Arc::new(CallbackOnTimeout {
+        race,
+        engine: OnceLock::new(),
+        token: OnceLock::new(),
+        answer: Mutex::new(None),
+    });
+    let engine = Engine::builder(host.clone(), Arc::new(clock.clone()))
+        .observer(observer.clone())
+        .build();
+    let handle = engine
+        .start(&race.machine(), StartExecution::new("race", json!({})))
+        .unwrap();
+    settle().await;
+    let token = host.token.lock().unwrap().clone().unwrap();
+    if matches!(when, When::InTheTimeoutEvent) {
+        observer.engine.set(engine.clone()).unwrap();
+        observer.token.set(token.clone()).unwrap();
+    }
+    // The deadline: its timer is woken, the parked task not polled yet.
+    clock.advance(Duration::from_secs(10));
+    let answer = match when {
+        When::Yields(n) => {
+            for _ in 0..n {
+                tokio::task::yield_now().await;
+            }
+            Some(race.callback(&engine, &token))
+        }
+        When::InTheTimeoutEvent => None,
+    };
+    if race == Race::Heartbeat && answer == Some(Ok(())) {
+        // The heartbeat won: the task waits on; finish it.
+        settle().await;
+        engine.send_task_success(&token, json!("approved")).unwrap();
+    }
+    let out = handle.outcome().await;
+    let answer = answer.or_else(|| observer.answer.lock().unwrap().take());
+    (answer.expect("the callback was sent"), out)
+}
+
+/// Exactly one side won, and the other was told.
+fn consistent(race: Race, answer: &Result<(), CallbackError>, out: &ExecutionOutcome) -> bool {
+    match answer {
+        Ok(()) => {
+            out.status == ExecutionStatus::Succeeded
+                && out.output == Some(json!({"approval": "approved"}))
+        }
+        Err(CallbackError::TaskTimedOut) => {
+            out.status == ExecutionStatus::Failed
+                && out.error.as_deref() == Some(race.timeout_error())
+        }
+        Err(_) => false,
+    }
+}
+
+async fn race_many(race: Race) {
+    let (mut won, mut lost, mut broken) = (0, 0, Vec::new());
+    for i in 0..1_000 {
+        let when = match i % 5 {
+            4 => When::InTheTimeoutEvent,
+            n => When::Yields(n),
+        };
+        let (answer, out) = self::race(race, when).await;
+        if !consistent(race, &answer, &out) {
+            broken.push(format!(
+                "{when:?}: {answer:?} but {} {:?}",
+                out.status, out.error
+            ));
+        } else if answer.is_ok() {
+            won += 1;
+        } else {
+            lost += 1;
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "{} of 1000 races broke, e.g. {:?}",
+        broken.len(),
+        &broken[..broken.len().min(3)]
+    );
+    assert!(
+        won > 0 && lost > 0,
+        "both sides win sometimes: {won} / {lost}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_at_the_timeout_instant_wins_or_is_told_it_timed_out() {
+    race_many(Race::Timeout).await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_at_the_heartbeat_deadline_wins_or_is_told_it_timed_out() {
+    race_many(Race::Heartbeat).await;
+}
+
+/// A parked task whose host call never returns, and its engine.
+async fn hanging() -> (Engine, ManualClock, asl::ExecutionHandle, String) {
+    let clock = ManualClock::default();
+    let host = Arc::new(Parker {
+        token: Mutex::new(None),
+        hang: true,
+    });
+    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
+    let handle = engine
+        .start(
+            &Race::Timeout.machine(),
+            StartExecution::new("race", json!({})),
+        )
+        .unwrap();
+    settle().await;
+    let token = host.token.lock().unwrap().clone().unwrap();
+    (engine, clock, handle, token)
+}
+
+#[tokio::test]
+async fn a_success_accepted_during_the_host_call_is_not_lost_to_the_timeout() {
+    let (engine, clock, handle, token) = hanging().await;
+    // The token is live while the host is still running (a fast approver).
+    assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
+    clock.advance(Duration::from_secs(10));
+    let out = handle.outcome().await;
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(out.output, Some(json!({"approval": "approved"})));
+}
+
+#[tokio::test]
+async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
+    let (engine, _clock, handle, token) = hanging().await;
+    assert!(engine.stop_execution(handle.execution_id(), None, None));
+    // Before the execution has even seen the stop: the stop already won.
+    assert_eq!(
+        engine.send_task_success(&token, json!("approved")),
+        Err(CallbackError::TaskTimedOut)
+    );
+    assert_eq!(handle.outcome().await.status, ExecutionStatus::Aborted);
+}
