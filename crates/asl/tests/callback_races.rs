@@ -248,3 +248,82 @@ async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
     );
     assert_eq!(handle.outcome().await.status, ExecutionStatus::Aborted);
 }
+
+/// Parks, then fails its host call when told to.
+#[derive(Debug, Default)]
+struct FailsWhenTold {
+    token: Mutex<Option<String>>,
+    go: tokio::sync::Notify,
+}
+
+#[async_trait]
+impl TaskHost for FailsWhenTold {
+    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
+        *self.token.lock().unwrap() = req.task_token.clone();
+        self.go.notified().await;
+        Err(TaskFailure::lambda_error(
+            "NotifierDown",
+            "the mail was sent, then",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_success_accepted_during_the_host_call_is_not_lost_when_the_call_fails() {
+    let clock = ManualClock::default();
+    let host = Arc::new(FailsWhenTold::default());
+    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
+    let handle = engine
+        .start(
+            &Race::Timeout.machine(),
+            StartExecution::new("race", json!({})),
+        )
+        .unwrap();
+    settle().await;
+    let token = host.token.lock().unwrap().clone().unwrap();
+    assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
+    host.go.notify_one();
+    let out = handle.outcome().await;
+    assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.error);
+    assert_eq!(out.output, Some(json!({"approval": "approved"})));
+}
+
+/// The execution on a worker thread, the callback from the test's thread,
+/// a few microseconds apart around the deadline: real concurrency, as in
+/// `saga-local serve`. Whatever the interleaving, the answer and the outcome
+/// agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_from_another_thread_at_the_deadline_agree_with_the_outcome() {
+    let mut broken = Vec::new();
+    for i in 0..500_u32 {
+        let clock = ManualClock::default();
+        let host = Arc::new(Parker::default());
+        let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
+        let handle = engine
+            .start(
+                &Race::Timeout.machine(),
+                StartExecution::new("race", json!({})),
+            )
+            .unwrap();
+        while clock.pending_timers() == 0 || host.token.lock().unwrap().is_none() {
+            tokio::task::yield_now().await;
+        }
+        let token = host.token.lock().unwrap().clone().unwrap();
+        clock.advance(Duration::from_secs(10));
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_micros(u64::from(i % 50)) {
+            std::hint::spin_loop();
+        }
+        let answer = Race::Timeout.callback(&engine, &token);
+        let out = handle.outcome().await;
+        if !consistent(Race::Timeout, &answer, &out) {
+            broken.push(format!("{answer:?} but {} {:?}", out.status, out.error));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "{} of 500 races broke: {:?}",
+        broken.len(),
+        &broken[..broken.len().min(3)]
+    );
+}
