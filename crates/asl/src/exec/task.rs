@@ -10,12 +10,12 @@ use super::data::resolve_seconds;
 use super::events::TaskEvents;
 use super::{Extra, Here, Lane, Run};
 use crate::clock::Clock;
-use crate::engine::Callback;
 use crate::error::{ErrorName, Failure};
 use crate::host::{Resource, TaskOutput, TaskRequest, lambda_invoke_envelope};
 use crate::model::TaskState;
 use crate::random;
 use crate::snapshot::{Phase, Position};
+use crate::tokens::Callback;
 
 /// One attempt's events, token and deadlines: new ones, or the ones a
 /// `Parked` snapshot saved (then the events up to `TaskSubmitted` are in the
@@ -140,7 +140,7 @@ impl Run {
         };
         // Registered before the call, so a callback that comes while the
         // host is still running finds the token.
-        let (_guard, mut rx) = self.shared.register_token(token, &self.stop);
+        let (_guard, mut rx) = self.shared.tokens.register(token, &self.stop);
         if !a.invoked {
             self.persist(lane, || parking.position(a.heartbeat_at, false))
                 .await?;
@@ -304,7 +304,7 @@ impl Run {
     ) -> Option<Result<Value, Failure>> {
         loop {
             // A heartbeat cannot keep a task that is ending anyway.
-            let cb = self.shared.settle(token, rx)?;
+            let cb = self.shared.tokens.settle(token, rx)?;
             if let Some(end) = self.end_by(lane, events, cb) {
                 return Some(end);
             }
@@ -361,7 +361,7 @@ impl Run {
                 Ok(cb) => cb,
                 // A deadline passed, but a callback (a heartbeat too) accepted
                 // by then still wins; else the token closes as it times out.
-                Err(error) => match self.shared.settle(parking.token, &mut rx) {
+                Err(error) => match self.shared.tokens.settle(parking.token, &mut rx) {
                     Some(cb) => Some(cb),
                     None => return Err(self.timed_out(parking.here, lane, events, error)),
                 },
