@@ -13,21 +13,38 @@ use asl::{
 };
 use serde_json::json;
 
-/// Records the task token of the call; answers at once, or never (`hang`).
+/// What the host call does once it has the token.
+#[derive(Debug, Default)]
+enum Then {
+    /// Answers at once: the task parks.
+    #[default]
+    Answer,
+    /// Never returns.
+    Hang,
+    /// Fails when `go` is notified (the e-mail went out, then the call failed).
+    FailWhenTold,
+}
+
+/// Records the task token of the call, then does `then`.
 #[derive(Debug, Default)]
 struct Parker {
     token: Mutex<Option<String>>,
-    hang: bool,
+    then: Then,
+    go: tokio::sync::Notify,
 }
 
 #[async_trait]
 impl TaskHost for Parker {
     async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
         *self.token.lock().unwrap() = req.task_token.clone();
-        if self.hang {
-            std::future::pending::<()>().await;
+        match self.then {
+            Then::Answer => Ok(TaskOutput::Output(json!({"approvalId": "a-1"}))),
+            Then::Hang => std::future::pending().await,
+            Then::FailWhenTold => {
+                self.go.notified().await;
+                Err(TaskFailure::lambda_error("NotifierDown", "mail sent, then"))
+            }
         }
-        Ok(TaskOutput::Output(json!({"approvalId": "a-1"})))
     }
 }
 
@@ -207,12 +224,20 @@ async fn a_heartbeat_at_the_heartbeat_deadline_wins_or_is_told_it_timed_out() {
     race_many(Race::Heartbeat).await;
 }
 
-/// A parked task whose host call never returns, and its engine.
-async fn hanging() -> (Engine, ManualClock, asl::ExecutionHandle, String) {
+/// An execution whose host call has the token and then does `then`.
+async fn calling(
+    then: Then,
+) -> (
+    Engine,
+    ManualClock,
+    asl::ExecutionHandle,
+    String,
+    Arc<Parker>,
+) {
     let clock = ManualClock::default();
     let host = Arc::new(Parker {
-        token: Mutex::new(None),
-        hang: true,
+        then,
+        ..Parker::default()
     });
     let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
     let handle = engine
@@ -223,12 +248,12 @@ async fn hanging() -> (Engine, ManualClock, asl::ExecutionHandle, String) {
         .unwrap();
     settle().await;
     let token = host.token.lock().unwrap().clone().unwrap();
-    (engine, clock, handle, token)
+    (engine, clock, handle, token, host)
 }
 
 #[tokio::test]
 async fn a_success_accepted_during_the_host_call_is_not_lost_to_the_timeout() {
-    let (engine, clock, handle, token) = hanging().await;
+    let (engine, clock, handle, token, _) = calling(Then::Hang).await;
     // The token is live while the host is still running (a fast approver).
     assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
     clock.advance(Duration::from_secs(10));
@@ -239,7 +264,7 @@ async fn a_success_accepted_during_the_host_call_is_not_lost_to_the_timeout() {
 
 #[tokio::test]
 async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
-    let (engine, _clock, handle, token) = hanging().await;
+    let (engine, _clock, handle, token, _) = calling(Then::Hang).await;
     assert!(engine.stop_execution(handle.execution_id(), None, None));
     // Before the execution has even seen the stop: the stop already won.
     assert_eq!(
@@ -249,38 +274,9 @@ async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
     assert_eq!(handle.outcome().await.status, ExecutionStatus::Aborted);
 }
 
-/// Parks, then fails its host call when told to.
-#[derive(Debug, Default)]
-struct FailsWhenTold {
-    token: Mutex<Option<String>>,
-    go: tokio::sync::Notify,
-}
-
-#[async_trait]
-impl TaskHost for FailsWhenTold {
-    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
-        *self.token.lock().unwrap() = req.task_token.clone();
-        self.go.notified().await;
-        Err(TaskFailure::lambda_error(
-            "NotifierDown",
-            "the mail was sent, then",
-        ))
-    }
-}
-
 #[tokio::test]
 async fn a_success_accepted_during_the_host_call_is_not_lost_when_the_call_fails() {
-    let clock = ManualClock::default();
-    let host = Arc::new(FailsWhenTold::default());
-    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
-    let handle = engine
-        .start(
-            &Race::Timeout.machine(),
-            StartExecution::new("race", json!({})),
-        )
-        .unwrap();
-    settle().await;
-    let token = host.token.lock().unwrap().clone().unwrap();
+    let (engine, _clock, handle, token, host) = calling(Then::FailWhenTold).await;
     assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
     host.go.notify_one();
     let out = handle.outcome().await;
