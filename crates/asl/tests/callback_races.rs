@@ -224,16 +224,16 @@ async fn a_heartbeat_at_the_heartbeat_deadline_wins_or_is_told_it_timed_out() {
     race_many(Race::Heartbeat).await;
 }
 
-/// An execution whose host call has the token and then does `then`.
-async fn calling(
-    then: Then,
-) -> (
-    Engine,
-    ManualClock,
-    asl::ExecutionHandle,
-    String,
-    Arc<Parker>,
-) {
+/// An execution whose host call has the token (and then does `then`).
+struct Calling {
+    engine: Engine,
+    clock: ManualClock,
+    handle: asl::ExecutionHandle,
+    token: String,
+    host: Arc<Parker>,
+}
+
+async fn calling(then: Then) -> Calling {
     let clock = ManualClock::default();
     let host = Arc::new(Parker {
         then,
@@ -246,14 +246,29 @@ async fn calling(
             StartExecution::new("race", json!({})),
         )
         .unwrap();
-    settle().await;
+    // Until the call has the token and the task waits on its deadline.
+    while clock.pending_timers() == 0 || host.token.lock().unwrap().is_none() {
+        tokio::task::yield_now().await;
+    }
     let token = host.token.lock().unwrap().clone().unwrap();
-    (engine, clock, handle, token, host)
+    Calling {
+        engine,
+        clock,
+        handle,
+        token,
+        host,
+    }
 }
 
 #[tokio::test]
 async fn a_success_accepted_during_the_host_call_is_not_lost_to_the_timeout() {
-    let (engine, clock, handle, token, _) = calling(Then::Hang).await;
+    let Calling {
+        engine,
+        clock,
+        handle,
+        token,
+        ..
+    } = calling(Then::Hang).await;
     // The token is live while the host is still running (a fast approver).
     assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
     clock.advance(Duration::from_secs(10));
@@ -264,7 +279,12 @@ async fn a_success_accepted_during_the_host_call_is_not_lost_to_the_timeout() {
 
 #[tokio::test]
 async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
-    let (engine, _clock, handle, token, _) = calling(Then::Hang).await;
+    let Calling {
+        engine,
+        handle,
+        token,
+        ..
+    } = calling(Then::Hang).await;
     assert!(engine.stop_execution(handle.execution_id(), None, None));
     // Before the execution has even seen the stop: the stop already won.
     assert_eq!(
@@ -276,7 +296,13 @@ async fn a_callback_after_stop_execution_returned_is_told_the_task_is_over() {
 
 #[tokio::test]
 async fn a_success_accepted_during_the_host_call_is_not_lost_when_the_call_fails() {
-    let (engine, _clock, handle, token, host) = calling(Then::FailWhenTold).await;
+    let Calling {
+        engine,
+        handle,
+        token,
+        host,
+        ..
+    } = calling(Then::FailWhenTold).await;
     assert_eq!(engine.send_task_success(&token, json!("approved")), Ok(()));
     host.go.notify_one();
     let out = handle.outcome().await;
@@ -292,19 +318,13 @@ async fn a_success_accepted_during_the_host_call_is_not_lost_when_the_call_fails
 async fn callbacks_from_another_thread_at_the_deadline_agree_with_the_outcome() {
     let mut broken = Vec::new();
     for i in 0..500_u32 {
-        let clock = ManualClock::default();
-        let host = Arc::new(Parker::default());
-        let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
-        let handle = engine
-            .start(
-                &Race::Timeout.machine(),
-                StartExecution::new("race", json!({})),
-            )
-            .unwrap();
-        while clock.pending_timers() == 0 || host.token.lock().unwrap().is_none() {
-            tokio::task::yield_now().await;
-        }
-        let token = host.token.lock().unwrap().clone().unwrap();
+        let Calling {
+            engine,
+            clock,
+            handle,
+            token,
+            ..
+        } = calling(Then::Answer).await;
         clock.advance(Duration::from_secs(10));
         let spin = std::time::Instant::now();
         while spin.elapsed() < Duration::from_micros(u64::from(i % 50)) {
