@@ -127,12 +127,12 @@ pub fn to_event(
     let target = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
-        .collect();
     let body = (!body.is_empty()).then_some(body);
-    saga_apigw::event(method, &target, &pairs, body)
+    let mut event = saga_apigw::event(method, &target, &[], body);
+    // Every header as it came, bytes included, as API Gateway passes them:
+    // dropping one that isn't ASCII would let the handler take it for absent.
+    event.headers = headers.clone();
+    event
 }
 
 /// The HTTP response for a handler's API Gateway response.
@@ -180,6 +180,17 @@ mod tests {
         );
         assert_eq!(saga_apigw::header(&event, "Idempotency-Key"), Some("k-1"));
         assert_eq!(saga_apigw::body(&event).unwrap(), b"decision=approve");
+
+        // A header value that isn't ASCII reaches the handler, which judges it.
+        headers.insert(
+            "idempotency-key",
+            HeaderValue::from_bytes("clé".as_bytes()).unwrap(),
+        );
+        let event = to_event(Method::POST, &uri, &headers, b"");
+        assert_eq!(
+            saga_apigw::checked_header(&event, "idempotency-key"),
+            Ok(Some("clé"))
+        );
 
         let binary = to_event(Method::POST, &uri, &HeaderMap::new(), &[0xff, 0x00]);
         assert!(binary.is_base64_encoded);
