@@ -52,6 +52,18 @@ pub struct Args {
     /// Run another state machine file instead of the built-in order saga.
     #[arg(long, value_name = "FILE")]
     pub definition: Option<PathBuf>,
+    /// Require `Authorization: Bearer <JWT>` on the order routes, signed
+    /// HS256 with the secret in FILE, as API Gateway's JWT authorizer
+    /// (infra variables jwt_issuer / jwt_audience) does in AWS. The
+    /// customer is then the token's `sub`. Approval links stay open.
+    #[arg(long, value_name = "FILE")]
+    pub auth_hs256_secret: Option<PathBuf>,
+    /// The `iss` tokens must have (with --auth-hs256-secret).
+    #[arg(long, value_name = "ISSUER", requires = "auth_hs256_secret")]
+    pub auth_issuer: Option<String>,
+    /// An `aud` tokens may have; repeat for several (with --auth-hs256-secret).
+    #[arg(long, value_name = "AUDIENCE", requires = "auth_hs256_secret")]
+    pub auth_audience: Vec<String>,
     /// Print only the URL line (no banner, transitions or messages).
     #[arg(long)]
     pub quiet: bool,
@@ -75,6 +87,14 @@ impl Args {
             } else {
                 ConsoleMode::Stdout
             },
+            auth: self
+                .auth_hs256_secret
+                .clone()
+                .map(|file| saga_local::serve::auth::AuthConfig {
+                    hs256_secret_file: file,
+                    issuer: self.auth_issuer.clone(),
+                    audience: self.auth_audience.clone(),
+                }),
         }
     }
 }

@@ -7,6 +7,9 @@
 //! `/orders`, `/orders/{orderId}` → api-handler; `/approvals/{approvalId}` →
 //! approval-callback. Everything else is a JSON 404.
 //!
+//! With `--auth-hs256-secret`, the order routes are behind a local stand-in
+//! for API Gateway's JWT authorizer ([`crate::serve::auth`]).
+//!
 //! A function that panics answers what API Gateway answers for a Lambda
 //! integration that failed, `500 {"message":"Internal Server Error"}`, and
 //! the server goes on.
@@ -33,6 +36,8 @@ pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub api: Arc<api_handler::Deps>,
     pub approvals: Arc<approval_callback::Deps>,
+    /// In front of the order routes only, as in infra/api.tf.
+    pub authorizer: Option<Arc<crate::serve::auth::Authorizer>>,
 }
 
 impl AppState {
@@ -40,7 +45,14 @@ impl AppState {
         Self {
             api: Arc::new(api),
             approvals: Arc::new(approvals),
+            authorizer: None,
         }
+    }
+
+    /// The order routes behind this JWT authorizer (none: open).
+    pub fn with_authorizer(mut self, authorizer: Option<crate::serve::auth::Authorizer>) -> Self {
+        self.authorizer = authorizer.map(Arc::new);
+        self
     }
 }
 
@@ -56,6 +68,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
+    let event = match &state.authorizer {
+        None => event,
+        Some(authorizer) => match authorizer.authorize(event) {
+            Ok(event) => event,
+            Err(unauthorized) => return unauthorized,
+        },
+    };
     invoke("api-handler", api_handler::respond(&state.api, event)).await
 }
 
