@@ -15,6 +15,8 @@ pub use saga_tests::local::{Api, CATALOG, DEADLINE, statuses};
 
 #[path = "e2e_approvals.rs"]
 mod approvals;
+#[path = "e2e_auth.rs"]
+mod auth;
 #[path = "e2e_failures.rs"]
 mod failures;
 #[cfg(unix)]
