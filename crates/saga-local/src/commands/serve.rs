@@ -171,3 +171,42 @@ async fn shutdown_signal() -> &'static str {
         () = terminate => "SIGTERM",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn auth_flags_become_the_authorizer_config() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.args.config().auth, None);
+
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--auth-hs256-secret",
+            "secret.txt",
+            "--auth-issuer",
+            "https://issuer.example",
+            "--auth-audience",
+            "a",
+            "--auth-audience",
+            "b",
+        ])
+        .unwrap();
+        let auth = cli.args.config().auth.unwrap();
+        assert_eq!(auth.hs256_secret_file, PathBuf::from("secret.txt"));
+        assert_eq!(auth.issuer.as_deref(), Some("https://issuer.example"));
+        assert_eq!(auth.audience, ["a", "b"]);
+
+        // An issuer or audience without a secret would protect nothing.
+        assert!(Cli::try_parse_from(["serve", "--auth-issuer", "https://i.example"]).is_err());
+    }
+}
