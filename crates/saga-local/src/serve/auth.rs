@@ -93,18 +93,18 @@ impl Authorizer {
 
     /// The request with the token's claims where API Gateway puts them, or
     /// the `401` API Gateway answers instead of invoking the function.
-    pub fn authorize(&self, req: saga_apigw::Request) -> Result<saga_apigw::Request, Response> {
-        let claims = self.claims(&req).map_err(unauthorized)?;
+    pub fn authorize(&self, req: saga_apigw::Request) -> Result<saga_apigw::Request, Unauthorized> {
+        let claims = self.claims(&req)?;
         Ok(saga_apigw::with_jwt_claims(req, claims, None))
     }
 
-    fn claims(&self, req: &saga_apigw::Request) -> Result<HashMap<String, String>, Rejection> {
+    fn claims(&self, req: &saga_apigw::Request) -> Result<HashMap<String, String>, Unauthorized> {
         let value = saga_apigw::checked_header(req, "authorization")
             .ok()
             .flatten()
             .map(str::trim)
             .filter(|v| !v.is_empty())
-            .ok_or(Rejection::Missing)?;
+            .ok_or(Unauthorized::Missing)?;
         let token = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
             _ => value,
@@ -114,7 +114,7 @@ impl Authorizer {
             &self.key,
             &self.validation,
         )
-        .map_err(|e| Rejection::Invalid(describe(e.kind())))?;
+        .map_err(|e| Unauthorized::Invalid(describe(e.kind())))?;
         Ok(data
             .claims
             .into_iter()
@@ -123,8 +123,12 @@ impl Authorizer {
     }
 }
 
-enum Rejection {
+/// Why a request was refused; as a response, API Gateway's `401`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unauthorized {
+    /// No token came.
     Missing,
+    /// The token was refused, and why (for `WWW-Authenticate`).
     Invalid(&'static str),
 }
 
@@ -153,11 +157,17 @@ fn claim_text(value: &Value) -> String {
     }
 }
 
-/// API Gateway's answer to a request its JWT authorizer refused.
-fn unauthorized(why: Rejection) -> Response {
+impl IntoResponse for Unauthorized {
+    /// API Gateway's answer to a request its JWT authorizer refused.
+    fn into_response(self) -> Response {
+        unauthorized(self)
+    }
+}
+
+fn unauthorized(why: Unauthorized) -> Response {
     let challenge = match why {
-        Rejection::Missing => "Bearer".to_owned(),
-        Rejection::Invalid(description) => {
+        Unauthorized::Missing => "Bearer".to_owned(),
+        Unauthorized::Invalid(description) => {
             format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
         }
     };
@@ -211,8 +221,8 @@ mod tests {
         saga_apigw::event(Method::GET, "/orders/x", &headers, None)
     }
 
-    fn challenge(result: Result<saga_apigw::Request, Response>) -> String {
-        let resp = result.expect_err("refused");
+    fn challenge(result: Result<saga_apigw::Request, Unauthorized>) -> String {
+        let resp = result.expect_err("refused").into_response();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         resp.headers()[header::WWW_AUTHENTICATE]
             .to_str()

@@ -72,7 +72,7 @@ async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Res
         None => event,
         Some(authorizer) => match authorizer.authorize(event) {
             Ok(event) => event,
-            Err(unauthorized) => return unauthorized,
+            Err(unauthorized) => return unauthorized.into_response(),
         },
     };
     invoke("api-handler", api_handler::respond(&state.api, event)).await
