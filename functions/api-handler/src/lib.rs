@@ -9,6 +9,12 @@
 //!   `DescribeExecution`): status, priced lines, total, tracking number, failure,
 //!   history.
 //!
+//! - Both: a header that isn't UTF-8 is `400` naming it; `POST` needs
+//!   `Content-Type: application/json` (`415`). Behind API Gateway's JWT
+//!   authorizer the customer is the `sub` claim: another `customerId` is
+//!   `403`, another customer's order `404`, and idempotency keys are scoped
+//!   to the customer.
+//!
 //! Other paths are `404`, other methods `405`. Internal error details never
 //! reach the client; the logs get the cause chain.
 

@@ -84,9 +84,7 @@ async fn without_a_valid_token_the_order_routes_are_401() {
             .await;
         assert_eq!(get.status, 401, "{what}");
     }
-    for table in ["orders", "executions", "idempotency"] {
-        assert_eq!(local.rows(table), 0, "rows in {table}");
-    }
+    local.assert_empty(&["orders", "executions", "idempotency"]);
     // The approval routes are not behind the authorizer: their link is the capability.
     let approval = local
         .request(

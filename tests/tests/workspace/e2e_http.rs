@@ -133,9 +133,7 @@ async fn a_non_ascii_idempotency_key_is_400_naming_it_and_stores_nothing() {
             "{field}"
         );
     }
-    for table in ["orders", "executions", "idempotency"] {
-        assert_eq!(local.rows(table), 0, "rows in {table}");
-    }
+    local.assert_empty(&["orders", "executions", "idempotency"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,9 +152,7 @@ async fn orders_that_are_not_application_json_are_415_and_store_nothing() {
         assert_eq!(resp.status, 415, "{headers:?}: {}", resp.text());
         assert!(resp.json()["error"].as_str().is_some());
     }
-    for table in ["orders", "executions", "idempotency"] {
-        assert_eq!(local.rows(table), 0, "rows in {table}");
-    }
+    local.assert_empty(&["orders", "executions", "idempotency"]);
     let json = [("content-type", "application/json; charset=UTF-8")];
     let resp = local
         .request("POST", "/orders", &json, body.as_bytes())
