@@ -2,7 +2,10 @@
 //! building responses, and building events from plain HTTP requests (saga-local
 //! and tests hand the same event shape to the same handler code).
 
+use std::collections::HashMap;
+
 use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
     ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
     ApiGatewayV2httpRequestContextHttpDescription, ApiGatewayV2httpResponse,
 };
@@ -34,9 +37,70 @@ pub fn path(req: &Request) -> &str {
         .unwrap_or("/")
 }
 
-/// A header value (names are case-insensitive).
+/// A header value that is not UTF-8 text. API Gateway hands header bytes on as
+/// they came, so a handler must refuse such a value rather than act as if the
+/// header were absent (an ignored `Idempotency-Key` means a second charge).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {name} header is not valid UTF-8 text")]
+pub struct HeaderError {
+    /// The header's name, lower-case.
+    pub name: String,
+}
+
+/// A header value, `None` when absent or not UTF-8 (names are
+/// case-insensitive). Where an undecodable value must not pass for a missing
+/// one, use [`checked_header`].
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers.get(name).and_then(|v| v.to_str().ok())
+    checked_header(req, name).ok().flatten()
+}
+
+/// A header value as UTF-8 text; an error when it is present but not UTF-8.
+/// (`HeaderValue::to_str` is stricter, visible ASCII only, and would make any
+/// non-ASCII value look absent.)
+pub fn checked_header<'a>(req: &'a Request, name: &str) -> Result<Option<&'a str>, HeaderError> {
+    match req.headers.get(name) {
+        None => Ok(None),
+        Some(v) => std::str::from_utf8(v.as_bytes())
+            .map(Some)
+            .map_err(|_| HeaderError {
+                name: name.to_ascii_lowercase(),
+            }),
+    }
+}
+
+/// The first header whose value is not UTF-8 text, if any.
+pub fn undecodable_header(req: &Request) -> Option<HeaderError> {
+    req.headers
+        .iter()
+        .find(|(_, v)| std::str::from_utf8(v.as_bytes()).is_err())
+        .map(|(n, _)| HeaderError {
+            name: n.as_str().to_owned(),
+        })
+}
+
+/// The claims API Gateway's JWT authorizer verified
+/// (`requestContext.authorizer.jwt.claims`, every value a string); `None`
+/// when the route has no JWT authorizer.
+pub fn jwt_claims(req: &Request) -> Option<&HashMap<String, String>> {
+    let jwt = req.request_context.authorizer.as_ref()?.jwt.as_ref()?;
+    Some(&jwt.claims)
+}
+
+/// The request as API Gateway hands it on after its JWT authorizer accepted
+/// a token with these claims (`scopes` is `None` unless the route requires
+/// authorization scopes).
+pub fn with_jwt_claims(
+    mut req: Request,
+    claims: HashMap<String, String>,
+    scopes: Option<Vec<String>>,
+) -> Request {
+    let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+    jwt.claims = claims;
+    jwt.scopes = scopes;
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.jwt = Some(jwt);
+    req.request_context.authorizer = Some(authorizer);
+    req
 }
 
 /// A query parameter: from the parsed parameters, else from the raw query string.
@@ -197,6 +261,52 @@ mod tests {
         assert_eq!(query(&req, "y").as_deref(), Some("a b"));
         assert_eq!(header(&req, "idempotency-key"), Some("k1"));
         assert_eq!(body(&req).unwrap(), b"{}");
+    }
+
+    #[test]
+    fn undecodable_headers_are_errors_not_absent() {
+        let mut req = event(Method::POST, "/orders", &[("accept", "*/*")], None);
+        req.headers.insert(
+            "idempotency-key",
+            HeaderValue::from_bytes(&[b'k', 0xe9]).unwrap(),
+        );
+        assert_eq!(
+            checked_header(&req, "Idempotency-Key"),
+            Err(HeaderError {
+                name: "idempotency-key".into()
+            })
+        );
+        assert_eq!(checked_header(&req, "accept"), Ok(Some("*/*")));
+        assert_eq!(checked_header(&req, "x-none"), Ok(None));
+        assert_eq!(
+            undecodable_header(&req).map(|e| e.name),
+            Some("idempotency-key".to_owned())
+        );
+
+        // UTF-8 text that isn't ASCII is returned as it is, for the caller to judge.
+        req.headers.insert(
+            "idempotency-key",
+            HeaderValue::from_bytes("clé".as_bytes()).unwrap(),
+        );
+        assert_eq!(checked_header(&req, "idempotency-key"), Ok(Some("clé")));
+        assert_eq!(undecodable_header(&req), None);
+    }
+
+    #[test]
+    fn jwt_claims_sit_where_api_gateway_puts_them() {
+        let plain = event(Method::GET, "/orders/x", &[], None);
+        assert_eq!(jwt_claims(&plain), None);
+        let claims = HashMap::from([("sub".to_owned(), "c-1".to_owned())]);
+        let req = with_jwt_claims(plain, claims.clone(), None);
+        assert_eq!(jwt_claims(&req), Some(&claims));
+        let json = serde_json::to_value(&req).unwrap();
+        assert_eq!(
+            json["requestContext"]["authorizer"]["jwt"]["claims"]["sub"],
+            "c-1"
+        );
+        // The shape API Gateway sends parses to the same claims.
+        let back: Request = serde_json::from_value(json).unwrap();
+        assert_eq!(jwt_claims(&back), Some(&claims));
     }
 
     #[test]

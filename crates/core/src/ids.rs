@@ -163,13 +163,65 @@ impl IdempotencyKey {
         }
         Ok(Self(s.to_owned()))
     }
+
+    /// This key in the namespace of one authenticated customer, so two
+    /// customers sending the same key get two orders and no one can claim a
+    /// key another will send.
+    ///
+    /// Stored as `<sha-256 of the customer, hex> <key>`: the hash bounds the
+    /// length (64 + 1 + at most 255 bytes, far under DynamoDB's 2,048-byte
+    /// partition key) whatever an identity provider puts in `sub`, and the
+    /// space, which no parsed key contains, keeps it apart from unscoped keys.
+    pub fn scoped_to(&self, customer: &str) -> Self {
+        use sha2::{Digest, Sha256};
+        let hash: String = Sha256::digest(customer.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Self(format!("{hash} {}", self.0))
+    }
 }
 
-parsed_string_impls!(IdError: OrderId, ApprovalId, CustomerId, IdempotencyKey);
+parsed_string_impls!(IdError: OrderId, ApprovalId, CustomerId);
+// A stored key may be scoped to a customer (`<hash> <key>`), so it deserializes
+// through parse_stored; clients' keys still go through parse (FromStr).
+parsed_string_impls!(IdError, deserialize: parse_stored, IdempotencyKey);
+
+impl IdempotencyKey {
+    /// A key as a store holds it: a client's key, or one [`scoped_to`](Self::scoped_to) a customer.
+    fn parse_stored(s: &str) -> Result<Self, IdError> {
+        match s.split_once(' ') {
+            Some((hash, key))
+                if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Self::parse(key).map(|_| Self(s.to_owned()))
+            }
+            _ => Self::parse(s),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scoped_idempotency_keys_differ_per_customer_are_bounded_and_round_trip() {
+        let key = IdempotencyKey::parse(&"k".repeat(255)).unwrap();
+        let a = key.scoped_to("customer-a");
+        let b = key.scoped_to("customer-b");
+        assert_ne!(a, b);
+        assert_eq!(a, key.scoped_to("customer-a"));
+        assert_eq!(a.as_str().len(), 64 + 1 + 255);
+        assert!(
+            IdempotencyKey::parse(a.as_str()).is_err(),
+            "no client can send it"
+        );
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(serde_json::from_str::<IdempotencyKey>(&json).unwrap(), a);
+        let plain: IdempotencyKey = serde_json::from_str("\"k-1\"").unwrap();
+        assert_eq!(plain.as_str(), "k-1");
+    }
 
     #[test]
     fn order_ids_parse_back_and_sort_by_creation_time() {

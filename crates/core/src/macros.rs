@@ -4,7 +4,11 @@
 /// `parse(&str) -> Result<Self, $err>`: `as_str`, `Display`, a `Deserialize`
 /// that parses (so a bad payload fails while deserializing) and `FromStr`.
 macro_rules! parsed_string_impls {
-    ($err:ty: $($t:ty),+ $(,)?) => {$(
+    ($err:ty: $($t:ty),+ $(,)?) => {
+        parsed_string_impls!($err, deserialize: parse, $($t),+);
+    };
+    // `deserialize: f`: stored values are read back with `Self::f` instead of `parse`.
+    ($err:ty, deserialize: $de:ident, $($t:ty),+ $(,)?) => {$(
         impl $t {
             pub fn as_str(&self) -> &str {
                 &self.0
@@ -20,7 +24,7 @@ macro_rules! parsed_string_impls {
         impl<'de> ::serde::Deserialize<'de> for $t {
             fn deserialize<D: ::serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = <String as ::serde::Deserialize>::deserialize(d)?;
-                Self::parse(&s).map_err(::serde::de::Error::custom)
+                Self::$de(&s).map_err(::serde::de::Error::custom)
             }
         }
 

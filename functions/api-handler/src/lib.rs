@@ -9,6 +9,12 @@
 //!   `DescribeExecution`): status, priced lines, total, tracking number, failure,
 //!   history.
 //!
+//! - Both: a header that isn't UTF-8 is `400` naming it; `POST` needs
+//!   `Content-Type: application/json` (`415`). Behind API Gateway's JWT
+//!   authorizer the customer is the `sub` claim: another `customerId` is
+//!   `403`, another customer's order `404`, and idempotency keys are scoped
+//!   to the customer.
+//!
 //! Other paths are `404`, other methods `405`. Internal error details never
 //! reach the client; the logs get the cause chain.
 
@@ -63,6 +69,11 @@ pub enum Error {
     },
     #[error("request body is larger than {MAX_BODY_BYTES} bytes")]
     PayloadTooLarge,
+    #[error("Content-Type must be application/json")]
+    UnsupportedMediaType,
+    /// The authenticated caller may not do this (e.g. order for another customer).
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("not found")]
     NotFound { what: &'static str },
     #[error("method not allowed")]
@@ -99,6 +110,8 @@ impl Error {
         match self {
             Self::BadRequest { .. } => 400,
             Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::Forbidden(_) => 403,
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::IdempotencyConflict => 422,
@@ -148,6 +161,9 @@ pub async fn respond(deps: &Deps, req: Input) -> Output {
 
 /// Route and handle the request.
 pub async fn handle(deps: &Deps, req: Input) -> Result<Output, Error> {
+    if let Some(e) = saga_apigw::undecodable_header(&req) {
+        return Err(bad_header(&e.name, e.to_string()));
+    }
     let path = saga_apigw::path(&req).trim_end_matches('/');
     let method = saga_apigw::method(&req).clone();
     if path == "/orders" {
@@ -159,7 +175,7 @@ pub async fn handle(deps: &Deps, req: Input) -> Result<Output, Error> {
     }
     if let Some(id) = path.strip_prefix("/orders/").filter(|s| !s.contains('/')) {
         return if method == Method::GET || method == Method::HEAD {
-            show(deps, id).await
+            show(deps, id, caller(&req)?).await
         } else {
             Err(Error::MethodNotAllowed { allow: "GET, HEAD" })
         };
@@ -176,7 +192,58 @@ fn location(deps: &Deps, id: &OrderId) -> String {
     format!("{base}/orders/{id}")
 }
 
+/// A `400` naming the header.
+fn bad_header(name: &str, message: String) -> Error {
+    Error::BadRequest {
+        message: format!("invalid {name} header"),
+        details: vec![FieldError {
+            field: name.to_owned(),
+            message,
+        }],
+    }
+}
+
+/// Orders are JSON: any other type (a `text/plain` form is a CORS "simple
+/// request" any web page can send) is refused before anything is stored.
+fn require_json(req: &Request) -> Result<(), Error> {
+    let content_type = saga_apigw::checked_header(req, "content-type")
+        .map_err(|e| bad_header("Content-Type", e.to_string()))?;
+    let essence = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim);
+    match essence {
+        Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(Error::UnsupportedMediaType),
+    }
+}
+
+/// The `Idempotency-Key` header, if sent. A value that can't be decoded or
+/// parsed is a `400`, never taken for an absent key (that would make a retry
+/// a second order and a second charge).
+fn idempotency_key(req: &Request) -> Result<Option<IdempotencyKey>, Error> {
+    let raw = saga_apigw::checked_header(req, "idempotency-key")
+        .map_err(|e| bad_header("Idempotency-Key", e.to_string()))?;
+    raw.map(|k| IdempotencyKey::parse(k).map_err(|e| bad_header("Idempotency-Key", e.to_string())))
+        .transpose()
+}
+
+/// The authenticated customer: the `sub` claim of API Gateway's JWT
+/// authorizer. `None` when the route has no authorizer (auth off): then the
+/// body's `customerId` is trusted, as before.
+fn caller(req: &Request) -> Result<Option<&str>, Error> {
+    match saga_apigw::jwt_claims(req) {
+        None => Ok(None),
+        Some(claims) => claims
+            .get("sub")
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
+            .map(Some)
+            .ok_or(Error::Forbidden("the token has no sub claim")),
+    }
+}
+
 async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
+    require_json(req)?;
     let body = saga_apigw::body(req).map_err(|e| Error::BadRequest {
         message: "request body is not readable".into(),
         details: vec![FieldError {
@@ -184,17 +251,8 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
             message: e.to_string(),
         }],
     })?;
-    let key = saga_apigw::header(req, "idempotency-key")
-        .map(|k| {
-            IdempotencyKey::parse(k).map_err(|e| Error::BadRequest {
-                message: "invalid Idempotency-Key header".into(),
-                details: vec![FieldError {
-                    field: "Idempotency-Key".into(),
-                    message: e.to_string(),
-                }],
-            })
-        })
-        .transpose()?;
+    let mut key = idempotency_key(req)?;
+    let customer = caller(req)?;
     let request = parse_order_request(&body).map_err(|e| match e {
         RequestError::TooLarge => Error::PayloadTooLarge,
         RequestError::MalformedJson(_) => Error::BadRequest {
@@ -206,6 +264,14 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
             details,
         },
     })?;
+    if let Some(sub) = customer {
+        if request.customer_id.as_str() != sub {
+            return Err(Error::Forbidden(
+                "customerId is not the authenticated customer",
+            ));
+        }
+        key = key.map(|k| k.scoped_to(sub));
+    }
 
     let now = deps.clock.now();
     let mut order_id = OrderId::generate(now);
@@ -351,10 +417,17 @@ impl From<&Order> for OrderView {
     }
 }
 
-async fn show(deps: &Deps, id: &str) -> Result<Output, Error> {
+/// `caller`: the authenticated customer; another customer's order is a `404`
+/// like a missing one, so ids can't be probed.
+async fn show(deps: &Deps, id: &str, caller: Option<&str>) -> Result<Output, Error> {
     let not_found = Error::NotFound { what: "order" };
     let order_id = OrderId::parse(id).map_err(|_| Error::NotFound { what: "order" })?;
-    let order = deps.orders.get(&order_id).await?.ok_or(not_found)?;
+    let order = deps
+        .orders
+        .get(&order_id)
+        .await?
+        .filter(|o| caller.is_none_or(|c| o.customer_id().as_str() == c))
+        .ok_or(not_found)?;
     let resp = saga_apigw::json_response(200, &OrderView::from(&order));
     Ok(saga_apigw::with_header(resp, "cache-control", "no-store"))
 }

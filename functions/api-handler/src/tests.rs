@@ -268,3 +268,138 @@ async fn storage_failures_are_503_or_500_without_internal_details() {
     assert_eq!(resp.status_code, 500);
     assert_eq!(json_of(&resp), json!({"error": "internal error"}));
 }
+
+// --- issue 11: headers, Content-Type, per-customer authorization ---
+
+/// `req` as API Gateway hands it on after its JWT authorizer accepted a token for `sub`.
+fn as_customer(req: Request, sub: &str) -> Request {
+    let claims = std::collections::HashMap::from([
+        ("sub".to_owned(), sub.to_owned()),
+        ("exp".to_owned(), "4102444800".to_owned()),
+    ]);
+    saga_apigw::with_jwt_claims(req, claims, None)
+}
+
+fn body_for(customer: &str) -> Vec<u8> {
+    let mut body = order_body(&[("SKU-1", 2)], "tok_visa", "10115");
+    body["customerId"] = json!(customer);
+    body.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn undecodable_or_non_ascii_idempotency_keys_are_400_naming_the_header() {
+    let w = world();
+    // Latin-1 bytes (not UTF-8) and UTF-8 that isn't visible ASCII: neither is ignored.
+    for raw in [&b"key-\xe9"[..], "key-é".as_bytes()] {
+        let mut req = post(&valid(), None);
+        req.headers.insert(
+            "idempotency-key",
+            saga_apigw::http::HeaderValue::from_bytes(raw).unwrap(),
+        );
+        let resp = respond(&w.deps, req).await;
+        assert_eq!(resp.status_code, 400, "{:?}", json_of(&resp));
+        let field = json_of(&resp)["details"][0]["field"].clone();
+        assert!(
+            field
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("Idempotency-Key"),
+            "{field}"
+        );
+    }
+    // Any other header that can't be decoded is refused the same way.
+    let mut req = post(&valid(), Some("k-1"));
+    req.headers.insert(
+        "x-note",
+        saga_apigw::http::HeaderValue::from_bytes(b"\xff").unwrap(),
+    );
+    let resp = respond(&w.deps, req).await;
+    assert_eq!(resp.status_code, 400);
+    assert_eq!(json_of(&resp)["details"][0]["field"], "x-note");
+    assert!(w.store.orders().is_empty());
+    assert!(w.workflow.started().is_empty());
+}
+
+#[tokio::test]
+async fn orders_must_be_application_json() {
+    let w = world();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonp"),
+    ] {
+        let headers: Vec<(&str, &str)> = content_type
+            .map(|c| ("content-type", c))
+            .into_iter()
+            .collect();
+        let resp = respond(
+            &w.deps,
+            event(Method::POST, "/orders", &headers, Some(&valid())),
+        )
+        .await;
+        assert_eq!(resp.status_code, 415, "{content_type:?}");
+        assert_eq!(
+            response_header(&resp, "content-type"),
+            Some("application/json")
+        );
+        assert!(json_of(&resp)["error"].as_str().is_some());
+    }
+    assert!(w.store.orders().is_empty());
+    assert!(w.workflow.started().is_empty());
+
+    for content_type in ["application/json", "Application/JSON; charset=utf-8"] {
+        let headers = [("content-type", content_type)];
+        let resp = respond(
+            &w.deps,
+            event(Method::POST, "/orders", &headers, Some(&valid())),
+        )
+        .await;
+        assert_eq!(resp.status_code, 202, "{content_type}");
+    }
+}
+
+#[tokio::test]
+async fn with_claims_the_customer_is_the_sub_claim() {
+    let w = world();
+    let other = respond(&w.deps, as_customer(post(&body_for("c-2"), None), "c-1")).await;
+    assert_eq!(other.status_code, 403, "{:?}", json_of(&other));
+    assert!(w.store.orders().is_empty());
+
+    let no_sub = saga_apigw::with_jwt_claims(post(&valid(), None), Default::default(), None);
+    assert_eq!(respond(&w.deps, no_sub).await.status_code, 403);
+
+    let own = respond(&w.deps, as_customer(post(&body_for("c-1"), None), "c-1")).await;
+    assert_eq!(own.status_code, 202);
+    let id = json_of(&own)["orderId"].as_str().unwrap().to_owned();
+    let get = |sub: &str| as_customer(event(Method::GET, &format!("/orders/{id}"), &[], None), sub);
+    assert_eq!(respond(&w.deps, get("c-1")).await.status_code, 200);
+    let theirs = respond(&w.deps, get("c-2")).await;
+    assert_eq!(theirs.status_code, 404);
+    // Exactly the answer for an order that doesn't exist.
+    let missing = as_customer(
+        event(Method::GET, "/orders/01KD0000000000000000000000", &[], None),
+        "c-2",
+    );
+    assert_eq!(json_of(&theirs), json_of(&respond(&w.deps, missing).await));
+}
+
+#[tokio::test]
+async fn with_claims_idempotency_keys_are_per_customer() {
+    let w = world();
+    let send = |sub: &'static str| {
+        let req = as_customer(post(&body_for(sub), Some("same-key")), sub);
+        respond(&w.deps, req)
+    };
+    let a = json_of(&send("c-1").await);
+    let b = json_of(&send("c-2").await);
+    assert_ne!(a["orderId"], b["orderId"]);
+    let replay = send("c-1").await;
+    assert_eq!(
+        response_header(&replay, "idempotent-replayed"),
+        Some("true")
+    );
+    assert_eq!(json_of(&replay)["orderId"], a["orderId"]);
+    assert_eq!(w.store.orders().len(), 2);
+    assert_eq!(w.workflow.started().len(), 2);
+}

@@ -127,7 +127,15 @@ async fn the_binary_accepts_orders_starts_the_saga_and_serves_them_back() {
     // Client errors are HTTP answers, not function errors.
     let (status, _, error) = http(
         runtime
-            .invoke(event(Method::POST, "/orders", &[], Some(b"{}")), WAIT)
+            .invoke(
+                event(
+                    Method::POST,
+                    "/orders",
+                    &[("content-type", "application/json")],
+                    Some(b"{}"),
+                ),
+                WAIT,
+            )
             .await,
     );
     assert_eq!(status, 400);

@@ -15,6 +15,8 @@ pub use saga_tests::local::{Api, CATALOG, DEADLINE, statuses};
 
 #[path = "e2e_approvals.rs"]
 mod approvals;
+#[path = "e2e_auth.rs"]
+mod auth;
 #[path = "e2e_failures.rs"]
 mod failures;
 #[cfg(unix)]
@@ -116,6 +118,13 @@ impl Local {
     }
 
     /// The number of rows of a table of the server's database.
+    /// Assert that nothing was stored in any of `tables`.
+    pub fn assert_empty(&self, tables: &[&str]) {
+        for table in tables {
+            assert_eq!(self.rows(table), 0, "rows in {table}");
+        }
+    }
+
     pub fn rows(&self, table: &str) -> i64 {
         let db = rusqlite::Connection::open_with_flags(
             self.server.store().path(),

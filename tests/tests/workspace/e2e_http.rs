@@ -114,3 +114,48 @@ async fn an_order_answers_202_with_an_absolute_location() {
     );
     local.await_status(&id, "COMPLETED").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_non_ascii_idempotency_key_is_400_naming_it_and_stores_nothing() {
+    let local = spawn_local().await;
+    let body = saga_core::fixtures::order_body(&[("SKU-1", 1)], "tok_visa", "10115");
+    for _ in 0..2 {
+        let resp = local
+            .post_json(&body, &[("idempotency-key", "clé-1")])
+            .await;
+        assert_eq!(resp.status, 400, "{}", resp.text());
+        let field = resp.json()["details"][0]["field"].clone();
+        assert!(
+            field
+                .as_str()
+                .unwrap()
+                .eq_ignore_ascii_case("idempotency-key"),
+            "{field}"
+        );
+    }
+    local.assert_empty(&["orders", "executions", "idempotency"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_that_are_not_application_json_are_415_and_store_nothing() {
+    let local = spawn_local().await;
+    let body = saga_core::fixtures::order_body(&[("SKU-1", 1)], "tok_visa", "10115").to_string();
+    // What a web page can send cross-origin without a preflight, and no type at all.
+    for headers in [
+        &[("content-type", "text/plain")][..],
+        &[("content-type", "application/x-www-form-urlencoded")][..],
+        &[][..],
+    ] {
+        let resp = local
+            .request("POST", "/orders", headers, body.as_bytes())
+            .await;
+        assert_eq!(resp.status, 415, "{headers:?}: {}", resp.text());
+        assert!(resp.json()["error"].as_str().is_some());
+    }
+    local.assert_empty(&["orders", "executions", "idempotency"]);
+    let json = [("content-type", "application/json; charset=UTF-8")];
+    let resp = local
+        .request("POST", "/orders", &json, body.as_bytes())
+        .await;
+    assert_eq!(resp.status, 202, "{}", resp.text());
+}

@@ -52,6 +52,18 @@ pub struct Args {
     /// Run another state machine file instead of the built-in order saga.
     #[arg(long, value_name = "FILE")]
     pub definition: Option<PathBuf>,
+    /// Require `Authorization: Bearer <JWT>` on the order routes, signed
+    /// HS256 with the secret in FILE, as API Gateway's JWT authorizer
+    /// (infra variables jwt_issuer / jwt_audience) does in AWS. The
+    /// customer is then the token's `sub`. Approval links stay open.
+    #[arg(long, value_name = "FILE")]
+    pub auth_hs256_secret: Option<PathBuf>,
+    /// The `iss` tokens must have (with --auth-hs256-secret).
+    #[arg(long, value_name = "ISSUER", requires = "auth_hs256_secret")]
+    pub auth_issuer: Option<String>,
+    /// An `aud` tokens may have; repeat for several (with --auth-hs256-secret).
+    #[arg(long, value_name = "AUDIENCE", requires = "auth_hs256_secret")]
+    pub auth_audience: Vec<String>,
     /// Print only the URL line (no banner, transitions or messages).
     #[arg(long)]
     pub quiet: bool,
@@ -75,6 +87,14 @@ impl Args {
             } else {
                 ConsoleMode::Stdout
             },
+            auth: self
+                .auth_hs256_secret
+                .clone()
+                .map(|file| saga_local::serve::auth::AuthConfig {
+                    hs256_secret_file: file,
+                    issuer: self.auth_issuer.clone(),
+                    audience: self.auth_audience.clone(),
+                }),
         }
     }
 }
@@ -149,5 +169,44 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         () = ctrl_c => "Ctrl-C",
         () = terminate => "SIGTERM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn auth_flags_become_the_authorizer_config() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert_eq!(cli.args.config().auth, None);
+
+        let cli = Cli::try_parse_from([
+            "serve",
+            "--auth-hs256-secret",
+            "secret.txt",
+            "--auth-issuer",
+            "https://issuer.example",
+            "--auth-audience",
+            "a",
+            "--auth-audience",
+            "b",
+        ])
+        .unwrap();
+        let auth = cli.args.config().auth.unwrap();
+        assert_eq!(auth.hs256_secret_file, PathBuf::from("secret.txt"));
+        assert_eq!(auth.issuer.as_deref(), Some("https://issuer.example"));
+        assert_eq!(auth.audience, ["a", "b"]);
+
+        // An issuer or audience without a secret would protect nothing.
+        assert!(Cli::try_parse_from(["serve", "--auth-issuer", "https://i.example"]).is_err());
     }
 }

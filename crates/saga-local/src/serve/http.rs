@@ -7,6 +7,9 @@
 //! `/orders`, `/orders/{orderId}` → api-handler; `/approvals/{approvalId}` →
 //! approval-callback. Everything else is a JSON 404.
 //!
+//! With `--auth-hs256-secret`, the order routes are behind a local stand-in
+//! for API Gateway's JWT authorizer ([`crate::serve::auth`]).
+//!
 //! A function that panics answers what API Gateway answers for a Lambda
 //! integration that failed, `500 {"message":"Internal Server Error"}`, and
 //! the server goes on.
@@ -33,6 +36,8 @@ pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
 pub struct AppState {
     pub api: Arc<api_handler::Deps>,
     pub approvals: Arc<approval_callback::Deps>,
+    /// In front of the order routes only, as in infra/api.tf.
+    pub authorizer: Option<Arc<crate::serve::auth::Authorizer>>,
 }
 
 impl AppState {
@@ -40,7 +45,14 @@ impl AppState {
         Self {
             api: Arc::new(api),
             approvals: Arc::new(approvals),
+            authorizer: None,
         }
+    }
+
+    /// The order routes behind this JWT authorizer (none: open).
+    pub fn with_authorizer(mut self, authorizer: Option<crate::serve::auth::Authorizer>) -> Self {
+        self.authorizer = authorizer.map(Arc::new);
+        self
     }
 }
 
@@ -56,6 +68,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {
+    let event = match &state.authorizer {
+        None => event,
+        Some(authorizer) => match authorizer.authorize(event) {
+            Ok(event) => event,
+            Err(unauthorized) => return unauthorized.into_response(),
+        },
+    };
     invoke("api-handler", api_handler::respond(&state.api, event)).await
 }
 
@@ -127,12 +146,12 @@ pub fn to_event(
     let target = uri
         .path_and_query()
         .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
-    let pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .filter_map(|(name, value)| value.to_str().ok().map(|v| (name.as_str(), v)))
-        .collect();
     let body = (!body.is_empty()).then_some(body);
-    saga_apigw::event(method, &target, &pairs, body)
+    let mut event = saga_apigw::event(method, &target, &[], body);
+    // Every header as it came, bytes included, as API Gateway passes them:
+    // dropping one that isn't ASCII would let the handler take it for absent.
+    event.headers = headers.clone();
+    event
 }
 
 /// The HTTP response for a handler's API Gateway response.
@@ -180,6 +199,17 @@ mod tests {
         );
         assert_eq!(saga_apigw::header(&event, "Idempotency-Key"), Some("k-1"));
         assert_eq!(saga_apigw::body(&event).unwrap(), b"decision=approve");
+
+        // A header value that isn't ASCII reaches the handler, which judges it.
+        headers.insert(
+            "idempotency-key",
+            HeaderValue::from_bytes("clé".as_bytes()).unwrap(),
+        );
+        let event = to_event(Method::POST, &uri, &headers, b"");
+        assert_eq!(
+            saga_apigw::checked_header(&event, "idempotency-key"),
+            Ok(Some("clé"))
+        );
 
         let binary = to_event(Method::POST, &uri, &HeaderMap::new(), &[0xff, 0x00]);
         assert!(binary.is_base64_encoded);

@@ -22,6 +22,7 @@
 //! # }
 //! ```
 
+pub mod auth;
 pub mod catalog;
 pub mod console;
 pub mod http;
@@ -89,6 +90,8 @@ pub struct ServeConfig {
     pub definition: Option<PathBuf>,
     /// Where console lines go.
     pub console: ConsoleMode,
+    /// The JWT authorizer on the order routes (`--auth-hs256-secret`); none when `None`.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 impl ServeConfig {
@@ -106,6 +109,7 @@ impl ServeConfig {
             outbox: None,
             definition: None,
             console: ConsoleMode::Stdout,
+            auth: None,
         }
     }
 
@@ -147,6 +151,8 @@ pub enum ServeError {
         #[source]
         source: catalog::CatalogError,
     },
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
     #[error("the state machine cannot be used")]
     Definition(#[source] LoadError),
     #[error(
@@ -374,6 +380,11 @@ impl Server {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
+        let authorizer = config
+            .auth
+            .as_ref()
+            .map(auth::Authorizer::load)
+            .transpose()?;
         let products = read_catalog(&config)?;
         let mut tightened = Tightened::default();
         let (data_lock, outbox_dir) = prepare_dirs(&config, &mut tightened)?;
@@ -424,7 +435,8 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url));
+        let state = app_state(shared, workflow, clock, &url).with_authorizer(authorizer);
+        let (shutdown, http) = serve_http(listener, state);
 
         let server = RunningServer {
             addr,
