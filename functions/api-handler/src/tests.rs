@@ -3,7 +3,7 @@ use saga_apigw::{event, response_body, response_header};
 use saga_core::ManualClock;
 use saga_core::fixtures::{demo_catalog, order_body};
 use saga_core::memory::{MemoryStore, MemoryWorkflow};
-use saga_core::pricing::price_order;
+use saga_core::pricing::{default_approval_threshold, price_order};
 use serde_json::Value;
 
 use super::*;
@@ -197,7 +197,8 @@ async fn get_returns_the_order_from_the_table() {
 
     // Once priced, the catalog prices show.
     let order = w.store.order(&id).unwrap();
-    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let pricing =
+        price_order(order.items(), &demo_catalog(), default_approval_threshold()).unwrap();
     let u = OrderUpdate::transition(
         OrderStatus::Validated,
         &[OrderStatus::Received],
