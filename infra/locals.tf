@@ -26,7 +26,7 @@ locals {
       description = "Prices the order from the catalog and decides whether it needs approval."
       memory_mb   = 128
       timeout_s   = 10
-      env         = ["PRODUCTS_TABLE", "ORDERS_TABLE", "APPROVAL_THRESHOLD_CENTS"]
+      env         = ["PRODUCTS_TABLE", "ORDERS_TABLE", "APPROVAL_THRESHOLD_CENTS", "APPROVAL_THRESHOLD_CURRENCY"]
     }
     reserve = {
       description = "Reserves stock for every line in one transaction."
@@ -101,13 +101,14 @@ locals {
   public_base_url = coalesce(var.public_base_url, aws_apigatewayv2_api.this.api_endpoint)
 
   env_values = {
-    PRODUCTS_TABLE           = aws_dynamodb_table.this["products"].name
-    ORDERS_TABLE             = aws_dynamodb_table.this["orders"].name
-    APPROVALS_TABLE          = aws_dynamodb_table.this["approvals"].name
-    IDEMPOTENCY_TABLE        = aws_dynamodb_table.this["idempotency"].name
-    APPROVALS_TOPIC_ARN      = aws_sns_topic.this["approvals"].arn
-    STATE_MACHINE_ARN        = local.state_machine_arn
-    APPROVAL_THRESHOLD_CENTS = tostring(var.approval_threshold_cents)
-    PUBLIC_BASE_URL          = local.public_base_url
+    PRODUCTS_TABLE              = aws_dynamodb_table.this["products"].name
+    ORDERS_TABLE                = aws_dynamodb_table.this["orders"].name
+    APPROVALS_TABLE             = aws_dynamodb_table.this["approvals"].name
+    IDEMPOTENCY_TABLE           = aws_dynamodb_table.this["idempotency"].name
+    APPROVALS_TOPIC_ARN         = aws_sns_topic.this["approvals"].arn
+    STATE_MACHINE_ARN           = local.state_machine_arn
+    APPROVAL_THRESHOLD_CENTS    = tostring(var.approval_threshold_cents)
+    APPROVAL_THRESHOLD_CURRENCY = var.approval_threshold_currency
+    PUBLIC_BASE_URL             = local.public_base_url
   }
 }

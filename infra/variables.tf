@@ -54,13 +54,24 @@ variable "log_retention_days" {
 }
 
 variable "approval_threshold_cents" {
-  description = "Orders whose total (minor units) is at or above this wait for a human approval (validate's APPROVAL_THRESHOLD_CENTS)."
+  description = "Orders whose total (minor units of approval_threshold_currency) is at or above this wait for a human approval (validate's APPROVAL_THRESHOLD_CENTS)."
   type        = number
   default     = 100000
 
   validation {
     condition     = var.approval_threshold_cents >= 0 && floor(var.approval_threshold_cents) == var.approval_threshold_cents
     error_message = "approval_threshold_cents must be a whole number >= 0."
+  }
+}
+
+variable "approval_threshold_currency" {
+  description = "The currency of approval_threshold_cents (ISO 4217, validate's APPROVAL_THRESHOLD_CURRENCY). Orders in any other currency always wait for a human approval."
+  type        = string
+  default     = "EUR"
+
+  validation {
+    condition     = can(regex("^[A-Z]{3}$", var.approval_threshold_currency))
+    error_message = "approval_threshold_currency must be an ISO 4217 code: three upper-case letters, e.g. EUR."
   }
 }
 

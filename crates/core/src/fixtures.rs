@@ -83,7 +83,7 @@ pub enum Stage {
 
 /// A new order brought to `stage` through the store's own conditional
 /// updates, priced from [`demo_catalog`] (at the default approval threshold,
-/// [`crate::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS`]): stock is really
+/// [`crate::pricing::default_approval_threshold`]): stock is really
 /// reserved from `Reserved` on. Panics on a store failure (a test bug).
 #[allow(clippy::expect_used, clippy::panic)]
 pub async fn order_at<S>(
@@ -124,7 +124,7 @@ where
         let pricing = crate::pricing::price_order(
             order.items(),
             &demo_catalog(),
-            crate::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
+            crate::pricing::default_approval_threshold(),
         )
         .expect("fixture items are in the demo catalog");
         current = apply(OrderUpdate::transition(

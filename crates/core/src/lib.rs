@@ -11,6 +11,7 @@ mod macros;
 
 pub mod approval;
 pub mod catalog;
+pub mod client_failure;
 pub mod env;
 pub mod error_names;
 pub mod fixtures;
@@ -28,6 +29,7 @@ pub mod testing;
 pub mod time;
 
 pub use approval::{Approval, ApprovalStatus, ApprovalSummary, Decision, TaskToken};
+pub use client_failure::ClientFailure;
 pub use error_names::ErrorName;
 pub use ids::{ApprovalId, CustomerId, IdempotencyKey, OrderId};
 pub use money::{Currency, Money};

@@ -13,6 +13,9 @@ pub struct Currency([u8; 3]);
 pub struct CurrencyError(String);
 
 impl Currency {
+    /// The euro, the currency of the default approval threshold.
+    pub const EUR: Currency = Currency(*b"EUR");
+
     pub fn parse(s: &str) -> Result<Self, CurrencyError> {
         match s.as_bytes() {
             [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => Ok(Self([*a, *b, *c])),
@@ -34,6 +37,14 @@ impl Currency {
             "CLF" | "UYW" => 4,
             _ => 2,
         }
+    }
+}
+
+impl std::str::FromStr for Currency {
+    type Err = CurrencyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
     }
 }
 

@@ -61,7 +61,7 @@ macro_rules! impl_diagnostic {
 
 /// `Debug` for a struct of ports (trait objects with nothing to show): its
 /// path and the listed plain fields, e.g. `pay::Deps { .. }` or
-/// `validate::Deps { approval_threshold_cents: 100000, .. }`.
+/// `validate::Deps { approval_threshold: Money { minor_units: 100000, .. }, .. }`.
 #[macro_export]
 macro_rules! debug_deps {
     ($deps:ident $(, $field:ident)* $(,)?) => {

@@ -74,8 +74,8 @@ impl Adapters {
 /// Settings the functions read from their environment in AWS.
 #[derive(Debug, Clone)]
 pub struct StepSettings {
-    /// validate's `APPROVAL_THRESHOLD_CENTS`.
-    pub approval_threshold_cents: i64,
+    /// validate's `APPROVAL_THRESHOLD_CENTS` and `APPROVAL_THRESHOLD_CURRENCY`.
+    pub approval_threshold: saga_core::Money,
     /// request-approval's `PUBLIC_BASE_URL` (base of the links in e-mails).
     pub public_base_url: String,
 }
@@ -118,7 +118,7 @@ pub const STEPS: &[Step] = &[
         orders: a.orders.clone(),
         catalog: a.catalog.clone(),
         clock: a.clock.clone(),
-        approval_threshold_cents: s.approval_threshold_cents,
+        approval_threshold: s.approval_threshold,
     }),
     step!("reserve", reserve, |a, _s| reserve::Deps {
         orders: a.orders.clone(),
@@ -453,7 +453,7 @@ mod tests {
             Arc::new(SystemClock),
         );
         let settings = StepSettings {
-            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
+            approval_threshold: saga_core::pricing::default_approval_threshold(),
             public_base_url: "http://127.0.0.1:3000".into(),
         };
         StepHost::with_steps(steps, &adapters, &settings)

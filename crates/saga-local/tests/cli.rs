@@ -238,6 +238,19 @@ fn exec_rejects_bad_arguments_with_exit_2() {
 }
 
 #[test]
+fn serve_refuses_a_bad_approval_threshold_with_exit_2() {
+    for (flag, value) in [
+        ("--approval-threshold-currency", "eur"),
+        ("--approval-threshold-cents", "-1"),
+    ] {
+        let out = saga_local(&["serve", "--port", "0", &format!("{flag}={value}")]);
+
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", stderr(&out));
+        assert!(stderr(&out).contains(flag), "{flag}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn exec_reads_input_from_a_file() {
     let dir = std::env::temp_dir().join(format!("saga-local-input-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -73,7 +73,7 @@ fn saga_with(lose_responses_of: Option<&'static str>) -> Saga {
     let notifier = Arc::new(MemoryNotifier::default());
     let adapters = Adapters::simulated(store.clone(), notifier.clone(), domain_clock.clone());
     let settings = StepSettings {
-        approval_threshold_cents: 100_000,
+        approval_threshold: saga_core::pricing::default_approval_threshold(),
         public_base_url: "http://127.0.0.1:3000".into(),
     };
     let steps = StepHost::new(&adapters, &settings);

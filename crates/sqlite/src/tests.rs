@@ -4,7 +4,7 @@ use std::time::Duration;
 use saga_core::approval::{ApprovalSummary, TaskToken};
 use saga_core::fixtures::{demo_catalog, product, received_order};
 use saga_core::order::{Change, OrderStatus};
-use saga_core::pricing::price_order;
+use saga_core::pricing::{default_approval_threshold, price_order};
 use saga_core::{Clock, IdempotencyKey, ManualClock};
 
 use std::path::PathBuf;
@@ -44,7 +44,8 @@ fn now() -> Timestamp {
 async fn validated(store: &SqliteStore, items: &[(&str, u32)]) -> Order {
     let order = received_order(items, "tok_visa", "10115", now());
     store.insert(&order).await.unwrap();
-    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let pricing =
+        price_order(order.items(), &demo_catalog(), default_approval_threshold()).unwrap();
     let u = OrderUpdate::transition(
         OrderStatus::Validated,
         &[OrderStatus::Received],
@@ -266,7 +267,7 @@ async fn concurrent_reservations_never_oversell() {
         let pricing = price_order(
             order.items(),
             &[product("HOT", "Limited", 1_000, 10)],
-            100_000,
+            default_approval_threshold(),
         )
         .unwrap();
         let u = OrderUpdate::transition(

@@ -7,7 +7,8 @@
 //!   can't start a second execution), and answers `202` with `Location`.
 //! - `GET /orders/{orderId}`: the order as the orders table has it (not
 //!   `DescribeExecution`): status, priced lines, total, tracking number, failure,
-//!   history.
+//!   history. The failure is curated per error name (the SKU that ran out, not
+//!   the stock left; a reference instead of an internal cause chain).
 //!
 //! - Both: a header that isn't UTF-8 is `400` naming it; `POST` needs
 //!   `Content-Type: application/json` (`415`). Behind API Gateway's JWT
@@ -29,7 +30,7 @@ use saga_core::ports::{
     WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
-use saga_core::{Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
+use saga_core::{ClientFailure, Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
 use serde::Serialize;
 use serde_json::json;
 
@@ -359,8 +360,9 @@ pub struct OrderView {
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tracking_number: Option<String>,
+    /// Curated ([`Failure::for_client`]): the recorded cause stays internal.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<Failure>,
+    pub failure: Option<ClientFailure>,
     pub history: Vec<saga_core::HistoryEntry>,
     pub created_at: saga_core::Timestamp,
     pub updated_at: saga_core::Timestamp,
@@ -409,7 +411,7 @@ impl From<&Order> for OrderView {
             total_cents: o.pricing().map(|p| p.total.minor_units()),
             currency: o.pricing().map(|p| p.total.currency().to_string()),
             tracking_number: o.shipment().map(|s| s.tracking_number.clone()),
-            failure: o.failure().cloned(),
+            failure: o.failure().map(|f| f.for_client(o.order_id())),
             history: o.history().to_vec(),
             created_at: o.created_at(),
             updated_at: o.updated_at(),

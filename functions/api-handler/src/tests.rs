@@ -3,7 +3,7 @@ use saga_apigw::{event, response_body, response_header};
 use saga_core::ManualClock;
 use saga_core::fixtures::{demo_catalog, order_body};
 use saga_core::memory::{MemoryStore, MemoryWorkflow};
-use saga_core::pricing::price_order;
+use saga_core::pricing::{default_approval_threshold, price_order};
 use serde_json::Value;
 
 use super::*;
@@ -197,7 +197,8 @@ async fn get_returns_the_order_from_the_table() {
 
     // Once priced, the catalog prices show.
     let order = w.store.order(&id).unwrap();
-    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let pricing =
+        price_order(order.items(), &demo_catalog(), default_approval_threshold()).unwrap();
     let u = OrderUpdate::transition(
         OrderStatus::Validated,
         &[OrderStatus::Received],
@@ -215,6 +216,82 @@ async fn get_returns_the_order_from_the_table() {
     assert_eq!(view["lines"][0]["unitPriceCents"], 1_999);
     assert_eq!(view["totalCents"], 3_998);
     assert_eq!(view["currency"], "EUR");
+}
+
+/// The order `post(valid())` created, failed with `error` and the recorded `cause`.
+async fn failed_order(w: &World, error: ErrorName, cause: &str) -> OrderId {
+    let resp = respond(&w.deps, post(&valid(), None)).await;
+    let id = OrderId::parse(json_of(&resp)["orderId"].as_str().unwrap()).unwrap();
+    let failure = Failure {
+        error,
+        cause: cause.to_owned(),
+    };
+    let u = OrderUpdate::transition(
+        OrderStatus::Failed,
+        &[OrderStatus::Received],
+        vec![Change::Failure(failure)],
+        w.deps.clock.now(),
+    );
+    w.store.update(&id, &u).await.unwrap();
+    id
+}
+
+#[tokio::test]
+async fn get_names_the_sku_out_of_stock_but_not_the_stock_left() {
+    let w = world();
+    let id = failed_order(
+        &w,
+        ErrorName::OutOfStock,
+        "out of stock: SKU-3 (requested 500, available 10)",
+    )
+    .await;
+
+    let resp = respond(
+        &w.deps,
+        event(Method::GET, &format!("/orders/{id}"), &[], None),
+    )
+    .await;
+
+    let view = json_of(&resp);
+    assert_eq!(
+        view["failure"],
+        json!({"error": "OutOfStock", "cause": "SKU-3 is out of stock"})
+    );
+    let raw = String::from_utf8(response_body(&resp)).unwrap();
+    assert!(!raw.contains("available") && !raw.contains("500"), "{raw}");
+}
+
+#[tokio::test]
+async fn get_shows_an_internal_failure_as_a_reference_not_the_cause_chain() {
+    let w = world();
+    let chain = "could not reserve: service error: Error { code: \"AccessDeniedException\", \
+                 message: \"User: arn:aws:sts::123456789012:assumed-role/reserve is not authorized\", \
+                 aws_request_id: \"5d0c\" }";
+    let id = failed_order(&w, ErrorName::InternalError, chain).await;
+
+    let resp = respond(
+        &w.deps,
+        event(Method::GET, &format!("/orders/{id}"), &[], None),
+    )
+    .await;
+
+    let view = json_of(&resp);
+    assert_eq!(view["failure"]["error"], "InternalError");
+    assert_eq!(
+        view["failure"]["cause"],
+        format!(
+            "the order could not be processed because of an internal error; \
+             quote reference {id} to support"
+        )
+    );
+    assert_eq!(view["failure"]["correlationId"], id.to_string());
+    let raw = String::from_utf8(response_body(&resp)).unwrap();
+    assert!(
+        !raw.contains("arn:") && !raw.contains("123456789012") && !raw.contains("Error {"),
+        "{raw}"
+    );
+    // The full chain stays on the record for operators.
+    assert_eq!(w.store.order(&id).unwrap().failure().unwrap().cause, chain);
 }
 
 #[tokio::test]

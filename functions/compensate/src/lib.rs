@@ -4,7 +4,9 @@
 //! recorded shipment means `COMPLETED`, which is not undone: the ship step
 //! records the shipment and the status in one update.) Then records the final
 //! status: `REJECTED` for `ApprovalRejected` / `ApprovalTimedOut`, `FAILED`
-//! otherwise, with `failure: {error, cause}`.
+//! otherwise, with `failure: {error, cause}`. The recorded cause is the whole
+//! message the step reported, for operators (it is also logged, and is in the
+//! execution history); `GET /orders/{id}` shows clients a curated one.
 //!
 //! Each undo is recorded with a condition on the record, so a re-run (a retry,
 //! a duplicate delivery) does each exactly once. When an undo fails the order is
@@ -214,7 +216,9 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     );
     match deps.orders.update(&order_id, &update).await? {
         UpdateOutcome::Applied(after) => {
-            tracing::info!(%order_id, status = %terminal, error = %failure.error, "compensated");
+            // The full cause is logged here, under the order id that clients
+            // are given as their reference (`Failure::for_client`).
+            tracing::info!(%order_id, status = %terminal, error = %failure.error, cause = %failure.cause, "compensated");
             Ok(finished(&after))
         }
         UpdateOutcome::NotFound => Err(Error::NotFinished {

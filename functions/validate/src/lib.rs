@@ -10,7 +10,7 @@ use saga_core::order::{Change, MAX_LINES, OrderUpdate};
 use saga_core::ports::{Catalog, OrderStore, StoreError, UpdateOutcome};
 use saga_core::pricing::{PricingError, price_order};
 use saga_core::step::load_order;
-use saga_core::{Clock, Order, OrderId, OrderStatus, Pricing};
+use saga_core::{Clock, Money, Order, OrderId, OrderStatus, Pricing};
 use serde::{Deserialize, Serialize};
 
 /// The ports this step uses.
@@ -19,11 +19,12 @@ pub struct Deps {
     pub orders: Arc<dyn OrderStore>,
     pub catalog: Arc<dyn Catalog>,
     pub clock: Arc<dyn Clock>,
-    /// Orders whose total is at or above this wait for approval.
-    pub approval_threshold_cents: i64,
+    /// Orders whose total is at or above this wait for approval, and so do
+    /// orders in another currency ([`saga_core::pricing::requires_approval`]).
+    pub approval_threshold: Money,
 }
 
-saga_core::debug_deps!(Deps, approval_threshold_cents);
+saga_core::debug_deps!(Deps, approval_threshold);
 
 pub type Input = saga_core::step::OrderInput;
 
@@ -69,7 +70,12 @@ impl Output {
 }
 
 /// The environment variables `main.rs` reads (Terraform sets exactly these).
-pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE", "APPROVAL_THRESHOLD_CENTS"];
+pub const ENV_VARS: &[&str] = &[
+    "ORDERS_TABLE",
+    "PRODUCTS_TABLE",
+    "APPROVAL_THRESHOLD_CENTS",
+    "APPROVAL_THRESHOLD_CURRENCY",
+];
 
 /// Every `errorType` this function can report (checked against the state machine).
 pub const ERROR_NAMES: &[ErrorName] = &[
@@ -150,7 +156,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let skus: Vec<_> = order.items().iter().map(|i| i.sku.clone()).collect();
     let products = deps.catalog.products(&skus).await?;
     let pricing =
-        price_order(order.items(), &products, deps.approval_threshold_cents).map_err(|source| {
+        price_order(order.items(), &products, deps.approval_threshold).map_err(|source| {
             Error::Pricing {
                 order_id: order_id.clone(),
                 source,
@@ -190,7 +196,7 @@ mod tests {
     use lambda_runtime::Diagnostic;
     use saga_core::Timestamp;
     use saga_core::fixtures::Stage;
-    use saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS;
+    use saga_core::pricing::default_approval_threshold;
     use saga_core::testing::store_errors;
     use serde_json::json;
 
@@ -201,7 +207,7 @@ mod tests {
             orders: store.clone(),
             catalog: store.clone(),
             clock: clock.clone(),
-            approval_threshold_cents: DEFAULT_APPROVAL_THRESHOLD_CENTS,
+            approval_threshold: default_approval_threshold(),
         })
     }
 
@@ -239,6 +245,18 @@ mod tests {
         let id = new_order(&w, &[("SKU-4", 1)]).await;
         let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert!(out.requires_approval, "149000 >= 100000");
+    }
+
+    #[tokio::test]
+    async fn under_a_jpy_threshold_an_eur_order_requires_approval() {
+        // 39.98 EUR: below the 100000 minor units, but not in yen.
+        let mut w = world();
+        w.deps.approval_threshold = Money::new(100_000, "JPY".parse().unwrap());
+        let id = new_order(&w, &[("SKU-1", 2)]).await;
+
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
+
+        assert!(out.requires_approval);
     }
 
     #[tokio::test]

@@ -124,6 +124,20 @@ async fn no_decision_within_the_timeout_rejects_the_order_and_the_link_expires()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_a_jpy_threshold_a_small_eur_order_waits_for_a_person() {
+    // 19.99 EUR is 1999 minor units, far below 100000, but euros are not yen.
+    let local = spawn_local_with(|c| {
+        c.approval_threshold = saga_core::Money::new(100_000, "JPY".parse().unwrap());
+    })
+    .await;
+
+    let id = local.post_order(&[("SKU-1", 1)], "tok_visa", "10115").await;
+
+    let order = local.await_status(&id, "AWAITING_APPROVAL").await;
+    assert_eq!(order["currency"], "EUR");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn opening_an_approval_link_changes_nothing() {
     let local = spawn_local().await;
     let id = awaiting(&local, 1).await;

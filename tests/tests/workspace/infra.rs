@@ -267,6 +267,7 @@ fn function_environments_match_the_contract() -> R<()> {
                 "STATE_MACHINE_ARN" => state_machine_arn.clone(),
                 "PUBLIC_BASE_URL" => "aws_apigatewayv2_api.this.api_endpoint".to_owned(),
                 "APPROVAL_THRESHOLD_CENTS" => "100000".to_owned(),
+                "APPROVAL_THRESHOLD_CURRENCY" => "EUR".to_owned(),
                 "APPROVALS_TOPIC_ARN" => "aws_sns_topic.this[approvals].arn".to_owned(),
                 table if table.ends_with("_TABLE") => {
                     format!(
@@ -316,6 +317,7 @@ fn function_environments_match_the_contract() -> R<()> {
         &[
             ("public_base_url", Value::from("https://orders.example.com")),
             ("approval_threshold_cents", Value::from(250)),
+            ("approval_threshold_currency", Value::from("JPY")),
         ],
     )?;
     let env_of = |fn_name: &str| -> R<Map<String, Value>> {
@@ -333,6 +335,10 @@ fn function_environments_match_the_contract() -> R<()> {
     assert_eq!(
         env_of("validate")?.get("APPROVAL_THRESHOLD_CENTS"),
         Some(&Value::from("250"))
+    );
+    assert_eq!(
+        env_of("validate")?.get("APPROVAL_THRESHOLD_CURRENCY"),
+        Some(&Value::from("JPY"))
     );
     Ok(())
 }

@@ -14,7 +14,7 @@ use saga_core::order::{
     Reservation, ShipmentRecord,
 };
 use saga_core::ports::{Inserted, OrderStore, PaymentAttempts, StoreError, UpdateOutcome};
-use saga_core::pricing::price_order;
+use saga_core::pricing::{default_approval_threshold, price_order};
 use saga_core::{ApprovalId, OrderId, Timestamp};
 
 use crate::support::Moto;
@@ -107,7 +107,8 @@ async fn every_expectation_and_change_behaves_like_the_memory_store() {
     dynamo.insert(&order).await.unwrap();
     use OrderStatus::*;
 
-    let pricing = price_order(order.items(), &demo_catalog(), 100_000).unwrap();
+    let pricing =
+        price_order(order.items(), &demo_catalog(), default_approval_threshold()).unwrap();
     let validate = OrderUpdate::transition(
         Validated,
         &[Received],

@@ -240,7 +240,7 @@ impl World {
             orders: f.store.clone(),
             catalog: f.store.clone(),
             clock: self.clock(),
-            approval_threshold_cents: 100_000,
+            approval_threshold: saga_core::pricing::default_approval_threshold(),
         };
         let out = validate::handle(
             &deps,

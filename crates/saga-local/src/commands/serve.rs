@@ -36,9 +36,15 @@ pub struct Args {
     /// Overwrite the stock of existing products with the catalog's stock.
     #[arg(long)]
     pub reset_stock: bool,
-    /// Orders totalling at least this many minor units wait for a person.
-    #[arg(long, default_value_t = saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS)]
+    /// Orders totalling at least this many minor units of
+    /// --approval-threshold-currency wait for a person.
+    #[arg(long, default_value_t = saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
+          value_parser = clap::value_parser!(i64).range(0..))]
     pub approval_threshold_cents: i64,
+    /// The threshold's currency (ISO 4217); orders in any other currency
+    /// always wait for a person.
+    #[arg(long, value_name = "CODE", default_value_t = saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CURRENCY)]
+    pub approval_threshold_currency: saga_core::Currency,
     /// How long an approval waits before the order is rejected.
     #[arg(long, default_value_t = saga_core::approval::DEFAULT_APPROVAL_TIMEOUT_SECONDS)]
     pub approval_timeout_seconds: u64,
@@ -77,7 +83,10 @@ impl Args {
             data_dir: self.data_dir.clone(),
             catalog: self.catalog.clone(),
             reset_stock: self.reset_stock,
-            approval_threshold_cents: self.approval_threshold_cents,
+            approval_threshold: saga_core::Money::new(
+                self.approval_threshold_cents,
+                self.approval_threshold_currency,
+            ),
             approval_timeout_seconds: self.approval_timeout_seconds,
             public_url: self.public_url.clone(),
             outbox: self.outbox.clone(),

@@ -40,7 +40,7 @@ use std::time::Duration;
 use asl::{Engine, RealClock, StateMachine};
 use saga_core::approval::MAX_APPROVAL_TIMEOUT_SECONDS;
 use saga_core::ports::StoreError;
-use saga_core::pricing::Product;
+use saga_core::pricing::{Product, requires_approval};
 use saga_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -77,8 +77,9 @@ pub struct ServeConfig {
     pub catalog: Option<PathBuf>,
     /// Overwrite the stock of existing products with the catalog's (`--reset-stock`).
     pub reset_stock: bool,
-    /// Orders totalling at least this many minor units wait for approval.
-    pub approval_threshold_cents: i64,
+    /// Orders totalling at least this wait for approval, and so do orders in
+    /// another currency (`--approval-threshold-cents`, `--approval-threshold-currency`).
+    pub approval_threshold: saga_core::Money,
     /// How long an approval waits before the order is rejected.
     pub approval_timeout_seconds: u64,
     /// Base of the links in e-mails and `Location` (`--public-url`);
@@ -103,7 +104,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             catalog: None,
             reset_stock: false,
-            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
+            approval_threshold: saga_core::pricing::default_approval_threshold(),
             approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
             public_url: None,
             outbox: None,
@@ -414,7 +415,7 @@ impl Server {
         let shared = Arc::new(store.clone());
         let adapters = Adapters::simulated(shared.clone(), Arc::new(notifier), clock.clone());
         let settings = StepSettings {
-            approval_threshold_cents: config.approval_threshold_cents,
+            approval_threshold: config.approval_threshold,
             public_base_url: url.clone(),
         };
         let engine = engine(
@@ -574,8 +575,8 @@ async fn banner(
     ));
     console.line(&format!("  outbox    {}", server.outbox.display()));
     console.line(&format!(
-        "  approval  orders of {} minor units or more wait up to {} s for a decision",
-        config.approval_threshold_cents, config.approval_timeout_seconds
+        "  approval  orders of {} or more, or in another currency, wait up to {} s for a decision",
+        config.approval_threshold, config.approval_timeout_seconds
     ));
     if !r.resumed.is_empty() || !r.restarted.is_empty() || !r.failed.is_empty() {
         console.line(&format!(
@@ -596,7 +597,7 @@ async fn banner(
     console.line("");
     console.line("Catalog:");
     for p in &products {
-        let approval = if p.price.minor_units() >= config.approval_threshold_cents {
+        let approval = if requires_approval(p.price, config.approval_threshold) {
             "  (needs approval)"
         } else {
             ""
@@ -611,7 +612,7 @@ async fn banner(
     }
     let small = products
         .iter()
-        .find(|p| p.price.minor_units() < config.approval_threshold_cents && p.stock > 0);
+        .find(|p| !requires_approval(p.price, config.approval_threshold) && p.stock > 0);
     if let Some(p) = small {
         console.line("");
         console.line("Try it:");
