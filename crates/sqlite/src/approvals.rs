@@ -98,7 +98,7 @@ impl ApprovalStore for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_delivered";
         let id = id.to_string();
         self.run(OP, move |c| {
@@ -106,6 +106,7 @@ impl ApprovalStore for SqliteStore {
                 let Some(mut a) = load_approval(tx, OP, &id)? else {
                     return Ok(((), false));
                 };
+                a.status = decision.status();
                 a.delivered = true;
                 save_approval(tx, OP, &a)?;
                 Ok(((), true))

@@ -478,6 +478,11 @@ impl Workflow for DurableWorkflow {
             .into()),
         }
     }
+
+    /// Its row is written before the engine starts it, and kept after it ends.
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        Ok(self.store.execution(name.as_str()).await?.is_some())
+    }
 }
 
 #[cfg(test)]
