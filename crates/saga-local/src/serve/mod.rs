@@ -28,6 +28,7 @@ pub mod http;
 pub mod lock;
 pub mod outbox;
 pub mod private;
+pub mod redelivery;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -297,6 +298,7 @@ pub struct RunningServer {
     gate: Arc<Gate>,
     console: Arc<Console>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    redelivery: tokio::task::JoinHandle<()>,
     _lock: lock::DataDirLock,
 }
 
@@ -345,6 +347,8 @@ impl RunningServer {
         // end in States.Runtime failures that must not look like real ones.
         self.console.close();
         self.gate.close();
+        // It stops at the closed gate; a sweep in progress is refused by it.
+        let _ = self.redelivery.await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServeError::Http(e)),
@@ -421,7 +425,12 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url));
+        let state = app_state(shared, workflow, clock, &url);
+        // Decisions recorded but not delivered before a crash (or a 503)
+        // reach their executions without a second click.
+        let redelivery =
+            redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
+        let (shutdown, http) = serve_http(listener, state);
 
         let server = RunningServer {
             addr,
@@ -433,6 +442,7 @@ impl Server {
             gate,
             console,
             http,
+            redelivery,
             _lock: data_lock,
         };
         banner(&server, &config, &seeded, &tightened).await;
