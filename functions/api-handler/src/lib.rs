@@ -17,14 +17,13 @@ use std::time::Duration;
 
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response};
-use saga_core::error_names;
 use saga_core::order::{Change, Failure, OrderUpdate};
 use saga_core::ports::{
-    Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow, WorkflowError,
-    error_chain,
+    BoxError, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow,
+    WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
-use saga_core::{Clock, IdempotencyKey, Order, OrderId, OrderStatus};
+use saga_core::{Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
 use serde::Serialize;
 use serde_json::json;
 
@@ -41,13 +40,7 @@ pub struct Deps {
     pub public_base_url: Option<String>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("api_handler::Deps")
-            .field("public_base_url", &self.public_base_url)
-            .finish()
-    }
-}
+saga_core::debug_deps!(Deps, public_base_url);
 
 pub type Input = Request;
 pub type Output = Response;
@@ -77,22 +70,18 @@ pub enum Error {
     #[error("Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
     #[error("temporarily unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] BoxError),
     /// The saga could not be started and, without an idempotency key, the
     /// order was ended: the client must submit it again.
     #[error("the order could not be accepted")]
-    NotAccepted(#[source] Box<dyn std::error::Error + Send + Sync>),
+    NotAccepted(#[source] BoxError),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] BoxError),
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
-        }
+        e.split_transient(Self::Unavailable, Self::Internal)
     }
 }
 
@@ -300,7 +289,7 @@ async fn started_after_all(deps: &Deps, order_id: &OrderId, start_error: &Workfl
 /// not `Transient`: the order is final, nothing will retry it.
 async fn give_up(deps: &Deps, order_id: &OrderId) {
     let failure = Failure {
-        error: error_names::INTERNAL_ERROR.into(),
+        error: ErrorName::InternalError,
         cause: "the order could not be started; it was not processed".into(),
     };
     let update = OrderUpdate::transition(

@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asl::{Engine, RealClock, StateMachine};
+use saga_core::approval::MAX_APPROVAL_TIMEOUT_SECONDS;
 use saga_core::ports::StoreError;
 use saga_core::pricing::Product;
 use saga_sqlite::SqliteStore;
@@ -100,7 +101,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             catalog: None,
             reset_stock: false,
-            approval_threshold_cents: 100_000,
+            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
             approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
             public_url: None,
             outbox: None,
@@ -149,7 +150,9 @@ pub enum ServeError {
     },
     #[error("the state machine cannot be used")]
     Definition(#[source] LoadError),
-    #[error("--approval-timeout-seconds must be between 1 and 31536000, got {0}")]
+    #[error(
+        "--approval-timeout-seconds must be between 1 and {MAX_APPROVAL_TIMEOUT_SECONDS}, got {0}"
+    )]
     ApprovalTimeout(u64),
     #[error("cannot listen on {addr}")]
     Bind {
@@ -371,7 +374,7 @@ impl Server {
         config: ServeConfig,
         steps: &[Step],
     ) -> Result<RunningServer, ServeError> {
-        if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
+        if !(1..=MAX_APPROVAL_TIMEOUT_SECONDS).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
