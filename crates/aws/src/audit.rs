@@ -134,8 +134,8 @@ impl Intercept for CallRecorder {
         {
             i.state_machine_arn()
         } else if let Some(i) = input
-            .downcast_ref::<aws_sdk_sfn::operation::describe_execution::DescribeExecutionInput>()
-        {
+            .downcast_ref::<aws_sdk_sfn::operation::describe_execution::DescribeExecutionInput>(
+        ) {
             i.execution_arn()
         } else {
             None

@@ -220,8 +220,7 @@ pub trait ApprovalStore: Send + Sync {
     /// `decision` reached the workflow (`SendTaskSuccess` succeeded). Its
     /// status is the decision again even if a concurrent request, told by
     /// Step Functions that the task is closed, marked it expired first.
-    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision)
-    -> Result<(), StoreError>;
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError>;
     /// The workflow stopped waiting (timed out); an undelivered decision is void.
     async fn mark_expired(&self, id: &ApprovalId) -> Result<(), StoreError>;
 }

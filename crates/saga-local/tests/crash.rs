@@ -358,7 +358,11 @@ async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
 /// Record `decision` on the approval as the POST does first, without
 /// delivering it (what a crash right after that write, or a `503` from the
 /// workflow, leaves behind).
-async fn record_undelivered(data_dir: &Path, approval: &str, decision: saga_core::approval::Decision) {
+async fn record_undelivered(
+    data_dir: &Path,
+    approval: &str,
+    decision: saga_core::approval::Decision,
+) {
     use saga_core::ports::{ApprovalStore, DecideOutcome};
     let store = saga_sqlite::SqliteStore::open(&data_dir.join("saga.db")).unwrap();
     let id = saga_core::ApprovalId::parse(approval).unwrap();

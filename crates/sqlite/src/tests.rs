@@ -356,7 +356,10 @@ async fn an_approval_is_decided_once_whatever_the_concurrency() {
         .unwrap()
         .decision()
         .unwrap();
-    db.store.mark_delivered(&a.approval_id, winner).await.unwrap();
+    db.store
+        .mark_delivered(&a.approval_id, winner)
+        .await
+        .unwrap();
     db.store.mark_expired(&a.approval_id).await.unwrap();
     let stored = ApprovalStore::get(&db.store, &a.approval_id)
         .await

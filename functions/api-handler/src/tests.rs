@@ -174,7 +174,11 @@ async fn a_failed_start_whose_execution_exists_is_accepted_not_given_up() {
     let id = OrderId::parse(json_of(&resp)["orderId"].as_str().unwrap()).unwrap();
     assert_eq!(*workflow.described.lock().unwrap(), vec![id.clone()]);
     let order = w.store.order(&id).unwrap();
-    assert_eq!(order.status(), OrderStatus::Received, "left to its execution");
+    assert_eq!(
+        order.status(),
+        OrderStatus::Received,
+        "left to its execution"
+    );
     assert!(order.failure().is_none());
 }
 

@@ -20,8 +20,7 @@ use saga_core::approval::{ApprovalStatus, Decision};
 use saga_core::order::{Change, Expect, OrderUpdate};
 use saga_core::ports::{
     ApprovalStore, BoxError, DecideOutcome, OrderStore, StoreError, TaskGone, Workflow,
-    WorkflowError,
-    error_chain,
+    WorkflowError, error_chain,
 };
 use saga_core::{Approval, ApprovalId, Clock, OrderStatus, Timestamp};
 use serde_json::json;

@@ -449,7 +449,10 @@ async fn a_task_closed_by_a_concurrent_delivery_is_already_decided_not_expired()
     let twin = id.clone();
     let marker = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        store.mark_delivered(&twin, Decision::Approve).await.unwrap();
+        store
+            .mark_delivered(&twin, Decision::Approve)
+            .await
+            .unwrap();
     });
 
     let resp = respond(&w.deps, post_form(&id, "approve")).await;
@@ -474,7 +477,9 @@ async fn a_redelivery_after_a_503_to_a_timed_out_execution_is_410_not_already_ap
     let (order_id, id) = pending(&w).await;
     w.workflow.fail_next();
     assert_eq!(
-        respond(&w.deps, post_form(&id, "approve")).await.status_code,
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
         503
     );
     w.workflow
@@ -543,11 +548,7 @@ async fn a_losing_double_click_does_not_record_a_delivered_rejection_as_expired(
     });
 
     assert_eq!(winner.status_code, 200, "{}", text(&winner));
-    assert!(
-        [409, 410].contains(&loser.status_code),
-        "{}",
-        text(&loser)
-    );
+    assert!([409, 410].contains(&loser.status_code), "{}", text(&loser));
     let approval = w.store.approvals_of(&order_id).remove(0);
     assert_eq!(
         (approval.status, approval.delivered),
@@ -562,7 +563,9 @@ async fn redeliver_delivers_a_recorded_decision_without_a_second_click() {
     let (order_id, id) = pending(&w).await;
     w.workflow.fail_next();
     assert_eq!(
-        respond(&w.deps, post_form(&id, "approve")).await.status_code,
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
         503
     );
     let undelivered = w.store.approvals_of(&order_id).remove(0);

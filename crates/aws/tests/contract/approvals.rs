@@ -202,7 +202,10 @@ async fn expiry_voids_an_undelivered_decision_but_not_a_delivered_one() {
     store.mark_expired(&undelivered.approval_id).await.unwrap();
     let ghost = ApprovalId::generate();
     store.mark_expired(&ghost).await.unwrap();
-    store.mark_delivered(&ghost, Decision::Approve).await.unwrap();
+    store
+        .mark_delivered(&ghost, Decision::Approve)
+        .await
+        .unwrap();
 
     let d = store.get(&delivered.approval_id).await.unwrap().unwrap();
     assert_eq!((d.status, d.delivered), (ApprovalStatus::Approved, true));

@@ -1134,7 +1134,11 @@ async fn an_order_whose_start_answer_was_lost_is_accepted_not_failed() {
     let id = OrderId::parse(json_body(&resp)["orderId"].as_str().unwrap()).unwrap();
     assert_eq!(w.execution_status(&id).await.0, ExecutionStatus::Running);
     let order = w.order(&id).await;
-    assert_eq!(order.status(), OrderStatus::Received, "left to its execution");
+    assert_eq!(
+        order.status(),
+        OrderStatus::Received,
+        "left to its execution"
+    );
     // It asked DescribeExecution of the execution's ARN, which IAM grants.
     let f = w.f("api-handler");
     let execution = execution_arn(&w.state_machine, id.as_str());

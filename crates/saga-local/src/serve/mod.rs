@@ -431,8 +431,7 @@ impl Server {
         let state = app_state(shared, workflow, clock, &url);
         // Decisions recorded but not delivered before a crash (or a 503)
         // reach their executions without a second click.
-        let redelivery =
-            redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
+        let redelivery = redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
         let (shutdown, http) = serve_http(listener, state);
 
         let server = RunningServer {

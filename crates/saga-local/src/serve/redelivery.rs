@@ -29,11 +29,7 @@ pub const SETTLE: Duration = Duration::from_secs(DELIVERY_WAIT.as_secs() + 5);
 
 /// Redeliver what is undelivered and decided at or before `now - settle`; how
 /// many were delivered.
-pub async fn sweep(
-    store: &SqliteStore,
-    deps: &approval_callback::Deps,
-    settle: Duration,
-) -> usize {
+pub async fn sweep(store: &SqliteStore, deps: &approval_callback::Deps, settle: Duration) -> usize {
     let now = deps.clock.now();
     let settle_ms = i64::try_from(settle.as_millis()).unwrap_or(i64::MAX);
     let decided_before =
