@@ -45,7 +45,8 @@ locals {
       "dynamodb:PutItem"    = [aws_dynamodb_table.this["orders"].arn, aws_dynamodb_table.this["idempotency"].arn]
       "dynamodb:UpdateItem" = [aws_dynamodb_table.this["orders"].arn] # an order that could not be started is marked FAILED
       # StartExecution replays an Idempotency-Key retry; DescribeExecution (its
-      # dependent action) asks how the first one went, on this machine's executions.
+      # dependent action) asks how the first one went, on this machine's executions,
+      # and whether a start whose answer was lost ran before an order is given up.
       "states:StartExecution"    = [local.state_machine_arn]
       "states:DescribeExecution" = [local.state_machine_executions_arn]
     }

@@ -133,6 +133,10 @@ impl Intercept for CallRecorder {
             input.downcast_ref::<aws_sdk_sfn::operation::start_execution::StartExecutionInput>()
         {
             i.state_machine_arn()
+        } else if let Some(i) = input
+            .downcast_ref::<aws_sdk_sfn::operation::describe_execution::DescribeExecutionInput>(
+        ) {
+            i.execution_arn()
         } else {
             None
         };

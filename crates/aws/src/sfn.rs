@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use saga_core::OrderId;
@@ -61,6 +62,15 @@ impl SfnWorkflow {
     pub fn state_machine_arn(&self) -> Option<&str> {
         self.state_machine_arn.as_deref()
     }
+}
+
+/// The ARN of the execution `name` of `state_machine_arn`
+/// (`arn:…:stateMachine:M` → `arn:…:execution:M:name`).
+pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
+    format!(
+        "{}:{name}",
+        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
+    )
 }
 
 fn json_error(operation: &'static str, err: serde_json::Error) -> WorkflowError {
@@ -147,6 +157,39 @@ impl Workflow for SfnWorkflow {
                 }
                 None => Err(WorkflowError::Store(classify(OP, err))),
             },
+        }
+    }
+
+    /// `DescribeExecution` of the execution named `name`: `ExecutionDoesNotExist`
+    /// → `false`. Step Functions keeps an ended execution's record for 90 days.
+    #[instrument(skip_all, fields(execution = %name), err(Display))]
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        const OP: &str = "workflow.execution_exists";
+        let Some(state_machine_arn) = &self.state_machine_arn else {
+            return Err(WorkflowError::Store(StoreError::permanent(
+                OP,
+                NotConfigured {
+                    var: STATE_MACHINE_ARN_VAR,
+                },
+            )));
+        };
+        let result = self
+            .client
+            .describe_execution()
+            .execution_arn(execution_arn(state_machine_arn, name.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(DescribeExecutionError::ExecutionDoesNotExist(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(WorkflowError::Store(classify(OP, err))),
         }
     }
 }

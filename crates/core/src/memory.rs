@@ -287,9 +287,10 @@ impl ApprovalStore for MemoryStore {
         Ok(DecideOutcome::Decided(Box::new(a.clone())))
     }
 
-    async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError> {
         self.injected("approvals.mark_delivered")?;
         if let Some(a) = lock(&self.tables).approvals.get_mut(id) {
+            a.status = decision.status();
             a.delivered = true;
         }
         Ok(())
@@ -423,5 +424,10 @@ impl Workflow for MemoryWorkflow {
         }
         results.push((token.clone(), output.clone()));
         Ok(())
+    }
+
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        self.injected("workflow.execution_exists")?;
+        Ok(lock(&self.started).iter().any(|(n, _)| n == name))
     }
 }

@@ -217,8 +217,10 @@ pub trait ApprovalStore: Send + Sync {
         decision: Decision,
         at: Timestamp,
     ) -> Result<DecideOutcome, StoreError>;
-    /// The decision reached the workflow.
-    async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError>;
+    /// `decision` reached the workflow (`SendTaskSuccess` succeeded). Its
+    /// status is the decision again even if a concurrent request, told by
+    /// Step Functions that the task is closed, marked it expired first.
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError>;
     /// The workflow stopped waiting (timed out); an undelivered decision is void.
     async fn mark_expired(&self, id: &ApprovalId) -> Result<(), StoreError>;
 }
@@ -320,6 +322,9 @@ pub trait Workflow: Send + Sync {
         token: &TaskToken,
         output: &Value,
     ) -> Result<(), WorkflowError>;
+    /// Whether an execution named `name` exists (running or ended): a start
+    /// whose answer was lost may have started it.
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError>;
 }
 
 /// A successful charge.

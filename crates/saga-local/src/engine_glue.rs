@@ -89,4 +89,13 @@ impl Workflow for EngineWorkflow {
             .send_task_success(token.expose_secret(), output.clone())
             .map_err(task_gone)
     }
+
+    /// This engine keeps no history: only running executions are known.
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        Ok(self
+            .engine
+            .running_executions()
+            .iter()
+            .any(|n| n == name.as_str()))
+    }
 }

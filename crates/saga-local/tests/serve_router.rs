@@ -145,6 +145,13 @@ impl saga_core::ports::Workflow for PanickingWorkflow {
     ) -> Result<(), saga_core::ports::WorkflowError> {
         panic!("injected bug in SendTaskSuccess")
     }
+
+    async fn execution_exists(
+        &self,
+        _name: &OrderId,
+    ) -> Result<bool, saga_core::ports::WorkflowError> {
+        panic!("injected bug in DescribeExecution")
+    }
 }
 
 #[tokio::test]

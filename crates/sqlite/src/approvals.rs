@@ -37,6 +37,53 @@ fn save_approval(tx: &Connection, operation: &'static str, a: &Approval) -> Resu
     Ok(())
 }
 
+impl SqliteStore {
+    /// Approvals decided at or before `decided_before` whose decision has not
+    /// reached the workflow (its POST answered `503`, or the process died in
+    /// between), oldest decision first, at most `limit`: what saga-local
+    /// redelivers on its own. Rare rows, so the filter on the document is cheap.
+    pub async fn undelivered_approvals(
+        &self,
+        decided_before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<Approval>, StoreError> {
+        const OP: &str = "approvals.undelivered";
+        let docs: Vec<String> = self
+            .run(OP, move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT doc FROM approvals WHERE status IN (?1, ?2) \
+                         AND json_extract(doc, '$.delivered') IS NOT 1",
+                    )
+                    .map_err(|e| crate::classify(OP, e))?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            ApprovalStatus::Approved.as_str(),
+                            ApprovalStatus::Rejected.as_str()
+                        ],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| crate::classify(OP, e))?;
+                rows.map(|r| r.map_err(|e| crate::classify(OP, e)))
+                    .collect()
+            })
+            .await?;
+        let mut out = docs
+            .iter()
+            .map(|d| from_json::<Approval>(OP, d))
+            .filter(|a| {
+                a.as_ref().map_or(true, |a| {
+                    !a.delivered && a.decided_at.is_some_and(|t| t <= decided_before)
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|a| a.decided_at);
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl ApprovalStore for SqliteStore {
     async fn create(&self, approval: &Approval) -> Result<(), StoreError> {
@@ -98,7 +145,7 @@ impl ApprovalStore for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_delivered";
         let id = id.to_string();
         self.run(OP, move |c| {
@@ -106,6 +153,7 @@ impl ApprovalStore for SqliteStore {
                 let Some(mut a) = load_approval(tx, OP, &id)? else {
                     return Ok(((), false));
                 };
+                a.status = decision.status();
                 a.delivered = true;
                 save_approval(tx, OP, &a)?;
                 Ok(((), true))

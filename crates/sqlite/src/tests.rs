@@ -351,7 +351,16 @@ async fn an_approval_is_decided_once_whatever_the_concurrency() {
         }
     }
     assert_eq!(decided, 1);
-    db.store.mark_delivered(&a.approval_id).await.unwrap();
+    let winner = ApprovalStore::get(&db.store, &a.approval_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .decision()
+        .unwrap();
+    db.store
+        .mark_delivered(&a.approval_id, winner)
+        .await
+        .unwrap();
     db.store.mark_expired(&a.approval_id).await.unwrap();
     let stored = ApprovalStore::get(&db.store, &a.approval_id)
         .await
@@ -506,4 +515,40 @@ async fn an_unreadable_order_is_reported_as_corrupt() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn undelivered_approvals_are_the_decided_ones_not_delivered_nor_expired_oldest_first() {
+    let db = db().await;
+    let hour = Duration::from_secs(3600);
+    let at = |s: u64| now().plus(Duration::from_secs(s));
+    let order = OrderId::generate(now());
+    let [pending, late, early, delivered, expired, recent] =
+        std::array::from_fn(|_| approval(&order, hour));
+    for a in [&pending, &late, &early, &delivered, &expired, &recent] {
+        db.store.create(a).await.unwrap();
+    }
+    let decide = |a: &Approval, d: Decision, secs: u64| {
+        let (store, id) = (db.store.clone(), a.approval_id.clone());
+        async move { store.decide(&id, d, at(secs)).await.unwrap() }
+    };
+    decide(&late, Decision::Approve, 20).await;
+    decide(&early, Decision::Reject, 10).await;
+    decide(&delivered, Decision::Approve, 10).await;
+    decide(&expired, Decision::Approve, 10).await;
+    decide(&recent, Decision::Approve, 40).await;
+    db.store
+        .mark_delivered(&delivered.approval_id, Decision::Approve)
+        .await
+        .unwrap();
+    db.store.mark_expired(&expired.approval_id).await.unwrap();
+
+    let ids = |v: Vec<Approval>| v.into_iter().map(|a| a.approval_id).collect::<Vec<_>>();
+    let found = db.store.undelivered_approvals(at(30), 10).await.unwrap();
+    assert_eq!(
+        ids(found),
+        vec![early.approval_id.clone(), late.approval_id.clone()]
+    );
+    let bounded = db.store.undelivered_approvals(at(30), 1).await.unwrap();
+    assert_eq!(ids(bounded), vec![early.approval_id]);
 }

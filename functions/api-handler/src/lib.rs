@@ -304,11 +304,13 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
         .start_execution(&order_id, &json!({"orderId": order_id}))
         .await
     {
-        if key.is_none() {
+        if key.is_some() {
+            return Err(e.into());
+        }
+        if !started_after_all(deps, &order_id, &e).await {
             give_up(deps, &order_id).await;
             return Err(Error::NotAccepted(Box::new(e)));
         }
-        return Err(e.into());
     }
 
     let status = if replay {
@@ -330,11 +332,31 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
     })
 }
 
+/// Whether the execution a failed `StartExecution` was asked for exists anyway
+/// (an earlier attempt of the SDK succeeded and only its answer was lost): then
+/// the order is accepted, and giving it up would make the client submit it a
+/// second time. Not knowing (the question failed too) counts as not started.
+async fn started_after_all(deps: &Deps, order_id: &OrderId, start_error: &WorkflowError) -> bool {
+    match deps.workflow.execution_exists(order_id).await {
+        Ok(exists) => {
+            if exists {
+                tracing::warn!(%order_id, error = %error_chain(start_error), "StartExecution failed but the execution exists");
+            }
+            exists
+        }
+        Err(e) => {
+            tracing::warn!(%order_id, error = %error_chain(&e), "could not ask whether the execution exists");
+            false
+        }
+    }
+}
+
 /// Without an idempotency key the client can't resume this order: end it so it
-/// doesn't sit in RECEIVED forever. Best effort.
+/// doesn't sit in RECEIVED forever. Best effort. Its error is `InternalError`,
+/// not `Transient`: the order is final, nothing will retry it.
 async fn give_up(deps: &Deps, order_id: &OrderId) {
     let failure = Failure {
-        error: ErrorName::Transient,
+        error: ErrorName::InternalError,
         cause: "the order could not be started; it was not processed".into(),
     };
     let update = OrderUpdate::transition(

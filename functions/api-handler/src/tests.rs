@@ -127,7 +127,59 @@ async fn without_a_key_a_failed_start_ends_the_order_instead_of_leaving_it_recei
     let orders = w.store.orders();
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0].status(), OrderStatus::Failed);
-    assert_eq!(orders[0].failure().unwrap().error, "Transient");
+    // Final: nothing retries it, so not `Transient`.
+    assert_eq!(orders[0].failure().unwrap().error, "InternalError");
+}
+
+/// Step Functions started the execution, but the SDK's last attempt timed out
+/// (its first one succeeded): `StartExecution` fails, the execution runs.
+#[derive(Debug, Default)]
+struct StartedButAnswerLost {
+    described: std::sync::Mutex<Vec<OrderId>>,
+}
+
+#[async_trait::async_trait]
+impl Workflow for StartedButAnswerLost {
+    async fn start_execution(
+        &self,
+        _name: &OrderId,
+        _input: &Value,
+    ) -> Result<saga_core::ports::Started, WorkflowError> {
+        Err(StoreError::transient("workflow.start_execution", "timed out").into())
+    }
+
+    async fn send_task_success(
+        &self,
+        _token: &saga_core::approval::TaskToken,
+        _output: &Value,
+    ) -> Result<(), WorkflowError> {
+        unreachable!("api-handler resumes no task")
+    }
+
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        self.described.lock().unwrap().push(name.clone());
+        Ok(true)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_start_whose_execution_exists_is_accepted_not_given_up() {
+    let mut w = world();
+    let workflow = Arc::new(StartedButAnswerLost::default());
+    w.deps.workflow = workflow.clone();
+
+    let resp = respond(&w.deps, post(&valid(), None)).await;
+
+    assert_eq!(resp.status_code, 202, "{}", json_of(&resp));
+    let id = OrderId::parse(json_of(&resp)["orderId"].as_str().unwrap()).unwrap();
+    assert_eq!(*workflow.described.lock().unwrap(), vec![id.clone()]);
+    let order = w.store.order(&id).unwrap();
+    assert_eq!(
+        order.status(),
+        OrderStatus::Received,
+        "left to its execution"
+    );
+    assert!(order.failure().is_none());
 }
 
 #[tokio::test]

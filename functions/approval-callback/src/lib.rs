@@ -19,10 +19,10 @@ use saga_apigw::{Request, Response, html_escape};
 use saga_core::approval::{ApprovalStatus, Decision};
 use saga_core::order::{Change, Expect, OrderUpdate};
 use saga_core::ports::{
-    ApprovalStore, BoxError, DecideOutcome, OrderStore, StoreError, Workflow, WorkflowError,
-    error_chain,
+    ApprovalStore, BoxError, DecideOutcome, OrderStore, StoreError, TaskGone, Workflow,
+    WorkflowError, error_chain,
 };
-use saga_core::{Approval, ApprovalId, Clock, ErrorName, OrderStatus, Timestamp};
+use saga_core::{Approval, ApprovalId, Clock, OrderStatus, Timestamp};
 use serde_json::json;
 
 #[derive(Clone)]
@@ -373,7 +373,7 @@ async fn decide(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, E
                 order_id: a.order_id.to_string(),
             })
         }
-        DecideOutcome::Decided(a) => deliver(deps, &a, decision, now, false, req).await,
+        DecideOutcome::Decided(a) => deliver(deps, &a, decision, now, req).await,
         DecideOutcome::NotPending(a) => {
             let order_id = a.order_id.to_string();
             match a.status {
@@ -381,7 +381,7 @@ async fn decide(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, E
                 // The same decision, recorded but never delivered: deliver it now.
                 _ if a.decision() == Some(decision) && !a.delivered => {
                     let at = a.decided_at.unwrap_or(now);
-                    deliver(deps, &a, decision, at, true, req).await
+                    deliver(deps, &a, decision, at, req).await
                 }
                 _ => Err(Error::AlreadyDecided {
                     order_id,
@@ -393,44 +393,33 @@ async fn decide(deps: &Deps, id: &ApprovalId, req: &Request) -> Result<Output, E
     }
 }
 
-async fn deliver(
+/// Deliver the decision of an approval that was decided but not delivered
+/// (its POST answered `503`, or the process died in between), without a
+/// second click: what saga-local's redelivery sweep calls. Nothing to do for
+/// an approval that is pending, expired or delivered.
+pub async fn redeliver(deps: &Deps, a: &Approval) -> Result<(), Error> {
+    let (Some(decision), false) = (a.decision(), a.delivered) else {
+        return Ok(());
+    };
+    let at = a.decided_at.unwrap_or_else(|| deps.clock.now());
+    send_decision(deps, a, decision, at).await
+}
+
+/// Record `decision` on the order, resume the execution with it, and mark the
+/// approval delivered. Whether it was delivered is what `SendTaskSuccess`
+/// answers, never the order's status (which lags the workflow): a closed task
+/// (`TaskTimedOut`, `InvalidToken`, `TaskDoesNotExist`) is `Expired`, unless
+/// another request marked this approval delivered meanwhile (`AlreadyDecided`)
+/// or a newer approval replaced it (`Superseded`).
+async fn send_decision(
     deps: &Deps,
     a: &Approval,
     decision: Decision,
     at: Timestamp,
-    redelivery: bool,
-    req: &Request,
-) -> Result<Output, Error> {
+) -> Result<(), Error> {
     let id = &a.approval_id;
     let order_id = &a.order_id;
-    // Record the decision on the order before resuming the execution, so the
-    // payment step finds the order APPROVED.
-    let change = Change::ApprovalDecided {
-        approved: decision.approved(),
-        at,
-    };
-    let update = if decision.approved() {
-        OrderUpdate::transition(
-            OrderStatus::Approved,
-            &[OrderStatus::AwaitingApproval],
-            vec![change],
-            at,
-        )
-        .and_expect(Expect::ApprovalIs(id.clone()))
-    } else {
-        OrderUpdate::changes(
-            vec![
-                Expect::ApprovalIs(id.clone()),
-                Expect::StatusIn(vec![OrderStatus::AwaitingApproval]),
-            ],
-            vec![change],
-            at,
-        )
-    };
-    // A failed condition means the order moved on (a redelivery, or a timeout
-    // that is about to be reported below); the workflow has the last word.
-    deps.orders.update(order_id, &update).await?;
-
+    record_on_order(deps, a, decision, at).await?;
     let output = json!({"approved": decision.approved(), "decidedAt": at});
     match deps
         .workflow
@@ -438,58 +427,99 @@ async fn deliver(
         .await
     {
         Ok(()) => {
-            if let Err(e) = deps.approvals.mark_delivered(id).await {
+            if let Err(e) = deps.approvals.mark_delivered(id, decision).await {
                 tracing::warn!(%order_id, error = %error_chain(&e), "decision delivered but not marked delivered");
             }
+            tracing::info!(%order_id, decision = decision.as_str(), "approval decided");
+            Ok(())
         }
-        Err(WorkflowError::TaskGone(why)) => {
-            // A concurrent POST of the same decision (a double click, two
-            // Lambda instances) may have delivered it first.
-            if delivered_elsewhere(deps, id).await? {
-                return Err(Error::AlreadyDecided {
-                    order_id: order_id.to_string(),
-                    decision: decided_word(a),
-                    at: at.to_string(),
-                });
-            }
-            let order = deps.orders.get(order_id).await?;
-            // A retried RequestApproval replaced this approval: the order waits
-            // on the newer one.
-            if order
-                .as_ref()
-                .and_then(|o| o.approval())
-                .is_some_and(|current| &current.approval_id != id)
-            {
-                deps.approvals.mark_expired(id).await?;
-                return Err(Error::Superseded {
-                    order_id: order_id.to_string(),
-                });
-            }
-            // Still waiting, or rejected by the timeout: the execution stopped
-            // waiting before this decision reached it.
-            let timed_out = order.as_ref().is_none_or(|o| {
-                o.failure()
-                    .is_some_and(|f| f.error == ErrorName::ApprovalTimedOut)
-                    || o.status() == OrderStatus::AwaitingApproval
-            });
-            if redelivery && !timed_out {
-                // Delivered before; only the "delivered" mark was lost.
-                deps.approvals.mark_delivered(id).await?;
-                return Err(Error::AlreadyDecided {
-                    order_id: order_id.to_string(),
-                    decision: decided_word(a),
-                    at: at.to_string(),
-                });
-            }
-            tracing::info!(%order_id, reason = ?why, "the execution stopped waiting; approval expired");
-            deps.approvals.mark_expired(id).await?;
-            return Err(Error::Expired {
-                order_id: order_id.to_string(),
-            });
-        }
-        Err(WorkflowError::Store(e)) => return Err(e.into()),
+        Err(WorkflowError::TaskGone(why)) => Err(task_gone(deps, a, why).await),
+        Err(WorkflowError::Store(e)) => Err(e.into()),
     }
-    tracing::info!(%order_id, decision = decision.as_str(), "approval decided");
+}
+
+/// Record the decision on the order before resuming the execution, so the
+/// payment step finds the order APPROVED. A failed condition means the order
+/// moved on (a redelivery, or a timeout); the workflow has the last word.
+async fn record_on_order(
+    deps: &Deps,
+    a: &Approval,
+    decision: Decision,
+    at: Timestamp,
+) -> Result<(), Error> {
+    let change = Change::ApprovalDecided {
+        approved: decision.approved(),
+        at,
+    };
+    let expect_this = Expect::ApprovalIs(a.approval_id.clone());
+    let update = if decision.approved() {
+        OrderUpdate::transition(
+            OrderStatus::Approved,
+            &[OrderStatus::AwaitingApproval],
+            vec![change],
+            at,
+        )
+        .and_expect(expect_this)
+    } else {
+        OrderUpdate::changes(
+            vec![
+                expect_this,
+                Expect::StatusIn(vec![OrderStatus::AwaitingApproval]),
+            ],
+            vec![change],
+            at,
+        )
+    };
+    deps.orders.update(&a.order_id, &update).await?;
+    Ok(())
+}
+
+/// Step Functions says the task waiting on this approval is closed.
+async fn task_gone(deps: &Deps, a: &Approval, why: TaskGone) -> Error {
+    match closed_task_outcome(deps, a, why).await {
+        Ok(e) | Err(e) => e,
+    }
+}
+
+async fn closed_task_outcome(deps: &Deps, a: &Approval, why: TaskGone) -> Result<Error, Error> {
+    let id = &a.approval_id;
+    let order_id = a.order_id.to_string();
+    // A concurrent POST of the same decision (a double click, two Lambda
+    // instances) may have delivered it first: it closed the task.
+    if delivered_elsewhere(deps, id).await? {
+        return Ok(Error::AlreadyDecided {
+            order_id,
+            decision: decided_word(a),
+            at: a.decided_at.map(|t| t.to_string()).unwrap_or_default(),
+        });
+    }
+    // A retried RequestApproval replaced this approval: the order waits on
+    // the newer one (which approval is current, not how far the order got).
+    let order = deps.orders.get(&a.order_id).await?;
+    if order
+        .as_ref()
+        .and_then(|o| o.approval())
+        .is_some_and(|current| current.approval_id != *id)
+    {
+        deps.approvals.mark_expired(id).await?;
+        return Ok(Error::Superseded { order_id });
+    }
+    // Timed out, or closed by a delivery whose mark has not landed: that
+    // delivery's mark restores the decision (`mark_delivered`).
+    tracing::info!(%order_id, reason = ?why, "the execution stopped waiting; approval expired");
+    deps.approvals.mark_expired(id).await?;
+    Ok(Error::Expired { order_id })
+}
+
+async fn deliver(
+    deps: &Deps,
+    a: &Approval,
+    decision: Decision,
+    at: Timestamp,
+    req: &Request,
+) -> Result<Output, Error> {
+    send_decision(deps, a, decision, at).await?;
+    let order_id = &a.order_id;
 
     let (title, text) = if decision.approved() {
         (

@@ -449,7 +449,10 @@ async fn a_task_closed_by_a_concurrent_delivery_is_already_decided_not_expired()
     let twin = id.clone();
     let marker = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        store.mark_delivered(&twin).await.unwrap();
+        store
+            .mark_delivered(&twin, Decision::Approve)
+            .await
+            .unwrap();
     });
 
     let resp = respond(&w.deps, post_form(&id, "approve")).await;
@@ -462,4 +465,121 @@ async fn a_task_closed_by_a_concurrent_delivery_is_already_decided_not_expired()
         (ApprovalStatus::Approved, true),
         "not voided"
     );
+}
+
+#[tokio::test]
+async fn a_redelivery_after_a_503_to_a_timed_out_execution_is_410_not_already_approved() {
+    // The first POST recorded "approve" (the order is APPROVED) but could not
+    // reach Step Functions; the execution then timed out. The order still
+    // says APPROVED (its compensation has not run yet): only SendTaskSuccess
+    // knows the task is gone.
+    let w = world();
+    let (order_id, id) = pending(&w).await;
+    w.workflow.fail_next();
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
+        503
+    );
+    w.workflow
+        .make_gone(&TaskToken::new(SECRET).unwrap(), TaskGone::TimedOut);
+
+    let retry = respond(&w.deps, post_form(&id, "approve")).await;
+
+    assert_eq!(retry.status_code, 410, "{}", text(&retry));
+    assert_eq!(
+        w.store.order(&order_id).unwrap().status(),
+        OrderStatus::Approved,
+        "the order lags"
+    );
+    let approval = w.store.approvals_of(&order_id).remove(0);
+    assert_eq!(
+        (approval.status, approval.delivered),
+        (ApprovalStatus::Expired, false),
+        "not marked delivered"
+    );
+}
+
+/// The first `SendTaskSuccess` closes the task at once but answers late; every
+/// later one is told the task is closed.
+#[derive(Debug, Default)]
+struct SlowFirstAnswer {
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Workflow for SlowFirstAnswer {
+    async fn start_execution(
+        &self,
+        _name: &OrderId,
+        _input: &serde_json::Value,
+    ) -> Result<saga_core::ports::Started, WorkflowError> {
+        unreachable!("approval-callback starts nothing")
+    }
+
+    async fn send_task_success(
+        &self,
+        _token: &TaskToken,
+        _output: &serde_json::Value,
+    ) -> Result<(), WorkflowError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            Ok(())
+        } else {
+            Err(WorkflowError::TaskGone(TaskGone::TimedOut))
+        }
+    }
+
+    async fn execution_exists(&self, _name: &OrderId) -> Result<bool, WorkflowError> {
+        unreachable!("approval-callback asks about no execution")
+    }
+}
+
+#[tokio::test]
+async fn a_losing_double_click_does_not_record_a_delivered_rejection_as_expired() {
+    let mut w = world();
+    w.deps.workflow = Arc::new(SlowFirstAnswer::default());
+    let (order_id, id) = pending(&w).await;
+
+    let (winner, loser) = tokio::join!(respond(&w.deps, post_form(&id, "reject")), async {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        respond(&w.deps, post_form(&id, "reject")).await
+    });
+
+    assert_eq!(winner.status_code, 200, "{}", text(&winner));
+    assert!([409, 410].contains(&loser.status_code), "{}", text(&loser));
+    let approval = w.store.approvals_of(&order_id).remove(0);
+    assert_eq!(
+        (approval.status, approval.delivered),
+        (ApprovalStatus::Rejected, true),
+        "delivered: the rejection stands"
+    );
+}
+
+#[tokio::test]
+async fn redeliver_delivers_a_recorded_decision_without_a_second_click() {
+    let w = world();
+    let (order_id, id) = pending(&w).await;
+    w.workflow.fail_next();
+    assert_eq!(
+        respond(&w.deps, post_form(&id, "approve"))
+            .await
+            .status_code,
+        503
+    );
+    let undelivered = w.store.approvals_of(&order_id).remove(0);
+
+    redeliver(&w.deps, &undelivered).await.unwrap();
+    // Already delivered now: nothing is sent twice.
+    let delivered = w.store.approvals_of(&order_id).remove(0);
+    redeliver(&w.deps, &delivered).await.unwrap();
+
+    assert_eq!(
+        (delivered.status, delivered.delivered),
+        (ApprovalStatus::Approved, true)
+    );
+    let results = w.workflow.task_results();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1["approved"], true);
 }

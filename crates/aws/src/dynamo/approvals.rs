@@ -141,14 +141,24 @@ impl ApprovalStore for DynamoStore {
     }
 
     #[instrument(skip_all, fields(approval = %id.fingerprint()), err(Display))]
-    async fn mark_delivered(&self, id: &ApprovalId) -> Result<(), StoreError> {
+    async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError> {
         // Unknown approval: nothing to mark (as MemoryStore).
         self.mark(
             id,
             "approvals.mark_delivered",
-            ("SET #delivered = :true", "attribute_exists(#id)"),
-            &[("#delivered", "delivered"), ("#id", "approvalId")],
-            &[(":true", AttributeValue::Bool(true))],
+            (
+                "SET #delivered = :true, #status = :decided",
+                "attribute_exists(#id)",
+            ),
+            &[
+                ("#delivered", "delivered"),
+                ("#status", "status"),
+                ("#id", "approvalId"),
+            ],
+            &[
+                (":true", AttributeValue::Bool(true)),
+                (":decided", s(decision.status().as_str())),
+            ],
         )
         .await
     }

@@ -193,13 +193,19 @@ async fn expiry_voids_an_undelivered_decision_but_not_a_delivered_one() {
             .await
             .unwrap();
     }
-    store.mark_delivered(&delivered.approval_id).await.unwrap();
+    store
+        .mark_delivered(&delivered.approval_id, Decision::Approve)
+        .await
+        .unwrap();
 
     store.mark_expired(&delivered.approval_id).await.unwrap();
     store.mark_expired(&undelivered.approval_id).await.unwrap();
     let ghost = ApprovalId::generate();
     store.mark_expired(&ghost).await.unwrap();
-    store.mark_delivered(&ghost).await.unwrap();
+    store
+        .mark_delivered(&ghost, Decision::Approve)
+        .await
+        .unwrap();
 
     let d = store.get(&delivered.approval_id).await.unwrap().unwrap();
     assert_eq!((d.status, d.delivered), (ApprovalStatus::Approved, true));
@@ -209,5 +215,31 @@ async fn expiry_voids_an_undelivered_decision_but_not_a_delivered_one() {
         store.get(&ghost).await.unwrap(),
         None,
         "marking an unknown approval creates nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_delivery_marked_after_a_racing_expiry_restores_the_decision() {
+    // A losing double click was told "task closed" and marked the approval
+    // expired; the winner's SendTaskSuccess had succeeded and marks it now.
+    let moto = Moto::connect().await;
+    let store = store(&moto).await;
+    let a = approval(DAY);
+    store.create(&a).await.unwrap();
+    store
+        .decide(&a.approval_id, Decision::Reject, later(1))
+        .await
+        .unwrap();
+    store.mark_expired(&a.approval_id).await.unwrap();
+
+    store
+        .mark_delivered(&a.approval_id, Decision::Reject)
+        .await
+        .unwrap();
+
+    let got = store.get(&a.approval_id).await.unwrap().unwrap();
+    assert_eq!(
+        (got.status, got.delivered),
+        (ApprovalStatus::Rejected, true)
     );
 }

@@ -499,6 +499,9 @@ impl World {
             let logical = match resource.as_deref() {
                 None => None,
                 Some(r) if r == self.state_machine => Some("state_machine".to_owned()),
+                Some(r) if is_execution_of(&self.state_machine, r) => {
+                    Some("state_machine_executions".to_owned())
+                }
                 Some(r) if r == self.approvals_topic => {
                     Some(topic_logical_name(Topic::Approvals).to_owned())
                 }
@@ -529,6 +532,15 @@ impl World {
 enum Service {
     DynamoDb,
     Sfn,
+}
+
+/// Whether `arn` names an execution of `state_machine` (`arn:…:execution:M:*`,
+/// the resource `state_machine_executions` grants).
+fn is_execution_of(state_machine: &str, arn: &str) -> bool {
+    execution_arn(state_machine, "")
+        .strip_suffix(':')
+        .and_then(|prefix| arn.strip_prefix(prefix))
+        .is_some_and(|rest| rest.starts_with(':'))
 }
 
 /// `functions/<fn>/aws-permissions.json`: action → logical resources.
@@ -1104,11 +1116,51 @@ async fn storage_throttling_reaches_the_state_machine_as_transient() {
 }
 
 #[tokio::test]
-async fn an_order_that_can_not_be_started_without_a_key_is_failed() {
+async fn an_order_whose_start_answer_was_lost_is_accepted_not_failed() {
+    // StartExecution started the execution but its answer is an error (the
+    // SDK's last attempt timed out after an earlier one succeeded).
     let w = World::with_faults(&[(
         "api-handler",
         Service::Sfn,
         Fault::json("ThrottlingException", 400, json!({}), 1).on("StartExecution"),
+    )])
+    .await;
+
+    let resp = w
+        .post_order(&order_body(&[("SKU-1", 1)], "tok_visa", "10115"), None)
+        .await;
+
+    assert_eq!(resp.status_code, 202, "{}", text_body(&resp));
+    let id = OrderId::parse(json_body(&resp)["orderId"].as_str().unwrap()).unwrap();
+    assert_eq!(w.execution_status(&id).await.0, ExecutionStatus::Running);
+    let order = w.order(&id).await;
+    assert_eq!(
+        order.status(),
+        OrderStatus::Received,
+        "left to its execution"
+    );
+    // It asked DescribeExecution of the execution's ARN, which IAM grants.
+    let f = w.f("api-handler");
+    let execution = execution_arn(&w.state_machine, id.as_str());
+    assert!(
+        f.recorder
+            .calls()
+            .iter()
+            .any(|c| c.action == "states:DescribeExecution"
+                && c.resource.as_deref() == Some(execution.as_str())),
+        "{:?}",
+        f.recorder.calls()
+    );
+    assert_eq!(w.violations(f), Vec::<(String, String)>::new());
+}
+
+#[tokio::test]
+async fn an_order_that_can_not_be_started_without_a_key_is_failed() {
+    // StartExecution fails and so does the question whether it ran anyway.
+    let w = World::with_faults(&[(
+        "api-handler",
+        Service::Sfn,
+        Fault::json("ThrottlingException", 400, json!({}), 2),
     )])
     .await;
 
@@ -1129,6 +1181,7 @@ async fn an_order_that_can_not_be_started_without_a_key_is_failed() {
     assert_eq!(orders.len(), 1);
     let order = saga_aws::items::order_from_item(orders[0].clone()).unwrap();
     assert_eq!(order.status(), OrderStatus::Failed);
+    assert_eq!(order.failure().unwrap().error, "InternalError", "final");
     // give_up() marks the order with UpdateItem, which api-handler's list grants.
     let f = w.f("api-handler");
     let orders_table = w.tables.name(TableName::Orders).unwrap().to_owned();

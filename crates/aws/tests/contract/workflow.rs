@@ -75,12 +75,7 @@ pub async fn finished(moto: &Moto, execution_arn: &str) -> (ExecutionStatus, Opt
     panic!("execution {execution_arn} still running after 10 s");
 }
 
-pub fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    )
-}
+pub use saga_aws::sfn::execution_arn;
 
 /// The task token the execution sent to `queue`, and the order id with it.
 pub async fn token_from(queue: &Queue) -> (String, TaskToken) {
@@ -219,4 +214,47 @@ async fn a_token_whose_task_timed_out_is_gone() {
     );
     // AWS answers TaskTimedOut; moto forgets the task and answers InvalidToken.
     assert!(matches!(err, WorkflowError::TaskGone(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_execution_exists_once_started_whether_running_or_ended() {
+    let moto = Moto::connect().await;
+    let queue = moto.queue("tokens").await;
+    let waiting = token_machine(&moto, &queue, 60).await;
+    let ended = pass_machine(&moto).await;
+    let (running_id, ended_id, never) = (
+        OrderId::generate(t0()),
+        OrderId::generate(t0()),
+        OrderId::generate(t0()),
+    );
+    let workflow = SfnWorkflow::from_client(moto.sfn(), &waiting);
+    workflow
+        .start_execution(&running_id, &json!({"orderId": running_id}))
+        .await
+        .unwrap();
+    let other = SfnWorkflow::from_client(moto.sfn(), &ended);
+    other
+        .start_execution(&ended_id, &json!({"orderId": ended_id}))
+        .await
+        .unwrap();
+    finished(&moto, &execution_arn(&ended, ended_id.as_str())).await;
+
+    assert!(workflow.execution_exists(&running_id).await.unwrap());
+    assert!(other.execution_exists(&ended_id).await.unwrap());
+    assert!(!workflow.execution_exists(&never).await.unwrap());
+    // Asked of the execution's own ARN (what IAM grants: state_machine_executions).
+    let described: Vec<Option<String>> = moto
+        .calls()
+        .into_iter()
+        .filter(|c| c.action == "states:DescribeExecution")
+        .map(|c| c.resource)
+        .collect();
+    assert_eq!(
+        described,
+        vec![
+            Some(execution_arn(&waiting, running_id.as_str())),
+            Some(execution_arn(&ended, ended_id.as_str())),
+            Some(execution_arn(&waiting, never.as_str())),
+        ]
+    );
 }

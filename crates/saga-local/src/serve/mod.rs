@@ -29,6 +29,7 @@ pub mod http;
 pub mod lock;
 pub mod outbox;
 pub mod private;
+pub mod redelivery;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -307,6 +308,7 @@ pub struct RunningServer {
     gate: Arc<Gate>,
     console: Arc<Console>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    redelivery: tokio::task::JoinHandle<()>,
     _lock: lock::DataDirLock,
 }
 
@@ -355,6 +357,8 @@ impl RunningServer {
         // end in States.Runtime failures that must not look like real ones.
         self.console.close();
         self.gate.close();
+        // It stops at the closed gate; a sweep in progress is refused by it.
+        let _ = self.redelivery.await;
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServeError::Http(e)),
@@ -437,6 +441,9 @@ impl Server {
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
         let state = app_state(shared, workflow, clock, &url).with_authorizer(authorizer);
+        // Decisions recorded but not delivered before a crash (or a 503)
+        // reach their executions without a second click.
+        let redelivery = redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
         let (shutdown, http) = serve_http(listener, state);
 
         let server = RunningServer {
@@ -449,6 +456,7 @@ impl Server {
             gate,
             console,
             http,
+            redelivery,
             _lock: data_lock,
         };
         banner(&server, &config, &seeded, &tightened).await;

@@ -76,14 +76,14 @@ impl Gate {
         *self.closed.borrow()
     }
 
-    fn subscribe(&self) -> watch::Receiver<bool> {
+    pub(crate) fn subscribe(&self) -> watch::Receiver<bool> {
         self.closed.subscribe()
     }
 }
 
 /// How long `SendTaskSuccess` waits for the execution to save its next
 /// snapshot before answering a transient error.
-const DELIVERY_WAIT: Duration = Duration::from_secs(10);
+pub(crate) const DELIVERY_WAIT: Duration = Duration::from_secs(10);
 
 /// The last successful save of one execution.
 #[derive(Debug, Clone, Default)]
@@ -477,6 +477,11 @@ impl Workflow for DurableWorkflow {
             )
             .into()),
         }
+    }
+
+    /// Its row is written before the engine starts it, and kept after it ends.
+    async fn execution_exists(&self, name: &OrderId) -> Result<bool, WorkflowError> {
+        Ok(self.store.execution(name.as_str()).await?.is_some())
     }
 }
 
