@@ -23,6 +23,7 @@ fn world() -> World {
         workflow: workflow.clone(),
         clock: Arc::new(ManualClock::at_fixed_start()),
         public_base_url: Some("https://api.example.com".into()),
+        max_open_orders_per_customer: DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
     };
     World {
         store,
@@ -268,3 +269,5 @@ async fn storage_failures_are_503_or_500_without_internal_details() {
     assert_eq!(resp.status_code, 500);
     assert_eq!(json_of(&resp), json!({"error": "internal error"}));
 }
+
+mod open_orders;
