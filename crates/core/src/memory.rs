@@ -177,7 +177,7 @@ impl OrderStore for MemoryStore {
     }
 
     async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError> {
-        self.injected("orders.admit")?;
+        self.injected("orders.insert")?;
         let mut t = lock(&self.tables);
         if t.orders.contains_key(order.order_id()) {
             return Ok(Admission::AlreadyExists);

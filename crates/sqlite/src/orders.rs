@@ -262,7 +262,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError> {
-        const OP: &str = "orders.admit";
+        const OP: &str = "orders.insert";
         let doc = to_json(OP, order)?;
         let (id, customer, status, at) = (
             order.order_id().to_string(),

@@ -67,7 +67,7 @@ impl DynamoStore {
         order: &Order,
         max: u32,
     ) -> Result<Admission, StoreError> {
-        const OP: &str = "orders.admit";
+        const OP: &str = "orders.insert";
         if max == 0 {
             return Ok(Admission::CapReached);
         }

@@ -79,6 +79,8 @@ pub struct ServeConfig {
     pub approval_threshold_cents: i64,
     /// How long an approval waits before the order is rejected.
     pub approval_timeout_seconds: u64,
+    /// Orders not final one customer may have (`--max-open-orders-per-customer`).
+    pub max_open_orders_per_customer: u32,
     /// Base of the links in e-mails and `Location` (`--public-url`);
     /// `http://<bind>:<port>` when `None`.
     pub public_url: Option<String>,
@@ -101,6 +103,7 @@ impl ServeConfig {
             reset_stock: false,
             approval_threshold_cents: 100_000,
             approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
+            max_open_orders_per_customer: api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
             public_url: None,
             outbox: None,
             definition: None,
@@ -150,6 +153,8 @@ pub enum ServeError {
     Definition(#[source] LoadError),
     #[error("--approval-timeout-seconds must be between 1 and 31536000, got {0}")]
     ApprovalTimeout(u64),
+    #[error("--max-open-orders-per-customer must be at least 1")]
+    MaxOpenOrders,
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -370,6 +375,9 @@ impl Server {
         if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
+        if config.max_open_orders_per_customer == 0 {
+            return Err(ServeError::MaxOpenOrders);
+        }
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
         let products = read_catalog(&config)?;
         let mut tightened = Tightened::default();
@@ -421,7 +429,7 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url));
+        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url, config.max_open_orders_per_customer));
 
         let server = RunningServer {
             addr,
@@ -492,6 +500,7 @@ fn app_state(
     workflow: Arc<DurableWorkflow>,
     clock: Arc<dyn saga_core::Clock>,
     url: &str,
+    max_open_orders_per_customer: u32,
 ) -> http::AppState {
     http::AppState::new(
         api_handler::Deps {
@@ -500,6 +509,7 @@ fn app_state(
             workflow: workflow.clone(),
             clock: clock.clone(),
             public_base_url: Some(url.to_owned()),
+            max_open_orders_per_customer,
         },
         approval_callback::Deps {
             approvals: store.clone(),
