@@ -68,7 +68,7 @@ locals {
       description = "POST /orders and GET /orders/{orderId}."
       memory_mb   = 256
       timeout_s   = 10
-      env         = ["ORDERS_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN", "PUBLIC_BASE_URL"]
+      env         = ["ORDERS_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN", "PUBLIC_BASE_URL", "MAX_OPEN_ORDERS_PER_CUSTOMER"]
     }
   }
 
@@ -109,5 +109,7 @@ locals {
     STATE_MACHINE_ARN        = local.state_machine_arn
     APPROVAL_THRESHOLD_CENTS = tostring(var.approval_threshold_cents)
     PUBLIC_BASE_URL          = local.public_base_url
+    # Orders not final per customer; the open-order counter item lives in the orders table.
+    MAX_OPEN_ORDERS_PER_CUSTOMER = tostring(var.max_open_orders_per_customer)
   }
 }
