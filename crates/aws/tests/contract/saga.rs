@@ -228,6 +228,7 @@ impl World {
             workflow: f.workflow.clone(),
             clock: self.clock(),
             public_base_url: Some(BASE_URL.to_owned()),
+            max_open_orders_per_customer: api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
         };
         let req = saga_apigw::event(Method::GET, &format!("/orders/{id}"), &[], None);
         let resp = api_handler::respond(&deps, req).await;
