@@ -6,8 +6,8 @@ use rusqlite::{Connection, params};
 use saga_core::OrderId;
 use saga_core::order::{Order, OrderItem, OrderUpdate};
 use saga_core::ports::{
-    Admission, Inserted, OrderStore, PaymentAttempts, ReserveOutcome, StockReservations, StoreError,
-    UpdateOutcome,
+    Admission, Inserted, OrderStore, PaymentAttempts, ReserveOutcome, StockReservations,
+    StoreError, UpdateOutcome,
 };
 
 use crate::{SqliteStore, execute, in_tx, load_doc, query_opt, to_json};
@@ -105,7 +105,12 @@ fn free_slot(tx: &Connection, op: &'static str, id: &str) -> Result<(), StoreErr
         |r| r.get(0),
     )?;
     if let Some(customer) = customer {
-        execute(tx, op, "DELETE FROM order_slots WHERE order_id = ?1", params![id])?;
+        execute(
+            tx,
+            op,
+            "DELETE FROM order_slots WHERE order_id = ?1",
+            params![id],
+        )?;
         execute(
             tx,
             op,

@@ -515,8 +515,15 @@ async fn the_open_order_cap_is_taken_with_the_insert_and_freed_by_a_final_status
     assert_eq!(d.store.admit(&a, 2).await.unwrap(), Admission::Admitted);
     assert_eq!(d.store.admit(&b, 2).await.unwrap(), Admission::Admitted);
     assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::CapReached);
-    assert_eq!(OrderStore::get(&d.store, c.order_id()).await.unwrap(), None, "nothing stored");
-    assert_eq!(d.store.admit(&a, 2).await.unwrap(), Admission::AlreadyExists);
+    assert_eq!(
+        OrderStore::get(&d.store, c.order_id()).await.unwrap(),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(
+        d.store.admit(&a, 2).await.unwrap(),
+        Admission::AlreadyExists
+    );
 
     let stuck = OrderUpdate::transition(
         OrderStatus::NeedsAttention,
@@ -527,7 +534,8 @@ async fn the_open_order_cap_is_taken_with_the_insert_and_freed_by_a_final_status
     d.store.update(b.order_id(), &stuck).await.unwrap();
     assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::CapReached);
 
-    let fail = OrderUpdate::transition(OrderStatus::Failed, &[OrderStatus::Received], vec![], now());
+    let fail =
+        OrderUpdate::transition(OrderStatus::Failed, &[OrderStatus::Received], vec![], now());
     assert!(matches!(
         d.store.update(a.order_id(), &fail).await.unwrap(),
         UpdateOutcome::Applied(_)
@@ -537,10 +545,17 @@ async fn the_open_order_cap_is_taken_with_the_insert_and_freed_by_a_final_status
         UpdateOutcome::ConditionFailed
     );
     assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::Admitted);
-    assert_eq!(d.store.admit(&order(), 2).await.unwrap(), Admission::CapReached);
+    assert_eq!(
+        d.store.admit(&order(), 2).await.unwrap(),
+        Admission::CapReached
+    );
     let open: i64 = Connection::open(&d.path)
         .unwrap()
-        .query_row("SELECT open FROM open_orders WHERE customer_id = 'c-1'", [], |r| r.get(0))
+        .query_row(
+            "SELECT open FROM open_orders WHERE customer_id = 'c-1'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(open, 2);
 }

@@ -23,8 +23,8 @@ use saga_apigw::{Request, Response};
 use saga_core::error_names;
 use saga_core::order::{Change, Failure, OrderUpdate};
 use saga_core::ports::{
-    Admission, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow, WorkflowError,
-    error_chain,
+    Admission, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow,
+    WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
 use saga_core::{Clock, IdempotencyKey, Order, OrderId, OrderStatus};

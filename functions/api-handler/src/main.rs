@@ -9,7 +9,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .ok()
         .filter(|u| !u.trim().is_empty());
     let max_open_orders_per_customer = api_handler::max_open_orders_per_customer(
-        std::env::var("MAX_OPEN_ORDERS_PER_CUSTOMER").ok().as_deref(),
+        std::env::var("MAX_OPEN_ORDERS_PER_CUSTOMER")
+            .ok()
+            .as_deref(),
     )?;
     let aws = saga_aws::lambda::init(&[TableName::Orders, TableName::Idempotency]).await?;
     let deps = api_handler::Deps {

@@ -45,8 +45,12 @@ impl DynamoStore {
         let mut b = ExprBuilder::new();
         let open = b.name(OPEN_ATTRIBUTE);
         let d = b.value(n(delta));
-        let condition =
-            max.map(|max| format!("attribute_not_exists({open}) OR {open} < {}", b.value(n(max))));
+        let condition = max.map(|max| {
+            format!(
+                "attribute_not_exists({open}) OR {open} < {}",
+                b.value(n(max))
+            )
+        });
         let (names, values) = b.into_parts();
         let update = Update::builder()
             .table_name(table)
@@ -118,7 +122,9 @@ impl DynamoStore {
                 v.as_s()
                     .ok()
                     .and_then(|c| CustomerId::parse(c).ok())
-                    .ok_or_else(|| inconsistent(op, format!("order {id}: invalid {SLOT_ATTRIBUTE}")))?,
+                    .ok_or_else(|| {
+                        inconsistent(op, format!("order {id}: invalid {SLOT_ATTRIBUTE}"))
+                    })?,
             ),
         };
         Ok(Some(holder))
@@ -152,7 +158,10 @@ impl DynamoStore {
                 // TransactWriteItems returns no item: read the order back.
                 return match self.read_order(id, op).await? {
                     Some(order) => Ok(UpdateOutcome::Applied(Box::new(order))),
-                    None => Err(inconsistent(op, format!("order {id} vanished after its update"))),
+                    None => Err(inconsistent(
+                        op,
+                        format!("order {id} vanished after its update"),
+                    )),
                 };
             };
             let Some(r) = reasons.first().filter(|r| is_ccf(r)) else {

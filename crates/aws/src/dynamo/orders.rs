@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
 use saga_core::OrderId;
 use saga_core::order::{Order, OrderUpdate};
-use saga_core::ports::{Admission, Inserted, OrderStore, PaymentAttempts, StoreError, UpdateOutcome};
+use saga_core::ports::{
+    Admission, Inserted, OrderStore, PaymentAttempts, StoreError, UpdateOutcome,
+};
 use tracing::instrument;
 
 use super::{DynamoStore, conditional, inconsistent, item_error, returned_item};

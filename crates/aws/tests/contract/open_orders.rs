@@ -31,28 +31,47 @@ async fn the_cap_counts_open_orders_and_a_final_status_frees_a_slot_once() {
     assert_eq!(store.admit(&a, 2).await.unwrap(), Admission::Admitted);
     assert_eq!(store.admit(&b, 2).await.unwrap(), Admission::Admitted);
     assert_eq!(store.admit(&c, 2).await.unwrap(), Admission::CapReached);
-    assert_eq!(store.get(c.order_id()).await.unwrap(), None, "nothing stored");
+    assert_eq!(
+        store.get(c.order_id()).await.unwrap(),
+        None,
+        "nothing stored"
+    );
     // A replay is no admission and takes no slot.
     assert_eq!(store.admit(&a, 2).await.unwrap(), Admission::AlreadyExists);
     assert_eq!(store.admit(&a, 3).await.unwrap(), Admission::AlreadyExists);
 
     // NEEDS_ATTENTION may still hold stock: it keeps its slot.
     let stuck = to(OrderStatus::NeedsAttention, &OrderStatus::IN_FLIGHT);
-    assert!(matches!(store.update(b.order_id(), &stuck).await.unwrap(), UpdateOutcome::Applied(_)));
+    assert!(matches!(
+        store.update(b.order_id(), &stuck).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
     assert_eq!(store.admit(&c, 2).await.unwrap(), Admission::CapReached);
 
-    let fail = to(OrderStatus::Failed, &[OrderStatus::Received, OrderStatus::NeedsAttention]);
+    let fail = to(
+        OrderStatus::Failed,
+        &[OrderStatus::Received, OrderStatus::NeedsAttention],
+    );
     let UpdateOutcome::Applied(after) = store.update(a.order_id(), &fail).await.unwrap() else {
         panic!("the order is failed");
     };
     assert_eq!(after.status(), OrderStatus::Failed);
     // A retried step frees nothing twice.
-    assert_eq!(store.update(a.order_id(), &fail).await.unwrap(), UpdateOutcome::ConditionFailed);
+    assert_eq!(
+        store.update(a.order_id(), &fail).await.unwrap(),
+        UpdateOutcome::ConditionFailed
+    );
     assert_eq!(open_of(&moto, &store, "c-1").await, 1);
     assert_eq!(store.admit(&c, 2).await.unwrap(), Admission::Admitted);
-    assert_eq!(store.admit(&order(), 2).await.unwrap(), Admission::CapReached);
+    assert_eq!(
+        store.admit(&order(), 2).await.unwrap(),
+        Admission::CapReached
+    );
     // The counter item is no order.
-    assert_eq!(store.get(c.order_id()).await.unwrap().map(|o| o.status()), Some(OrderStatus::Received));
+    assert_eq!(
+        store.get(c.order_id()).await.unwrap().map(|o| o.status()),
+        Some(OrderStatus::Received)
+    );
 }
 
 #[tokio::test]
@@ -68,7 +87,10 @@ async fn an_order_stored_without_a_slot_frees_none() {
     store.update(legacy.order_id(), &fail).await.unwrap();
 
     assert_eq!(open_of(&moto, &store, "c-1").await, 1);
-    assert_eq!(store.admit(&order(), 1).await.unwrap(), Admission::CapReached);
+    assert_eq!(
+        store.admit(&order(), 1).await.unwrap(),
+        Admission::CapReached
+    );
 }
 
 #[tokio::test]
@@ -107,12 +129,17 @@ async fn concurrent_admissions_never_exceed_the_cap() {
     while open_of(&moto, &store, "c-1").await < 3 {
         assert_eq!(store.admit(&order(), 3).await.unwrap(), Admission::Admitted);
     }
-    assert_eq!(store.admit(&order(), 3).await.unwrap(), Admission::CapReached);
+    assert_eq!(
+        store.admit(&order(), 3).await.unwrap(),
+        Admission::CapReached
+    );
 }
 
 async fn open_of(moto: &Moto, store: &saga_aws::DynamoStore, customer: &str) -> i64 {
     let table = store.tables().name(TableName::Orders).unwrap();
-    let item = moto.raw_item(table, "orderId", &counter_key(customer)).await;
+    let item = moto
+        .raw_item(table, "orderId", &counter_key(customer))
+        .await;
     item.and_then(|i| i.get(OPEN_ATTRIBUTE).cloned())
         .map(|v| v.as_n().unwrap().parse().unwrap())
         .unwrap_or(0)

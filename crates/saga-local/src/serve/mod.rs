@@ -429,7 +429,16 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let (shutdown, http) = serve_http(listener, app_state(shared, workflow, clock, &url, config.max_open_orders_per_customer));
+        let (shutdown, http) = serve_http(
+            listener,
+            app_state(
+                shared,
+                workflow,
+                clock,
+                &url,
+                config.max_open_orders_per_customer,
+            ),
+        );
 
         let server = RunningServer {
             addr,

@@ -44,7 +44,10 @@ async fn the_order_over_the_cap_is_429_with_retry_after_and_nothing_is_stored() 
     let cap = DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER as usize;
     assert_eq!(w.store.orders().len(), cap, "the 11th order is not stored");
     assert_eq!(w.workflow.started().len(), cap, "nor started");
-    assert_eq!(w.store.open_orders("c-1"), DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER);
+    assert_eq!(
+        w.store.open_orders("c-1"),
+        DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER
+    );
     // The cap is per customer.
     let resp = respond(&w.deps, post(&other_customer(), None)).await;
     assert_eq!(resp.status_code, 202);
@@ -66,7 +69,10 @@ async fn an_order_reaching_a_final_status_frees_its_slot_once() {
     w.deps.orders.update(&ids[0], &fail).await.unwrap();
     // A retried step: its expectations fail, nothing is freed twice.
     w.deps.orders.update(&ids[0], &fail).await.unwrap();
-    assert_eq!(w.store.open_orders("c-1"), DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER - 1);
+    assert_eq!(
+        w.store.open_orders("c-1"),
+        DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER - 1
+    );
 
     let resp = respond(&w.deps, post(&valid(), None)).await;
     assert_eq!(resp.status_code, 202);
@@ -114,7 +120,10 @@ async fn an_order_that_could_not_be_started_frees_its_slot() {
 
     let resp = respond(&w.deps, post(&valid(), None)).await;
 
-    assert_eq!(resp.status_code, 202, "give_up marked it FAILED: its slot is free");
+    assert_eq!(
+        resp.status_code, 202,
+        "give_up marked it FAILED: its slot is free"
+    );
 }
 
 #[test]
@@ -124,6 +133,9 @@ fn the_cap_from_the_environment_defaults_to_10_and_refuses_0_and_junk() {
     assert_eq!(max_open_orders_per_customer(Some("3")).unwrap(), 3);
     for bad in ["0", "-1", "ten", "1.5"] {
         let err = max_open_orders_per_customer(Some(bad)).unwrap_err();
-        assert!(err.to_string().contains("MAX_OPEN_ORDERS_PER_CUSTOMER"), "{err}");
+        assert!(
+            err.to_string().contains("MAX_OPEN_ORDERS_PER_CUSTOMER"),
+            "{err}"
+        );
     }
 }
