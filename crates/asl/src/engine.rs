@@ -1,13 +1,13 @@
 //! The engine: starts, resumes and stops executions; routes task-token
 //! callbacks.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::exec::Run;
@@ -17,6 +17,7 @@ use crate::random;
 use crate::snapshot::{
     ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer, Persistence,
 };
+use crate::tokens::{Callback, CallbackError, Tokens};
 
 /// Region, account and role used in ARNs and the context object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,61 +38,6 @@ impl Default for EngineConfig {
             role_arn: "arn:aws:iam::000000000000:role/saga-local".into(),
         }
     }
-}
-
-/// A callback for a parked task.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Callback {
-    Success(Value),
-    Failure {
-        error: Option<String>,
-        cause: Option<String>,
-    },
-    Heartbeat,
-}
-
-/// How many closed task tokens an engine remembers (so that a late callback
-/// gets `TaskTimedOut` rather than `TaskDoesNotExist`). The oldest are
-/// forgotten first; this bounds the memory of a long-running server.
-pub(crate) const MAX_CLOSED_TOKENS: usize = 10_000;
-
-/// Task tokens: the parked tasks waiting for a callback, and the most
-/// recently closed ones.
-#[derive(Debug, Default)]
-struct Tokens {
-    active: HashMap<String, mpsc::UnboundedSender<Callback>>,
-    closed: HashSet<String>,
-    /// `closed` in the order the tokens were closed (oldest first).
-    closed_order: VecDeque<String>,
-}
-
-impl Tokens {
-    fn close(&mut self, token: &str) {
-        self.active.remove(token);
-        if self.closed.insert(token.to_owned()) {
-            self.closed_order.push_back(token.to_owned());
-        }
-        while self.closed_order.len() > MAX_CLOSED_TOKENS {
-            if let Some(oldest) = self.closed_order.pop_front() {
-                self.closed.remove(&oldest);
-            }
-        }
-    }
-}
-
-/// Errors of `send_task_success` / `send_task_failure` /
-/// `send_task_heartbeat`, named like the AWS API errors.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallbackError {
-    /// The token is not one this engine could have issued.
-    #[error("InvalidToken: the task token is not valid")]
-    InvalidToken,
-    /// No task with this token exists (for example: never issued here).
-    #[error("TaskDoesNotExist: no task is waiting for this token")]
-    TaskDoesNotExist,
-    /// The task already finished (succeeded, failed or timed out).
-    #[error("TaskTimedOut: the task has timed out or was already closed")]
-    TaskTimedOut,
 }
 
 /// Errors when starting an execution.
@@ -146,7 +92,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: EngineConfig,
     pub(crate) observer: Option<Arc<dyn Observer>>,
-    tokens: Mutex<Tokens>,
+    pub(crate) tokens: Arc<Tokens>,
     running: Mutex<HashMap<String, Arc<StopSignal>>>,
 }
 
@@ -160,7 +106,7 @@ impl fmt::Debug for Shared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -175,6 +121,11 @@ impl StopSignal {
     pub(crate) fn reason(&self) -> (Option<String>, Option<String>) {
         lock(&self.reason).clone().unwrap_or((None, None))
     }
+
+    /// Whether a stop was asked for (the execution may not have seen it yet).
+    pub(crate) fn is_stopped(&self) -> bool {
+        lock(&self.reason).is_some()
+    }
 }
 
 /// Removes an execution from the running set when dropped.
@@ -186,60 +137,6 @@ pub(crate) struct RunningGuard {
 impl Drop for RunningGuard {
     fn drop(&mut self) {
         lock(&self.shared.running).remove(&self.id);
-    }
-}
-
-/// Closes a token when dropped (task finished, timed out or cancelled).
-pub(crate) struct TokenGuard {
-    shared: Arc<Shared>,
-    token: String,
-}
-
-impl Drop for TokenGuard {
-    fn drop(&mut self) {
-        lock(&self.shared.tokens).close(&self.token);
-    }
-}
-
-impl Shared {
-    /// Register `token` for a parked task.
-    pub(crate) fn register_token(
-        self: &Arc<Self>,
-        token: &str,
-    ) -> (TokenGuard, mpsc::UnboundedReceiver<Callback>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.tokens).active.insert(token.to_owned(), tx);
-        (
-            TokenGuard {
-                shared: self.clone(),
-                token: token.to_owned(),
-            },
-            rx,
-        )
-    }
-
-    fn callback(&self, token: &str, cb: Callback) -> Result<(), CallbackError> {
-        if !random::is_token_shaped(token) {
-            return Err(CallbackError::InvalidToken);
-        }
-        let mut tokens = lock(&self.tokens);
-        let closes = !matches!(cb, Callback::Heartbeat);
-        let Some(tx) = tokens.active.get(token) else {
-            return Err(if tokens.closed.contains(token) {
-                CallbackError::TaskTimedOut
-            } else {
-                CallbackError::TaskDoesNotExist
-            });
-        };
-        let sent = tx.send(cb).is_ok();
-        if closes || !sent {
-            tokens.close(token);
-        }
-        if sent {
-            Ok(())
-        } else {
-            Err(CallbackError::TaskTimedOut)
-        }
     }
 }
 
@@ -285,7 +182,7 @@ impl EngineBuilder {
                 clock: self.clock,
                 config: self.config,
                 observer: self.observer,
-                tokens: Mutex::new(Tokens::default()),
+                tokens: Arc::default(),
                 running: Mutex::new(HashMap::new()),
             }),
         }
@@ -411,12 +308,14 @@ impl Engine {
             role_arn: cfg.role_arn.clone(),
         };
         let guard = self.register(&info.id, &info.name)?;
+        let stop = self.stop_signal(&info.id);
         let run = Run::new(
             self.shared.clone(),
             machine.clone(),
             info,
             start.persistence,
             None,
+            stop,
         );
         Ok((Arc::new(run), guard))
     }
@@ -453,10 +352,9 @@ impl Engine {
     fn spawn(&self, run: Arc<Run>, guard: RunningGuard) -> ExecutionHandle {
         let info = run.info().clone();
         let stop = self.stop_signal(&info.id);
-        let stop2 = stop.clone();
         let join = tokio::spawn(async move {
             let _guard = guard;
-            run.execute(stop2).await
+            run.execute().await
         });
         ExecutionHandle {
             execution_id: info.id.clone(),
@@ -474,10 +372,9 @@ impl Engine {
         start: StartExecution,
     ) -> Result<impl Future<Output = ExecutionOutcome> + Send + 'static, StartError> {
         let (run, guard) = self.prepare(machine, start)?;
-        let stop = self.stop_signal(&run.info().id);
         Ok(async move {
             let _guard = guard;
-            run.execute(stop).await
+            run.execute().await
         })
     }
 
@@ -503,12 +400,14 @@ impl Engine {
         }
         let guard = self.register(&snapshot.execution.id, &snapshot.execution.name)?;
         let info = snapshot.execution.clone();
+        let stop = self.stop_signal(&info.id);
         let run = Run::new(
             self.shared.clone(),
             machine.clone(),
             info,
             persistence,
             Some(snapshot),
+            stop,
         );
         Ok((Arc::new(run), guard))
     }
@@ -534,10 +433,9 @@ impl Engine {
         persistence: Option<Arc<dyn Persistence>>,
     ) -> Result<impl Future<Output = ExecutionOutcome> + Send + 'static, StartError> {
         let (run, guard) = self.prepare_resume(machine, snapshot, persistence)?;
-        let stop = self.stop_signal(&run.info().id);
         Ok(async move {
             let _guard = guard;
-            run.execute(stop).await
+            run.execute().await
         })
     }
 
@@ -566,7 +464,9 @@ impl Engine {
 
     /// Complete the parked task holding `token` with `output`.
     pub fn send_task_success(&self, token: &str, output: Value) -> Result<(), CallbackError> {
-        self.shared.callback(token, Callback::Success(output))
+        self.shared
+            .tokens
+            .callback(token, Callback::Success(output))
     }
 
     /// Fail the parked task holding `token`.
@@ -577,71 +477,12 @@ impl Engine {
         cause: Option<String>,
     ) -> Result<(), CallbackError> {
         self.shared
+            .tokens
             .callback(token, Callback::Failure { error, cause })
     }
 
     /// Reset the heartbeat timer of the parked task holding `token`.
     pub fn send_task_heartbeat(&self, token: &str) -> Result<(), CallbackError> {
-        self.shared.callback(token, Callback::Heartbeat)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::host::{TaskFailure, TaskOutput, TaskRequest};
-
-    #[derive(Debug)]
-    struct NoTasks;
-
-    #[async_trait::async_trait]
-    impl TaskHost for NoTasks {
-        async fn invoke(&self, _req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
-            Err(TaskFailure::host_error("no tasks"))
-        }
-    }
-
-    fn token(i: usize) -> String {
-        // 43 URL-safe base64 characters, like the engine's own tokens.
-        format!("{i:0>43}")
-    }
-
-    #[test]
-    fn closed_tokens_are_bounded_and_the_oldest_are_forgotten() {
-        let engine = Engine::new(Arc::new(NoTasks), Arc::new(ManualClock::default()));
-        let shared = &engine.shared;
-        let total = MAX_CLOSED_TOKENS + 500;
-        for i in 0..total {
-            let (guard, _rx) = shared.register_token(&token(i));
-            drop(guard);
-        }
-        {
-            let tokens = lock(&shared.tokens);
-            assert!(tokens.active.is_empty());
-            assert_eq!(tokens.closed.len(), MAX_CLOSED_TOKENS);
-            assert_eq!(tokens.closed_order.len(), MAX_CLOSED_TOKENS);
-        }
-        // The newest closed tokens are still known as closed ...
-        assert_eq!(
-            shared.callback(&token(total - 1), Callback::Heartbeat),
-            Err(CallbackError::TaskTimedOut)
-        );
-        // ... the oldest ones are forgotten.
-        assert_eq!(
-            shared.callback(&token(0), Callback::Heartbeat),
-            Err(CallbackError::TaskDoesNotExist)
-        );
-        // A token closed by its callback counts too, and is bounded the same way.
-        let (_guard, _rx) = shared.register_token(&token(total));
-        assert_eq!(
-            shared.callback(&token(total), Callback::Success(Value::Null)),
-            Ok(())
-        );
-        assert_eq!(
-            shared.callback(&token(total), Callback::Success(Value::Null)),
-            Err(CallbackError::TaskTimedOut)
-        );
-        assert_eq!(lock(&shared.tokens).closed.len(), MAX_CLOSED_TOKENS);
+        self.shared.tokens.callback(token, Callback::Heartbeat)
     }
 }

@@ -35,7 +35,10 @@
 //!
 //! Callbacks for `.waitForTaskToken` tasks go through
 //! [`Engine::send_task_success`], [`Engine::send_task_failure`] and
-//! [`Engine::send_task_heartbeat`].
+//! [`Engine::send_task_heartbeat`]. A callback the engine accepted is never
+//! dropped: accepting it and ending the task otherwise (a deadline, the host
+//! call, a stop) is one choice, and the loser of a race is told
+//! [`CallbackError::TaskTimedOut`].
 //!
 //! See the crate README for supported features and deviations from AWS.
 #![forbid(unsafe_code)]
@@ -56,10 +59,11 @@ mod random;
 mod scan;
 mod snapshot;
 mod template;
+mod tokens;
 
 pub use clock::{Clock, ManualClock, RealClock, Sleep};
 pub use engine::{
-    CallbackError, Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError, StartExecution,
+    Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError, StartExecution,
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
@@ -80,6 +84,7 @@ pub use snapshot::{
     PersistenceError, Phase, Position, StateTransition, TransitionOutcome,
 };
 pub use template::Expr;
+pub use tokens::CallbackError;
 
 /// Re-exported so hosts can implement [`TaskHost`] and [`Persistence`].
 pub use async_trait::async_trait;

@@ -10,6 +10,14 @@ use crate::money::Money;
 use crate::order::PricedLine;
 use crate::{ApprovalId, CustomerId, OrderId, Timestamp};
 
+/// How long the approver has by default: one day (the state machine's
+/// `TimeoutSeconds` default, and `saga-local serve`'s).
+pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// The longest approval wait accepted: one year, the most a Standard Step
+/// Functions execution can last, so a longer wait could never end.
+pub const MAX_APPROVAL_TIMEOUT_SECONDS: u64 = 365 * 86_400;
+
 /// How long a decided or expired approval is kept after its expiry, so a late
 /// click still gets a clear "expired" / "already decided" answer instead of
 /// "unknown". The DynamoDB TTL attribute is `expiresAt` plus this.

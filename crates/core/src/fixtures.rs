@@ -82,7 +82,8 @@ pub enum Stage {
 }
 
 /// A new order brought to `stage` through the store's own conditional
-/// updates, priced from [`demo_catalog`] (threshold 100000): stock is really
+/// updates, priced from [`demo_catalog`] (at the default approval threshold,
+/// [`crate::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS`]): stock is really
 /// reserved from `Reserved` on. Panics on a store failure (a test bug).
 #[allow(clippy::expect_used, clippy::panic)]
 pub async fn order_at<S>(
@@ -120,8 +121,12 @@ where
     };
     let mut current = order.clone();
     if stage >= Stage::Validated {
-        let pricing = crate::pricing::price_order(order.items(), &demo_catalog(), 100_000)
-            .expect("fixture items are in the demo catalog");
+        let pricing = crate::pricing::price_order(
+            order.items(),
+            &demo_catalog(),
+            crate::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
+        )
+        .expect("fixture items are in the demo catalog");
         current = apply(OrderUpdate::transition(
             OrderStatus::Validated,
             &[OrderStatus::Received],

@@ -1,9 +1,7 @@
 //! Identifiers: parsed newtypes with private fields.
 
-use std::fmt;
-
 use base64::Engine as _;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 
 use crate::Timestamp;
 
@@ -27,6 +25,21 @@ fn random_bytes<const N: usize>() -> [u8; N] {
         panic!("operating system random source failed: {e}");
     }
     buf
+}
+
+/// The rule of customer ids and SKUs: 1 to 64 ASCII letters, digits and
+/// `extra`. `Err` is the reason; `charset` says what is allowed.
+pub(crate) fn short_name(s: &str, extra: &[u8], charset: &'static str) -> Result<(), &'static str> {
+    if s.is_empty() || s.len() > 64 {
+        return Err("must be 1 to 64 characters");
+    }
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    {
+        return Err(charset);
+    }
+    Ok(())
 }
 
 const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -72,10 +85,6 @@ impl OrderId {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A random, URL-safe approval id: 192 bits, base64url without padding (32
@@ -117,10 +126,6 @@ impl ApprovalId {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A customer id as the client sends it: 1–64 characters of `[A-Za-z0-9._:-]`.
@@ -134,20 +139,8 @@ impl CustomerId {
             what: "customerId",
             reason,
         };
-        if s.is_empty() || s.len() > 64 {
-            return Err(err("must be 1 to 64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
-        {
-            return Err(err("may only contain letters, digits and . _ : -"));
-        }
+        short_name(s, b"._:-", "may only contain letters, digits and . _ : -").map_err(err)?;
         Ok(Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -170,36 +163,9 @@ impl IdempotencyKey {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-macro_rules! parsed_string_impls {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl std::str::FromStr for $t {
-            type Err = IdError;
-            fn from_str(s: &str) -> Result<Self, IdError> {
-                Self::parse(s)
-            }
-        }
-    )*};
-}
-parsed_string_impls!(OrderId, ApprovalId, CustomerId, IdempotencyKey);
+parsed_string_impls!(IdError: OrderId, ApprovalId, CustomerId, IdempotencyKey);
 
 #[cfg(test)]
 mod tests {

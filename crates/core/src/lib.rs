@@ -6,6 +6,9 @@
 //! ports they need; adapters live in `saga-aws` (DynamoDB, SNS, Step Functions),
 //! `saga-local` (SQLite) and [`memory`] (unit tests).
 
+#[macro_use]
+mod macros;
+
 pub mod approval;
 pub mod catalog;
 pub mod env;
@@ -19,9 +22,13 @@ pub mod ports;
 pub mod pricing;
 pub mod providers;
 pub mod request;
+pub mod step;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 
 pub use approval::{Approval, ApprovalStatus, ApprovalSummary, Decision, TaskToken};
+pub use error_names::ErrorName;
 pub use ids::{ApprovalId, CustomerId, IdempotencyKey, OrderId};
 pub use money::{Currency, Money};
 pub use order::{

@@ -40,20 +40,9 @@ pub struct Sku(String);
 
 impl Sku {
     pub fn parse(s: &str) -> Result<Self, ValueError> {
-        if s.is_empty() || s.len() > 64 {
-            return Err(value_error("must be 1 to 64 characters"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        {
-            return Err(value_error("may only contain letters, digits and . _ -"));
-        }
+        crate::ids::short_name(s, b"._-", "may only contain letters, digits and . _ -")
+            .map_err(value_error)?;
         Ok(Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -102,10 +91,6 @@ impl Email {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// A payment method token (`tok_…`), as issued by the payment provider.
@@ -126,29 +111,9 @@ impl PaymentToken {
         }
         Ok(Self(s.to_owned()))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-macro_rules! parsed_string_impls {
-    ($($t:ty),*) => {$(
-        impl fmt::Display for $t {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                Self::parse(&s).map_err(serde::de::Error::custom)
-            }
-        }
-    )*};
-}
-parsed_string_impls!(Sku, Email, PaymentToken);
+parsed_string_impls!(ValueError: Sku, Email, PaymentToken);
 
 /// A shipping address. Constructed through [`crate::request`] parsing, which
 /// checks each field.
@@ -181,6 +146,22 @@ pub struct PricedLine {
     pub name: String,
     pub quantity: Quantity,
     pub unit_price_cents: i64,
+}
+
+impl PricedLine {
+    /// The unit price, in the order's `currency`.
+    pub fn unit_price(&self, currency: crate::Currency) -> Money {
+        Money::new(self.unit_price_cents, currency)
+    }
+
+    /// Unit price times quantity, as shown to people (`"39.98 EUR"`); empty
+    /// if it overflows (pricing refuses such orders, so only a corrupt record).
+    pub fn line_total_text(&self, currency: crate::Currency) -> String {
+        self.unit_price(currency)
+            .checked_mul(self.quantity.get())
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    }
 }
 
 /// The catalog prices of an order, fixed at validation.
@@ -296,7 +277,7 @@ pub struct HistoryEntry {
 /// Why an order ended badly: a stable error name and a human-readable cause.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
-    pub error: String,
+    pub error: crate::ErrorName,
     pub cause: String,
 }
 
@@ -735,5 +716,41 @@ mod tests {
         assert!(PaymentToken::parse("tok_visa").is_ok());
         assert!(PaymentToken::parse("visa").is_err());
         assert!(PaymentToken::parse("tok_").is_err());
+    }
+
+    #[test]
+    fn a_priced_line_shows_its_unit_price_and_total() {
+        let eur = crate::Currency::parse("EUR").unwrap();
+        let line = PricedLine {
+            sku: Sku::parse("SKU-1").unwrap(),
+            name: "Beans".into(),
+            quantity: Quantity::new(2).unwrap(),
+            unit_price_cents: 1_999,
+        };
+        assert_eq!(line.unit_price(eur).to_string(), "19.99 EUR");
+        assert_eq!(line.line_total_text(eur), "39.98 EUR");
+        let huge = PricedLine {
+            unit_price_cents: i64::MAX,
+            ..line
+        };
+        assert_eq!(huge.line_total_text(eur), "");
+    }
+
+    #[test]
+    fn value_types_parse_from_str_and_deserialize_by_the_same_rules() {
+        assert_eq!("SKU-1".parse::<Sku>(), Sku::parse("SKU-1"));
+        assert_eq!(
+            "a/b".parse::<Sku>().unwrap_err().to_string(),
+            "may only contain letters, digits and . _ -"
+        );
+        assert_eq!("a@b.example".parse::<Email>(), Email::parse("a@b.example"));
+        assert!("a@b".parse::<Email>().is_err());
+        assert_eq!(
+            "tok_visa".parse::<PaymentToken>().unwrap().to_string(),
+            "tok_visa"
+        );
+        assert!("visa".parse::<PaymentToken>().is_err());
+        let err = serde_json::from_value::<Sku>(serde_json::json!("a/b")).unwrap_err();
+        assert!(err.to_string().contains("may only contain"), "{err}");
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::approval::{Approval, Decision, TaskToken};
+use crate::error_names::ErrorName;
 use crate::money::Money;
 use crate::order::{Address, Order, OrderItem, OrderUpdate, PaymentToken, Sku};
 use crate::pricing::Product;
@@ -70,12 +71,26 @@ impl StoreError {
         matches!(self, Self::Transient { .. })
     }
 
-    /// The stable error name a handler reports for this failure.
-    pub fn error_name(&self) -> &'static str {
+    /// For an HTTP handler: `transient` (a 503, worth retrying) for a
+    /// transient failure, `other` (a 500) for the rest; `self` is kept as the
+    /// source either way.
+    pub fn split_transient<T>(
+        self,
+        transient: impl FnOnce(BoxError) -> T,
+        other: impl FnOnce(BoxError) -> T,
+    ) -> T {
         if self.is_transient() {
-            crate::error_names::TRANSIENT
+            transient(Box::new(self))
         } else {
-            crate::error_names::INTERNAL_ERROR
+            other(Box::new(self))
+        }
+    }
+
+    /// The stable error name a handler reports for this failure.
+    pub fn error_name(&self) -> ErrorName {
+        match self {
+            Self::Transient { .. } => ErrorName::Transient,
+            Self::Permanent { .. } | Self::Corrupt { .. } => ErrorName::InternalError,
         }
     }
 }

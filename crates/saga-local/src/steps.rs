@@ -92,7 +92,7 @@ pub struct Step {
     /// underscores.
     pub arn_placeholder: &'static str,
     /// Its stable error names (what the ASL's `Retry` and `Catch` may match).
-    pub error_names: &'static [&'static str],
+    pub error_names: &'static [saga_core::ErrorName],
     /// Its `Deps`, built from the adapters and settings, bound to its `handle`.
     bind: fn(&Adapters, &StepSettings) -> Box<dyn Invoke>,
 }
@@ -453,7 +453,7 @@ mod tests {
             Arc::new(SystemClock),
         );
         let settings = StepSettings {
-            approval_threshold_cents: 100_000,
+            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
             public_base_url: "http://127.0.0.1:3000".into(),
         };
         StepHost::with_steps(steps, &adapters, &settings)

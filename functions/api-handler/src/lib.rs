@@ -20,14 +20,13 @@ use std::time::Duration;
 
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response};
-use saga_core::error_names;
 use saga_core::order::{Change, Failure, OrderUpdate};
 use saga_core::ports::{
-    Admission, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow,
-    WorkflowError, error_chain,
+    Admission, BoxError, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError,
+    Workflow, WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
-use saga_core::{Clock, IdempotencyKey, Order, OrderId, OrderStatus};
+use saga_core::{Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
 use serde::Serialize;
 use serde_json::json;
 
@@ -71,17 +70,7 @@ pub struct Deps {
     pub max_open_orders_per_customer: u32,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("api_handler::Deps")
-            .field("public_base_url", &self.public_base_url)
-            .field(
-                "max_open_orders_per_customer",
-                &self.max_open_orders_per_customer,
-            )
-            .finish()
-    }
-}
+saga_core::debug_deps!(Deps, public_base_url, max_open_orders_per_customer);
 
 pub type Input = Request;
 pub type Output = Response;
@@ -114,22 +103,18 @@ pub enum Error {
     #[error("too many open orders: at most {max} orders per customer may be in progress")]
     TooManyOpenOrders { max: u32 },
     #[error("temporarily unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] BoxError),
     /// The saga could not be started and, without an idempotency key, the
     /// order was ended: the client must submit it again.
     #[error("the order could not be accepted")]
-    NotAccepted(#[source] Box<dyn std::error::Error + Send + Sync>),
+    NotAccepted(#[source] BoxError),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] BoxError),
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
-        }
+        e.split_transient(Self::Unavailable, Self::Internal)
     }
 }
 
@@ -331,7 +316,7 @@ async fn admit(deps: &Deps, order: &Order) -> Result<(), Error> {
 /// doesn't sit in RECEIVED forever. Best effort.
 async fn give_up(deps: &Deps, order_id: &OrderId) {
     let failure = Failure {
-        error: error_names::TRANSIENT.into(),
+        error: ErrorName::Transient,
         cause: "the order could not be started; it was not processed".into(),
     };
     let update = OrderUpdate::transition(

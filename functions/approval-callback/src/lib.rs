@@ -17,12 +17,12 @@ use std::sync::Arc;
 use saga_apigw::http::Method;
 use saga_apigw::{Request, Response, html_escape};
 use saga_core::approval::{ApprovalStatus, Decision};
-use saga_core::error_names;
 use saga_core::order::{Change, Expect, OrderUpdate};
 use saga_core::ports::{
-    ApprovalStore, DecideOutcome, OrderStore, StoreError, Workflow, WorkflowError, error_chain,
+    ApprovalStore, BoxError, DecideOutcome, OrderStore, StoreError, Workflow, WorkflowError,
+    error_chain,
 };
-use saga_core::{Approval, ApprovalId, Clock, OrderStatus, Timestamp};
+use saga_core::{Approval, ApprovalId, Clock, ErrorName, OrderStatus, Timestamp};
 use serde_json::json;
 
 #[derive(Clone)]
@@ -33,11 +33,7 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("approval_callback::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
 /// An API Gateway HTTP API request.
 pub type Input = Request;
@@ -68,18 +64,14 @@ pub enum Error {
     #[error("approval request replaced by a newer one")]
     Superseded { order_id: String },
     #[error("temporarily unavailable")]
-    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Unavailable(#[source] BoxError),
     #[error("internal error")]
-    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    Internal(#[source] BoxError),
 }
 
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() {
-            Self::Unavailable(Box::new(e))
-        } else {
-            Self::Internal(Box::new(e))
-        }
+        e.split_transient(Self::Unavailable, Self::Internal)
     }
 }
 
@@ -226,18 +218,13 @@ fn summary_html(a: &Approval) -> String {
     let currency = a.summary.total.currency();
     let mut rows = String::new();
     for l in &a.summary.lines {
-        let unit = saga_core::Money::new(l.unit_price_cents, currency);
-        let total = unit
-            .checked_mul(l.quantity.get())
-            .map(|m| m.to_string())
-            .unwrap_or_default();
         rows.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             html_escape(l.sku.as_str()),
             html_escape(&l.name),
             l.quantity.get(),
-            html_escape(&unit.to_string()),
-            html_escape(&total)
+            html_escape(&l.unit_price(currency).to_string()),
+            html_escape(&l.line_total_text(currency))
         ));
     }
     format!(
@@ -482,7 +469,7 @@ async fn deliver(
             // waiting before this decision reached it.
             let timed_out = order.as_ref().is_none_or(|o| {
                 o.failure()
-                    .is_some_and(|f| f.error == error_names::APPROVAL_TIMED_OUT)
+                    .is_some_and(|f| f.error == ErrorName::ApprovalTimedOut)
                     || o.status() == OrderStatus::AwaitingApproval
             });
             if redelivery && !timed_out {

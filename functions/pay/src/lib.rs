@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, Expect, OrderUpdate, PaymentRecord};
-use saga_core::ports::{
-    OrderStore, PaymentError, PaymentGateway, StoreError, UpdateOutcome, error_chain,
-};
-use saga_core::{Clock, Order, OrderId, OrderStatus};
+use saga_core::ports::{OrderStore, PaymentError, PaymentGateway, StoreError, UpdateOutcome};
+use saga_core::step::load_order;
+use saga_core::{Clock, OrderId, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
@@ -22,17 +20,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("pay::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -58,12 +48,12 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::PAYMENT_DECLINED,
-    error_names::PAYMENT_UNAVAILABLE,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::PaymentDeclined,
+    ErrorName::PaymentUnavailable,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +75,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::Declined { .. } => error_names::PAYMENT_DECLINED,
-            Self::Unavailable { .. } => error_names::PAYMENT_UNAVAILABLE,
-            Self::OrderNotFound(_) | Self::NotPayable { .. } => error_names::VALIDATION_ERROR,
+            Self::Declined { .. } => ErrorName::PaymentDeclined,
+            Self::Unavailable { .. } => ErrorName::PaymentUnavailable,
+            Self::OrderNotFound(_) | Self::NotPayable { .. } => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -105,19 +96,12 @@ impl From<PaymentError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Charge the order.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(p) = order.payment() {
         tracing::info!(%order_id, charge_id = %p.charge_id, "already paid");
         return Ok(Output::new(&order_id, p));
@@ -161,7 +145,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.payment() {
                 Some(p) => Ok(Output::new(&order_id, p)),
                 None => Err(Error::NotPayable {
@@ -174,62 +158,34 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at};
-    use saga_core::memory::MemoryStore;
+    use lambda_runtime::Diagnostic;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::Stage;
     use saga_core::providers::SimulatedPayments;
-    use saga_core::{ManualClock, Timestamp};
+    use saga_core::testing::store_errors;
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             payments: Arc::new(SimulatedPayments::new(store.clone())),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn reserved_order(w: &World, items: &[(&str, u32)], token: &str) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Reserved,
-            items,
-            token,
-            "10115",
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Reserved, items, token, "10115").await
     }
 
     #[tokio::test]
     async fn charges_the_catalog_total_and_records_paid() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 2)], "tok_visa").await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.amount_cents, 3_998);
         assert_eq!(out.charge_id, format!("ch_{id}"));
         let order = w.store.order(&id).unwrap();
@@ -241,19 +197,12 @@ mod tests {
     async fn declined_and_unavailable_have_their_names() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_declined").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "PaymentDeclined");
         assert!(w.store.order(&id).unwrap().payment().is_none());
 
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_unavailable").await;
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "PaymentUnavailable");
     }
 
@@ -261,23 +210,9 @@ mod tests {
     async fn flaky_succeeds_on_the_retry() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_flaky").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "PaymentUnavailable");
-        handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
     }
 
@@ -285,39 +220,15 @@ mod tests {
     async fn invoking_twice_charges_once() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let snapshot = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
     async fn a_big_order_is_not_charged_before_approval() {
         let w = world();
         let id = reserved_order(&w, &[("SKU-4", 1)], "tok_visa").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(err.to_string().contains("needs approval"), "{err}");
         assert!(w.store.order(&id).unwrap().payment().is_none());
@@ -328,23 +239,9 @@ mod tests {
         let w = world();
         let id = reserved_order(&w, &[("SKU-1", 1)], "tok_visa").await;
         w.store.fail_next("orders.update", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "Transient");
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(
             out.charge_id,
             format!("ch_{id}"),
@@ -352,56 +249,19 @@ mod tests {
         );
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::Declined { .. } => ("Declined", error_names::PAYMENT_DECLINED),
-            Error::Unavailable { .. } => ("Unavailable", error_names::PAYMENT_UNAVAILABLE),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::NotPayable { .. } => ("NotPayable", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::Declined { reason: "x".into() },
-            Error::Unavailable { reason: "x".into() },
-            Error::OrderNotFound(id.clone()),
-            Error::NotPayable {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-                why: "x",
-            },
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::Declined { .. } => [(Error::Declined { reason: "x".into() }, PaymentDeclined)],
+            Error::Unavailable { .. } => [(Error::Unavailable { reason: "x".into() }, PaymentUnavailable)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::NotPayable { .. } => [(
+                Error::NotPayable { order_id: id(), status: OrderStatus::Failed, why: "x" },
+                ValidationError,
+            )],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -14,18 +14,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lambda_runtime::Diagnostic;
-use saga_core::approval::{ApprovalRef, ApprovalStatus, ApprovalSummary, TaskToken};
-use saga_core::error_names;
+use saga_core::ErrorName;
+use saga_core::approval::{
+    ApprovalRef, ApprovalStatus, ApprovalSummary, MAX_APPROVAL_TIMEOUT_SECONDS, TaskToken,
+};
 use saga_core::order::{Change, Expect, OrderUpdate, Pricing};
 use saga_core::ports::{
-    ApprovalStore, Message, Notifier, OrderStore, StoreError, Topic, UpdateOutcome, error_chain,
+    ApprovalStore, Message, Notifier, OrderStore, StoreError, Topic, UpdateOutcome,
 };
+use saga_core::step::load_order;
 use saga_core::{Approval, ApprovalId, Clock, Order, OrderId, OrderStatus, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Default time the approver has (the state machine's `TimeoutSeconds` default).
-pub const DEFAULT_TIMEOUT_SECONDS: u64 = 86_400;
+pub const DEFAULT_TIMEOUT_SECONDS: u64 = saga_core::approval::DEFAULT_APPROVAL_TIMEOUT_SECONDS;
 
 #[derive(Clone)]
 pub struct Deps {
@@ -37,13 +39,7 @@ pub struct Deps {
     pub public_base_url: String,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("request_approval::Deps")
-            .field("public_base_url", &self.public_base_url)
-            .finish()
-    }
-}
+saga_core::debug_deps!(Deps, public_base_url);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,10 +68,10 @@ pub const ENV_VARS: &[&str] = &[
 ];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +83,7 @@ pub enum Error {
         order_id: OrderId,
         status: OrderStatus,
     },
-    #[error("timeoutSeconds must be between 1 and 31536000, got {0}")]
+    #[error("timeoutSeconds must be between 1 and {MAX_APPROVAL_TIMEOUT_SECONDS}, got {0}")]
     BadTimeout(u64),
     #[error("could not send the approval e-mail")]
     Notify(#[source] StoreError),
@@ -96,24 +92,18 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
             Self::OrderNotFound(_) | Self::NotApprovable { .. } | Self::BadTimeout(_) => {
-                error_names::VALIDATION_ERROR
+                ErrorName::ValidationError
             }
             Self::Notify(e) | Self::Store(e) => e.error_name(),
         }
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// The approve / reject links of an approval.
 pub fn approval_links(public_base_url: &str, approval_id: &ApprovalId) -> (String, String) {
@@ -142,16 +132,13 @@ pub fn approval_message(
         summary.customer_id
     );
     for l in &summary.lines {
-        let unit = saga_core::Money::new(l.unit_price_cents, currency);
-        let line_total = unit
-            .checked_mul(l.quantity.get())
-            .map(|m| m.to_string())
-            .unwrap_or_default();
         body.push_str(&format!(
-            "  {} x {} ({}) at {unit} = {line_total}\n",
+            "  {} x {} ({}) at {} = {}\n",
             l.quantity.get(),
             l.sku,
-            l.name
+            l.name,
+            l.unit_price(currency),
+            l.line_total_text(currency)
         ));
     }
     body.push_str(&format!(
@@ -170,10 +157,10 @@ pub fn approval_message(
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
     let timeout = input.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS);
-    if !(1..=31_536_000).contains(&timeout) {
+    if !(1..=MAX_APPROVAL_TIMEOUT_SECONDS).contains(&timeout) {
         return Err(Error::BadTimeout(timeout));
     }
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     let digest = input.task_token.digest();
     let not_approvable = || Error::NotApprovable {
         order_id: order_id.clone(),
@@ -295,7 +282,7 @@ async fn create(
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
             // A concurrent duplicate with the same token may have won.
-            let now_order = load(deps, &order_id).await?;
+            let now_order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match now_order.approval() {
                 Some(a) if a.token_digest == reference.token_digest => Ok(a.clone()),
                 _ => Err(Error::NotApprovable {
@@ -307,19 +294,14 @@ async fn create(
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lambda_runtime::Diagnostic;
     use saga_core::ManualClock;
     use saga_core::fixtures::{Stage, demo_catalog, order_at};
     use saga_core::memory::{MemoryNotifier, MemoryStore};
+    use saga_core::testing::store_errors;
 
     const SECRET: &str = "AAAAKgAAAAIAAAAAAAAAAQ-very-secret-task-token";
     const BASE: &str = "https://api.example.com";
@@ -487,65 +469,19 @@ mod tests {
         assert!(err.to_string().contains("task token"), "{err}");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::NotApprovable { .. } => ("NotApprovable", error_names::VALIDATION_ERROR),
-            Error::BadTimeout(_) => ("BadTimeout", error_names::VALIDATION_ERROR),
-            Error::Notify(StoreError::Transient { .. }) => {
-                ("Notify/Transient", error_names::TRANSIENT)
-            }
-            Error::Notify(StoreError::Permanent { .. }) => {
-                ("Notify/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Notify(StoreError::Corrupt { .. }) => {
-                ("Notify/Corrupt", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 9;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::OrderNotFound(id.clone()),
-            Error::NotApprovable {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::BadTimeout(0),
-            Error::Notify(StoreError::transient("x", "y")),
-            Error::Notify(StoreError::permanent("x", "y")),
-            Error::Notify(StoreError::corrupt("x", "y")),
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::NotApprovable { .. } => [(
+                Error::NotApprovable { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::BadTimeout(_) => [(Error::BadTimeout(0), ValidationError)],
+            Error::Notify(_) => store_errors(Error::Notify),
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::OrderUpdate;
-use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError, error_chain};
+use saga_core::ports::{OrderStore, ReserveOutcome, StockReservations, StoreError};
+use saga_core::step::load_order;
 use saga_core::{Clock, Order, OrderId, OrderItem, OrderStatus, Sku};
 use serde::{Deserialize, Serialize};
 
@@ -19,17 +19,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("reserve::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -64,11 +56,11 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::OUT_OF_STOCK,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::OutOfStock,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -93,30 +85,24 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::OutOfStock { .. } => error_names::OUT_OF_STOCK,
+            Self::OutOfStock { .. } => ErrorName::OutOfStock,
             Self::OrderNotFound(_) | Self::WrongStatus { .. } | Self::AlreadyReleased(_) => {
-                error_names::VALIDATION_ERROR
+                ErrorName::ValidationError
             }
             Self::Store(e) => e.error_name(),
         }
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Reserve the order's lines.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(done) = already_reserved(&order)? {
         return Ok(done);
     }
@@ -149,7 +135,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         ReserveOutcome::OrderNotFound => Err(Error::OrderNotFound(order_id)),
         ReserveOutcome::OrderConditionFailed => {
             // A concurrent duplicate may have reserved first.
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             already_reserved(&order)?.ok_or(Error::WrongStatus {
                 order_id,
                 status: order.status(),
@@ -166,61 +152,34 @@ fn already_reserved(order: &Order) -> Result<Option<Output>, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
-    use saga_core::memory::MemoryStore;
-    use saga_core::{ManualClock, Timestamp};
+    use lambda_runtime::Diagnostic;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::{Stage, received_order};
+    use saga_core::testing::store_errors;
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             stock: store.clone(),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn validated_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Validated,
-            items,
-            "tok_visa",
-            "10115",
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Validated, items, "tok_visa", "10115")
+            .await
     }
 
     #[tokio::test]
     async fn reserves_every_line_and_marks_the_order() {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 3), ("SKU-3", 2)]).await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.reserved.len(), 2);
         assert_eq!(w.store.stock("SKU-1"), Some(97));
         assert_eq!(w.store.stock("SKU-3"), Some(8));
@@ -231,14 +190,7 @@ mod tests {
     async fn out_of_stock_names_the_sku_and_takes_nothing() {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 3), ("SKU-4", 6)]).await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "OutOfStock");
         let diag = Diagnostic::from(err);
         assert_eq!(
@@ -253,22 +205,8 @@ mod tests {
     async fn invoking_twice_reserves_once() {
         let w = world();
         let id = validated_order(&w, &[("SKU-2", 5)]).await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let first = handle(&w.deps, Input::new(&id)).await.unwrap();
+        let second = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(first, second);
         assert_eq!(w.store.stock("SKU-2"), Some(20));
         assert_eq!(
@@ -283,14 +221,9 @@ mod tests {
         let w = world();
         let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
         w.store.insert(&order).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: order.order_id().clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(order.order_id()))
+            .await
+            .unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert_eq!(w.store.stock("SKU-1"), Some(100));
     }
@@ -300,17 +233,10 @@ mod tests {
         let w = world();
         let id = validated_order(&w, &[("SKU-1", 1)]).await;
         w.store.fail_next("stock.reserve", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "Transient");
         assert_eq!(w.store.stock("SKU-1"), Some(100));
-        handle(&w.deps, Input { order_id: id }).await.unwrap();
+        handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(w.store.stock("SKU-1"), Some(99), "the retry succeeds");
     }
 
@@ -320,59 +246,24 @@ mod tests {
         assert!(err.to_string().contains("invalid type"), "{err}");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::OutOfStock { .. } => ("OutOfStock", error_names::OUT_OF_STOCK),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::AlreadyReleased(_) => ("AlreadyReleased", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::OutOfStock {
-                sku: Sku::parse("A").unwrap(),
-                requested: 1,
-                available: None,
-            },
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::AlreadyReleased(id.clone()),
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let out_of_stock = Error::OutOfStock {
+            sku: Sku::parse("A").unwrap(),
+            requested: 1,
+            available: None,
+        };
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::OutOfStock { .. } => [(out_of_stock, OutOfStock)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::AlreadyReleased(_) => [(Error::AlreadyReleased(id()), ValidationError)],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -6,13 +6,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, Expect, OrderUpdate, ShipmentRecord};
-use saga_core::ports::{
-    Carrier, OrderStore, ShippingError, StoreError, UpdateOutcome, error_chain,
-};
-use saga_core::{Clock, Order, OrderId, OrderStatus};
+use saga_core::ports::{Carrier, OrderStore, ShippingError, StoreError, UpdateOutcome};
+use saga_core::step::load_order;
+use saga_core::{Clock, OrderId, OrderStatus};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone)]
@@ -22,17 +20,9 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ship::Deps")
-    }
-}
+saga_core::debug_deps!(Deps);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -45,11 +35,11 @@ pub struct Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::SHIPPING_FAILED,
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::ShippingFailed,
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -70,11 +60,12 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn error_name(&self) -> &'static str {
+    /// The stable error name (Lambda `errorType`).
+    pub fn error_name(&self) -> ErrorName {
         match self {
-            Self::Refused { .. } => error_names::SHIPPING_FAILED,
-            Self::CarrierUnavailable { .. } => error_names::TRANSIENT,
-            Self::OrderNotFound(_) | Self::WrongStatus { .. } => error_names::VALIDATION_ERROR,
+            Self::Refused { .. } => ErrorName::ShippingFailed,
+            Self::CarrierUnavailable { .. } => ErrorName::Transient,
+            Self::OrderNotFound(_) | Self::WrongStatus { .. } => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -89,19 +80,12 @@ impl From<ShippingError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Ship the order.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(s) = order.shipment() {
         return Ok(Output {
             order_id,
@@ -141,7 +125,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         }
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.shipment() {
                 Some(s) => Ok(Output {
                     order_id,
@@ -156,62 +140,35 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{Stage, demo_catalog, order_at, received_order};
-    use saga_core::memory::MemoryStore;
+    use lambda_runtime::Diagnostic;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::{Stage, received_order};
     use saga_core::providers::SimulatedCarrier;
-    use saga_core::{ManualClock, Timestamp};
+    use saga_core::testing::store_errors;
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             carrier: Arc::new(SimulatedCarrier),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-        };
-        World { store, deps }
+            clock: clock.clone(),
+        })
     }
 
     async fn paid_order(w: &World, postal_code: &str) -> OrderId {
-        order_at(
-            &*w.store,
-            Stage::Paid,
-            &[("SKU-1", 1)],
-            "tok_visa",
-            postal_code,
-            w.deps.clock.now(),
-        )
-        .await
-        .order_id()
-        .clone()
+        w.order_at(Stage::Paid, &[("SKU-1", 1)], "tok_visa", postal_code)
+            .await
     }
 
     #[tokio::test]
     async fn ships_records_tracking_and_completes() {
         let w = world();
         let id = paid_order(&w, "10115").await;
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert_eq!(out.tracking_number, format!("TRK{id}"));
         let order = w.store.order(&id).unwrap();
         assert_eq!(order.status(), OrderStatus::Completed);
@@ -225,14 +182,7 @@ mod tests {
     async fn undeliverable_address_is_shipping_failed_and_changes_nothing() {
         let w = world();
         let id = paid_order(&w, "00000").await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "ShippingFailed");
         assert_eq!(w.store.order(&id).unwrap().status(), OrderStatus::Paid);
     }
@@ -241,25 +191,8 @@ mod tests {
     async fn invoking_twice_ships_once() {
         let w = world();
         let id = paid_order(&w, "10115").await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let snapshot = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), snapshot);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
@@ -267,66 +200,26 @@ mod tests {
         let w = world();
         let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", w.deps.clock.now());
         w.store.insert(&order).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: order.order_id().clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(order.order_id()))
+            .await
+            .unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::Refused { .. } => ("Refused", error_names::SHIPPING_FAILED),
-            Error::CarrierUnavailable { .. } => ("CarrierUnavailable", error_names::TRANSIENT),
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 7;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::Refused { reason: "x".into() },
-            Error::CarrierUnavailable { reason: "x".into() },
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        let reason = || "x".to_owned();
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::Refused { .. } => [(Error::Refused { reason: reason() }, ShippingFailed)],
+            Error::CarrierUnavailable { .. } => [(Error::CarrierUnavailable { reason: reason() }, Transient)],
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use lambda_runtime::Diagnostic;
-use saga_core::error_names;
+use saga_core::ErrorName;
 use saga_core::order::{Change, MAX_LINES, OrderUpdate};
-use saga_core::ports::{Catalog, OrderStore, StoreError, UpdateOutcome, error_chain};
+use saga_core::ports::{Catalog, OrderStore, StoreError, UpdateOutcome};
 use saga_core::pricing::{PricingError, price_order};
+use saga_core::step::load_order;
 use saga_core::{Clock, Order, OrderId, OrderStatus, Pricing};
 use serde::{Deserialize, Serialize};
 
@@ -23,19 +23,9 @@ pub struct Deps {
     pub approval_threshold_cents: i64,
 }
 
-impl std::fmt::Debug for Deps {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Deps")
-            .field("approval_threshold_cents", &self.approval_threshold_cents)
-            .finish()
-    }
-}
+saga_core::debug_deps!(Deps, approval_threshold_cents);
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Input {
-    pub order_id: OrderId,
-}
+pub type Input = saga_core::step::OrderInput;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -82,10 +72,10 @@ impl Output {
 pub const ENV_VARS: &[&str] = &["ORDERS_TABLE", "PRODUCTS_TABLE", "APPROVAL_THRESHOLD_CENTS"];
 
 /// Every `errorType` this function can report (checked against the state machine).
-pub const ERROR_NAMES: &[&str] = &[
-    error_names::VALIDATION_ERROR,
-    error_names::TRANSIENT,
-    error_names::INTERNAL_ERROR,
+pub const ERROR_NAMES: &[ErrorName] = &[
+    ErrorName::ValidationError,
+    ErrorName::Transient,
+    ErrorName::InternalError,
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -113,13 +103,13 @@ pub enum Error {
 
 impl Error {
     /// The stable error name (Lambda `errorType`).
-    pub fn error_name(&self) -> &'static str {
+    pub fn error_name(&self) -> ErrorName {
         match self {
             Self::OrderNotFound(_)
             | Self::WrongStatus { .. }
             | Self::TooManyLines { .. }
             | Self::Pricing { .. }
-            | Self::InvalidRecord(_) => error_names::VALIDATION_ERROR,
+            | Self::InvalidRecord(_) => ErrorName::ValidationError,
             Self::Store(e) => e.error_name(),
         }
     }
@@ -134,19 +124,12 @@ impl From<StoreError> for Error {
     }
 }
 
-impl From<Error> for Diagnostic {
-    fn from(e: Error) -> Self {
-        Diagnostic {
-            error_type: e.error_name().to_owned(),
-            error_message: error_chain(&e),
-        }
-    }
-}
+saga_core::impl_diagnostic!(Error);
 
 /// Price the order and record it as `VALIDATED`.
 pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     let order_id = input.order_id;
-    let order = load(deps, &order_id).await?;
+    let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
     if let Some(pricing) = order.pricing() {
         tracing::info!(%order_id, "already validated");
         return Ok(Output::new(&order, pricing));
@@ -189,7 +172,7 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
         UpdateOutcome::NotFound => Err(Error::OrderNotFound(order_id)),
         // A concurrent duplicate may have won: its pricing is the answer.
         UpdateOutcome::ConditionFailed => {
-            let order = load(deps, &order_id).await?;
+            let order = load_order(&*deps.orders, &order_id, Error::OrderNotFound).await?;
             match order.pricing() {
                 Some(p) => Ok(Output::new(&order, p)),
                 None => Err(Error::WrongStatus {
@@ -201,41 +184,30 @@ pub async fn handle(deps: &Deps, input: Input) -> Result<Output, Error> {
     }
 }
 
-async fn load(deps: &Deps, order_id: &OrderId) -> Result<Order, Error> {
-    deps.orders
-        .get(order_id)
-        .await?
-        .ok_or_else(|| Error::OrderNotFound(order_id.clone()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use saga_core::fixtures::{demo_catalog, received_order};
-    use saga_core::memory::MemoryStore;
-    use saga_core::{ManualClock, Timestamp};
+    use lambda_runtime::Diagnostic;
+    use saga_core::Timestamp;
+    use saga_core::fixtures::Stage;
+    use saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS;
+    use saga_core::testing::store_errors;
     use serde_json::json;
 
-    struct World {
-        store: Arc<MemoryStore>,
-        deps: Deps,
-    }
+    type World = saga_core::testing::World<Deps>;
 
     fn world() -> World {
-        let store = Arc::new(MemoryStore::with_products(demo_catalog()));
-        let deps = Deps {
+        World::new(|store, clock| Deps {
             orders: store.clone(),
             catalog: store.clone(),
-            clock: Arc::new(ManualClock::at_fixed_start()),
-            approval_threshold_cents: 100_000,
-        };
-        World { store, deps }
+            clock: clock.clone(),
+            approval_threshold_cents: DEFAULT_APPROVAL_THRESHOLD_CENTS,
+        })
     }
 
     async fn new_order(w: &World, items: &[(&str, u32)]) -> OrderId {
-        let order = received_order(items, "tok_visa", "10115", w.deps.clock.now());
-        w.store.insert(&order).await.unwrap();
-        order.order_id().clone()
+        w.order_at(Stage::Received, items, "tok_visa", "10115")
+            .await
     }
 
     #[tokio::test]
@@ -243,14 +215,7 @@ mod tests {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 2), ("SKU-2", 1)]).await;
 
-        let out = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
 
         assert_eq!(out.total_cents, 2 * 1_999 + 4_950);
         assert_eq!(out.currency, "EUR");
@@ -272,7 +237,7 @@ mod tests {
     async fn big_orders_require_approval() {
         let w = world();
         let id = new_order(&w, &[("SKU-4", 1)]).await;
-        let out = handle(&w.deps, Input { order_id: id }).await.unwrap();
+        let out = handle(&w.deps, Input::new(&id)).await.unwrap();
         assert!(out.requires_approval, "149000 >= 100000");
     }
 
@@ -280,14 +245,7 @@ mod tests {
     async fn unknown_skus_are_a_validation_error_naming_them() {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1), ("NOPE-9", 1)]).await;
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         let diag = Diagnostic::from(err);
         assert!(
@@ -309,14 +267,7 @@ mod tests {
         let mut raw = serde_json::to_value(w.store.order(&id).unwrap()).unwrap();
         raw["items"][0]["quantity"] = json!(5000);
         w.store.put_raw_order(&id, raw.clone());
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(
             Diagnostic::from(err)
@@ -329,7 +280,7 @@ mod tests {
             .collect();
         raw["items"] = json!(items);
         w.store.put_raw_order(&id, raw);
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(err.error_name(), "ValidationError");
         assert!(Diagnostic::from(err).error_message.contains("at most 50"));
     }
@@ -338,34 +289,15 @@ mod tests {
     async fn invoking_twice_changes_nothing_twice() {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1)]).await;
-        let first = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        let after_first = w.store.order(&id).unwrap();
-        let second = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(first, second);
-        assert_eq!(w.store.order(&id).unwrap(), after_first);
+        w.assert_runs_once(&id, || handle(&w.deps, Input::new(&id)))
+            .await;
     }
 
     #[tokio::test]
     async fn missing_order_and_wrong_status() {
         let w = world();
         let missing = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let err = handle(&w.deps, Input { order_id: missing })
-            .await
-            .unwrap_err();
+        let err = handle(&w.deps, Input::new(&missing)).await.unwrap_err();
         assert!(matches!(err, Error::OrderNotFound(_)));
 
         // Ended before validation (as api-handler ends an order whose saga
@@ -375,20 +307,13 @@ mod tests {
             OrderStatus::Failed,
             &[OrderStatus::Received],
             vec![Change::Failure(saga_core::Failure {
-                error: "InternalError".into(),
+                error: ErrorName::InternalError,
                 cause: "not started".into(),
             })],
             w.deps.clock.now(),
         );
         w.store.update(&id, &ended).await.unwrap();
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert!(
             matches!(
                 err,
@@ -410,17 +335,10 @@ mod tests {
         let w = world();
         let id = new_order(&w, &[("SKU-1", 1)]).await;
         w.store.fail_next("products.get", true);
-        let err = handle(
-            &w.deps,
-            Input {
-                order_id: id.clone(),
-            },
-        )
-        .await
-        .unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "Transient");
         w.store.fail_next("orders.update", false);
-        let err = handle(&w.deps, Input { order_id: id }).await.unwrap_err();
+        let err = handle(&w.deps, Input::new(&id)).await.unwrap_err();
         assert_eq!(Diagnostic::from(err).error_type, "InternalError");
     }
 
@@ -435,63 +353,23 @@ mod tests {
         assert!(err.to_string().contains("missing field `orderId`"), "{err}");
     }
 
-    /// Each kind of error and the stable name it must report. No wildcard:
-    /// a new variant (or `StoreError` kind) does not compile until it is
-    /// covered here, and [`every_error_has_a_stable_name`] fails until it has
-    /// a sample.
-    fn kind_and_name(e: &Error) -> (&'static str, &'static str) {
-        match e {
-            Error::OrderNotFound(_) => ("OrderNotFound", error_names::VALIDATION_ERROR),
-            Error::WrongStatus { .. } => ("WrongStatus", error_names::VALIDATION_ERROR),
-            Error::TooManyLines { .. } => ("TooManyLines", error_names::VALIDATION_ERROR),
-            Error::Pricing { .. } => ("Pricing", error_names::VALIDATION_ERROR),
-            Error::InvalidRecord(_) => ("InvalidRecord", error_names::VALIDATION_ERROR),
-            Error::Store(StoreError::Transient { .. }) => {
-                ("Store/Transient", error_names::TRANSIENT)
-            }
-            Error::Store(StoreError::Permanent { .. }) => {
-                ("Store/Permanent", error_names::INTERNAL_ERROR)
-            }
-            Error::Store(StoreError::Corrupt { .. }) => {
-                ("Store/Corrupt", error_names::INTERNAL_ERROR)
-            }
-        }
-    }
-
-    /// Arms of [`kind_and_name`].
-    const KINDS: usize = 8;
-
     #[test]
     fn every_error_has_a_stable_name() {
-        let id = OrderId::generate(Timestamp::from_millis(0).unwrap());
-        let mut seen = std::collections::BTreeSet::new();
-        for e in [
-            Error::OrderNotFound(id.clone()),
-            Error::WrongStatus {
-                order_id: id.clone(),
-                status: OrderStatus::Failed,
-            },
-            Error::TooManyLines {
-                order_id: id.clone(),
-                lines: 51,
-            },
-            Error::Pricing {
-                order_id: id.clone(),
-                source: PricingError::Overflow,
-            },
-            Error::InvalidRecord(StoreError::corrupt("x", "y")),
-            Error::Store(StoreError::transient("x", "y")),
-            Error::Store(StoreError::permanent("x", "y")),
-            Error::Store(StoreError::corrupt("x", "y")),
-        ] {
-            let (kind, name) = kind_and_name(&e);
-            assert_eq!(e.error_name(), name, "{kind}");
-            assert!(
-                ERROR_NAMES.contains(&name),
-                "{name} ({kind}) is not in ERROR_NAMES"
-            );
-            assert!(seen.insert(kind), "{kind} listed twice");
-        }
-        assert_eq!(seen.len(), KINDS, "one sample of every kind");
+        use ErrorName::*;
+        let id = || OrderId::generate(Timestamp::from_millis(0).unwrap());
+        saga_core::assert_error_names!(Error, ERROR_NAMES, {
+            Error::OrderNotFound(_) => [(Error::OrderNotFound(id()), ValidationError)],
+            Error::WrongStatus { .. } => [(
+                Error::WrongStatus { order_id: id(), status: OrderStatus::Failed },
+                ValidationError,
+            )],
+            Error::TooManyLines { .. } => [(Error::TooManyLines { order_id: id(), lines: 51 }, ValidationError)],
+            Error::Pricing { .. } => [(
+                Error::Pricing { order_id: id(), source: PricingError::Overflow },
+                ValidationError,
+            )],
+            Error::InvalidRecord(_) => [(Error::InvalidRecord(StoreError::corrupt("x", "y")), ValidationError)],
+            Error::Store(_) => store_errors(Error::Store),
+        });
     }
 }

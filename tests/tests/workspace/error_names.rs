@@ -5,7 +5,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use saga_core::error_names;
+use saga_core::ErrorName;
+use saga_core::error_names::LAMBDA_SERVICE_ERRORS;
 use serde_json::Value;
 
 fn saga() -> Value {
@@ -17,7 +18,7 @@ fn saga() -> Value {
 
 /// The error names each function the state machine invokes can report,
 /// keyed by its ASL placeholder (`${<name>_function_arn}`).
-fn handlers() -> BTreeMap<String, &'static [&'static str]> {
+fn handlers() -> BTreeMap<String, &'static [ErrorName]> {
     crate::FUNCTIONS
         .iter()
         .filter_map(|f| {
@@ -54,8 +55,8 @@ fn every_function_error_name_is_a_declared_stable_name() {
     let all = crate::FUNCTIONS.iter().filter_map(|f| f.error_names);
     for name in all.flatten() {
         assert!(
-            error_names::is_stable(name),
-            "{name} is not declared in saga_core::error_names"
+            ErrorName::ALL.contains(name),
+            "{name} is not declared in saga_core::ErrorName::ALL"
         );
     }
 }
@@ -73,14 +74,14 @@ fn the_asl_names_no_error_that_nothing_raises() {
         let can_raise: BTreeSet<String> = function
             .as_deref()
             .and_then(|f| handlers.get(f))
-            .map(|names| names.iter().map(|s| (*s).to_owned()).collect())
+            .map(|names| names.iter().map(ToString::to_string).collect())
             .unwrap_or_default();
         for error in names_in(state.get("Retry"))
             .into_iter()
             .chain(names_in(state.get("Catch")))
         {
             let known = error.starts_with("States.")
-                || error_names::LAMBDA_SERVICE_ERRORS.contains(&error.as_str())
+                || LAMBDA_SERVICE_ERRORS.contains(&error.as_str())
                 || can_raise.contains(&error);
             assert!(
                 known,
@@ -91,13 +92,14 @@ fn the_asl_names_no_error_that_nothing_raises() {
         // name; Pass states hand ApprovalRejected / ApprovalTimedOut to Compensate.
         if let Some(e) = state["Error"].as_str() {
             assert!(
-                error_names::is_stable(e),
+                e.parse::<ErrorName>().is_ok(),
                 "Fail state {name} ends with {e}, not a stable name"
             );
         }
         if let Some(e) = state["Parameters"]["Error"].as_str() {
             assert!(
-                error_names::RAISED_BY_STATE_MACHINE.contains(&e),
+                e.parse()
+                    .is_ok_and(|e| ErrorName::RAISED_BY_STATE_MACHINE.contains(&e)),
                 "state {name} raises {e}, which is not declared in RAISED_BY_STATE_MACHINE"
             );
         }
@@ -123,15 +125,16 @@ fn every_error_a_task_can_raise_is_handled_by_that_task() {
             .any(|c| c == "States.ALL" || c == "States.TaskFailed");
         for error in *raises {
             assert!(
-                catches_all || caught.iter().any(|c| c == error),
+                catches_all || caught.iter().any(|c| error == c.as_str()),
                 "state {name}: {error} raised by {function} is not caught"
             );
         }
         // Every Lambda task retries the Lambda service errors and Transient.
         let retried = names_in(state.get("Retry"));
-        for error in error_names::LAMBDA_SERVICE_ERRORS
+        for error in LAMBDA_SERVICE_ERRORS
             .iter()
-            .chain([&error_names::TRANSIENT])
+            .copied()
+            .chain([ErrorName::Transient.as_str()])
         {
             assert!(
                 retried.iter().any(|r| r == error),
@@ -150,9 +153,9 @@ fn every_error_a_task_can_raise_is_handled_by_that_task() {
 fn payment_unavailable_is_retried_and_failures_end_in_the_stable_name() {
     let sm = saga();
     let pay = &sm["States"]["ProcessPayment"];
-    assert!(names_in(pay.get("Retry")).contains(&error_names::PAYMENT_UNAVAILABLE.to_owned()));
+    assert!(names_in(pay.get("Retry")).contains(&ErrorName::PaymentUnavailable.to_string()));
     assert!(
-        !names_in(pay.get("Retry")).contains(&error_names::PAYMENT_DECLINED.to_owned()),
+        !names_in(pay.get("Retry")).contains(&ErrorName::PaymentDeclined.to_string()),
         "declines are final"
     );
     for fail in ["OrderFailed", "OrderRejected"] {
@@ -163,6 +166,6 @@ fn payment_unavailable_is_retried_and_failures_end_in_the_stable_name() {
     }
     assert_eq!(
         sm["States"]["CompensationFailed"]["Error"],
-        error_names::COMPENSATION_FAILED
+        ErrorName::CompensationFailed.as_str()
     );
 }

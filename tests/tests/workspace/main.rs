@@ -18,7 +18,7 @@ pub struct Function {
     pub env_vars: &'static [&'static str],
     /// Its `ERROR_NAMES`, for the functions the state machine invokes
     /// (`error_names.rs`); `None` for the HTTP functions behind API Gateway.
-    pub error_names: Option<&'static [&'static str]>,
+    pub error_names: Option<&'static [saga_core::ErrorName]>,
 }
 
 /// Every function crate; `infra.rs` checks the names against the directories

@@ -60,6 +60,8 @@ pub(crate) struct Run {
     log: Mutex<Log>,
     persistence: Option<Arc<dyn Persistence>>,
     resume: Mutex<Option<ExecutionSnapshot>>,
+    /// Also what a parked token checks: a stop wins over later callbacks.
+    stop: Arc<StopSignal>,
 }
 
 /// A thread of execution: the top level, a branch or an iteration.
@@ -139,6 +141,7 @@ impl Run {
         info: ExecutionInfo,
         persistence: Option<Arc<dyn Persistence>>,
         resume: Option<ExecutionSnapshot>,
+        stop: Arc<StopSignal>,
     ) -> Run {
         let (events, next_id) = match &resume {
             Some(s) => (s.history.clone(), s.next_event_id.max(1)),
@@ -151,6 +154,7 @@ impl Run {
             log: Mutex::new(Log { events, next_id }),
             persistence,
             resume: Mutex::new(resume),
+            stop,
         }
     }
 
@@ -196,7 +200,8 @@ impl Run {
     }
 
     /// Run the whole execution to its end.
-    pub(crate) async fn execute(self: Arc<Self>, stop: Arc<StopSignal>) -> ExecutionOutcome {
+    pub(crate) async fn execute(self: Arc<Self>) -> ExecutionOutcome {
+        let stop = &self.stop;
         let mut lane = Lane { prev: 0, top: true };
         let (start_idx, input, position) = self.begin(&mut lane);
         let deadline = self
@@ -222,7 +227,7 @@ impl Run {
             _ = timeout => End::TimedOut,
             r = body => End::Done(r),
         };
-        let (status, output, error, cause) = self.close(end, &stop);
+        let (status, output, error, cause) = self.close(end, stop);
         let stop_time = self.now();
         let history = lock(&self.log).events.clone();
         if let Some(p) = &self.persistence {

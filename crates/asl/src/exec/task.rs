@@ -10,12 +10,12 @@ use super::data::resolve_seconds;
 use super::events::TaskEvents;
 use super::{Extra, Here, Lane, Run};
 use crate::clock::Clock;
-use crate::engine::Callback;
 use crate::error::{ErrorName, Failure};
 use crate::host::{Resource, TaskOutput, TaskRequest, lambda_invoke_envelope};
 use crate::model::TaskState;
 use crate::random;
 use crate::snapshot::{Phase, Position};
+use crate::tokens::Callback;
 
 /// One attempt's events, token and deadlines: new ones, or the ones a
 /// `Parked` snapshot saved (then the events up to `TaskSubmitted` are in the
@@ -30,6 +30,15 @@ struct Attempt {
     invoked: bool,
     /// Whether this attempt continues a parked one.
     resumed: bool,
+}
+
+/// What the host call came to, before anything is written to the history.
+enum Called {
+    /// Cut off at the task deadline.
+    TimedOut,
+    /// The host's failure.
+    Failed(Failure),
+    Done(Invoked),
 }
 
 /// What the host call gave.
@@ -131,11 +140,18 @@ impl Run {
         };
         // Registered before the call, so a callback that comes while the
         // host is still running finds the token.
-        let (_guard, rx) = self.shared.register_token(token);
+        let (_guard, mut rx) = self.shared.tokens.register(token, &self.stop);
         if !a.invoked {
             self.persist(lane, || parking.position(a.heartbeat_at, false))
                 .await?;
-            match self.invoke(here, t, lane, &a, parameters).await? {
+            let called = self.call(here, t, &a, parameters).await;
+            if !matches!(called, Called::Done(Invoked::Output(_)))
+                && let Some(end) = self.settle(lane, &a.events, token, &mut rx)
+            {
+                // A callback accepted during the call ended the task first.
+                return end;
+            }
+            match self.record(here, lane, &a.events, called)? {
                 Invoked::Final(v) => {
                     a.events.succeeded(self, lane, &v);
                     return Ok(v);
@@ -222,6 +238,30 @@ impl Run {
         a: &Attempt,
         parameters: Value,
     ) -> Result<Invoked, Failure> {
+        let called = self.call(here, t, a, parameters).await;
+        self.record(here, lane, &a.events, called)
+    }
+
+    /// Write a failed or cut-off call to the history.
+    fn record(
+        &self,
+        here: &Here<'_>,
+        lane: &mut Lane,
+        events: &TaskEvents,
+        called: Called,
+    ) -> Result<Invoked, Failure> {
+        match called {
+            Called::TimedOut => Err(self.timed_out(here, lane, events, ErrorName::Timeout)),
+            Called::Failed(f) => {
+                events.failed(self, lane, &f);
+                Err(f)
+            }
+            Called::Done(invoked) => Ok(invoked),
+        }
+    }
+
+    /// Call the host, cut off at the task deadline.
+    async fn call(&self, here: &Here<'_>, t: &TaskState, a: &Attempt, parameters: Value) -> Called {
         let request = TaskRequest {
             resource: t.resource.clone(),
             resource_arn: t.resource_arn.clone(),
@@ -239,20 +279,60 @@ impl Run {
             () = sleep_until(&*self.shared.clock, a.timeout_at) => None,
         };
         match outcome {
-            None => Err(self.timed_out(here, lane, &a.events, ErrorName::Timeout)),
-            Some(Err(tf)) => {
-                let f = Failure {
-                    error: ErrorName::new(tf.error),
-                    cause: tf.cause,
-                };
-                a.events.failed(self, lane, &f);
-                Err(f)
-            }
-            Some(Ok(TaskOutput::Final(v))) => Ok(Invoked::Final(v)),
-            Some(Ok(TaskOutput::Output(v))) => Ok(Invoked::Output(match &t.resource {
+            None => Called::TimedOut,
+            Some(Err(tf)) => Called::Failed(Failure {
+                error: ErrorName::new(tf.error),
+                cause: tf.cause,
+            }),
+            Some(Ok(TaskOutput::Final(v))) => Called::Done(Invoked::Final(v)),
+            Some(Ok(TaskOutput::Output(v))) => Called::Done(Invoked::Output(match &t.resource {
                 Resource::LambdaInvoke { .. } => lambda_invoke_envelope(v),
                 _ => v,
             })),
+        }
+    }
+
+    /// The task is about to end without a callback: a success or failure
+    /// callback accepted before that ends it instead (written to the history
+    /// here); None once the token is closed, which later callbacks are told.
+    fn settle(
+        &self,
+        lane: &mut Lane,
+        events: &TaskEvents,
+        token: &str,
+        rx: &mut UnboundedReceiver<Callback>,
+    ) -> Option<Result<Value, Failure>> {
+        loop {
+            // A heartbeat cannot keep a task that is ending anyway.
+            let cb = self.shared.tokens.settle(token, rx)?;
+            if let Some(end) = self.end_by(lane, events, cb) {
+                return Some(end);
+            }
+        }
+    }
+
+    /// How a success or failure callback ends the task, written to the
+    /// history; None for a heartbeat.
+    fn end_by(
+        &self,
+        lane: &mut Lane,
+        events: &TaskEvents,
+        cb: Callback,
+    ) -> Option<Result<Value, Failure>> {
+        match cb {
+            Callback::Success(v) => {
+                events.succeeded(self, lane, &v);
+                Some(Ok(v))
+            }
+            Callback::Failure { error, cause } => {
+                let f = Failure {
+                    error: ErrorName::new(error.unwrap_or_default()),
+                    cause,
+                };
+                events.failed(self, lane, &f);
+                Some(Err(f))
+            }
+            Callback::Heartbeat => None,
         }
     }
 
@@ -271,36 +351,30 @@ impl Run {
             .await?;
         let clock = &*self.shared.clock;
         loop {
-            let callback = tokio::select! {
+            let woke = tokio::select! {
                 biased;
-                cb = rx.recv() => cb,
-                () = sleep_until(clock, timeout_at) => {
-                    return Err(self.timed_out(parking.here, lane, events, ErrorName::Timeout));
-                }
-                () = sleep_until(clock, heartbeat_at) => {
-                    return Err(self.timed_out(parking.here, lane, events, ErrorName::HeartbeatTimeout));
-                }
+                cb = rx.recv() => Ok(cb),
+                () = sleep_until(clock, timeout_at) => Err(ErrorName::Timeout),
+                () = sleep_until(clock, heartbeat_at) => Err(ErrorName::HeartbeatTimeout),
             };
-            match callback {
-                Some(Callback::Success(v)) => {
-                    events.succeeded(self, lane, &v);
-                    return Ok(v);
-                }
-                Some(Callback::Failure { error, cause }) => {
-                    let f = Failure {
-                        error: ErrorName::new(error.unwrap_or_default()),
-                        cause,
-                    };
-                    events.failed(self, lane, &f);
-                    return Err(f);
-                }
-                Some(Callback::Heartbeat) => {
-                    heartbeat_at = after(self.now(), parking.heartbeat_seconds);
-                    self.persist(lane, || parking.position(heartbeat_at, true))
-                        .await?;
-                }
-                None => return Err(Failure::runtime("the task token was closed")),
+            let callback = match woke {
+                Ok(cb) => cb,
+                // A deadline passed, but a callback (a heartbeat too) accepted
+                // by then still wins; else the token closes as it times out.
+                Err(error) => match self.shared.tokens.settle(parking.token, &mut rx) {
+                    Some(cb) => Some(cb),
+                    None => return Err(self.timed_out(parking.here, lane, events, error)),
+                },
+            };
+            let Some(callback) = callback else {
+                return Err(Failure::runtime("the task token was closed"));
+            };
+            if let Some(end) = self.end_by(lane, events, callback) {
+                return end;
             }
+            heartbeat_at = after(self.now(), parking.heartbeat_seconds);
+            self.persist(lane, || parking.position(heartbeat_at, true))
+                .await?;
         }
     }
 

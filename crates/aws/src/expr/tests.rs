@@ -108,7 +108,7 @@ fn each_change_becomes_a_set_clause() {
     let cases: Vec<(Change, &str, &str)> = vec![
         (
             Change::Failure(Failure {
-                error: "OutOfStock".into(),
+                error: saga_core::ErrorName::OutOfStock,
                 cause: "x".into(),
             }),
             "failure = {..}",
@@ -264,11 +264,11 @@ fn changes_fold_in_order_so_paths_never_overlap() {
     // The same top-level attribute twice: the last wins.
     let (update, _) = set(vec![
         Change::Failure(Failure {
-            error: "A".into(),
+            error: saga_core::ErrorName::OutOfStock,
             cause: "a".into(),
         }),
         Change::Failure(Failure {
-            error: "B".into(),
+            error: saga_core::ErrorName::ShippingFailed,
             cause: "b".into(),
         }),
     ]);
@@ -312,7 +312,7 @@ fn every_alias_is_declared_and_every_declared_alias_is_used() {
         &OrderStatus::ALL,
         vec![
             Change::Failure(Failure {
-                error: "X".into(),
+                error: saga_core::ErrorName::InternalError,
                 cause: "y".into(),
             }),
             Change::ShipmentCancelled(at()),

@@ -16,7 +16,7 @@ fn order() -> Order {
 
 fn to(status: OrderStatus, from: &[OrderStatus]) -> OrderUpdate {
     let failure = Failure {
-        error: "OutOfStock".into(),
+        error: saga_core::ErrorName::OutOfStock,
         cause: "test".into(),
     };
     OrderUpdate::transition(status, from, vec![Change::Failure(failure)], t0())

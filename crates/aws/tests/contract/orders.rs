@@ -285,7 +285,7 @@ async fn every_expectation_and_change_behaves_like_the_memory_store() {
         Failed,
         &OrderStatus::ALL,
         vec![Change::Failure(Failure {
-            error: "ShippingFailed".into(),
+            error: saga_core::ErrorName::ShippingFailed,
             cause: "undeliverable".into(),
         })],
         at(11),

@@ -37,10 +37,10 @@ pub struct Args {
     #[arg(long)]
     pub reset_stock: bool,
     /// Orders totalling at least this many minor units wait for a person.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS)]
     pub approval_threshold_cents: i64,
     /// How long an approval waits before the order is rejected.
-    #[arg(long, default_value_t = 86_400)]
+    #[arg(long, default_value_t = saga_core::approval::DEFAULT_APPROVAL_TIMEOUT_SECONDS)]
     pub approval_timeout_seconds: u64,
     /// How many orders that are not final one customer may have; one more
     /// is `429` (stock is held while an order waits for approval).

@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asl::{Engine, RealClock, StateMachine};
+use saga_core::approval::MAX_APPROVAL_TIMEOUT_SECONDS;
 use saga_core::ports::StoreError;
 use saga_core::pricing::Product;
 use saga_sqlite::SqliteStore;
@@ -101,7 +102,7 @@ impl ServeConfig {
             data_dir: data_dir.into(),
             catalog: None,
             reset_stock: false,
-            approval_threshold_cents: 100_000,
+            approval_threshold_cents: saga_core::pricing::DEFAULT_APPROVAL_THRESHOLD_CENTS,
             approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
             max_open_orders_per_customer: api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
             public_url: None,
@@ -151,7 +152,9 @@ pub enum ServeError {
     },
     #[error("the state machine cannot be used")]
     Definition(#[source] LoadError),
-    #[error("--approval-timeout-seconds must be between 1 and 31536000, got {0}")]
+    #[error(
+        "--approval-timeout-seconds must be between 1 and {MAX_APPROVAL_TIMEOUT_SECONDS}, got {0}"
+    )]
     ApprovalTimeout(u64),
     #[error("--max-open-orders-per-customer must be at least 1")]
     MaxOpenOrders,
@@ -372,7 +375,7 @@ impl Server {
         config: ServeConfig,
         steps: &[Step],
     ) -> Result<RunningServer, ServeError> {
-        if !(1..=31_536_000).contains(&config.approval_timeout_seconds) {
+        if !(1..=MAX_APPROVAL_TIMEOUT_SECONDS).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
         if config.max_open_orders_per_customer == 0 {

@@ -61,7 +61,7 @@ async fn an_order_reaching_a_final_status_frees_its_slot_once() {
         OrderStatus::Failed,
         &[OrderStatus::Received],
         vec![Change::Failure(Failure {
-            error: "OutOfStock".into(),
+            error: saga_core::ErrorName::OutOfStock,
             cause: "test".into(),
         })],
         w.deps.clock.now(),
