@@ -68,7 +68,7 @@ locals {
       description = "POST /orders and GET /orders/{orderId}."
       memory_mb   = 256
       timeout_s   = 10
-      env         = ["ORDERS_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN", "PUBLIC_BASE_URL"]
+      env         = ["ORDERS_TABLE", "IDEMPOTENCY_TABLE", "STATE_MACHINE_ARN", "PUBLIC_BASE_URL", "MAX_OPEN_ORDERS_PER_CUSTOMER"]
     }
   }
 
@@ -110,5 +110,7 @@ locals {
     APPROVAL_THRESHOLD_CENTS    = tostring(var.approval_threshold_cents)
     APPROVAL_THRESHOLD_CURRENCY = var.approval_threshold_currency
     PUBLIC_BASE_URL             = local.public_base_url
+    # Orders not final per customer; the open-order counter item lives in the orders table.
+    MAX_OPEN_ORDERS_PER_CUSTOMER = tostring(var.max_open_orders_per_customer)
   }
 }

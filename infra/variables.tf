@@ -86,6 +86,17 @@ variable "approval_timeout_seconds" {
   }
 }
 
+variable "max_open_orders_per_customer" {
+  description = "How many orders that are not final (stock is held while one waits for approval) one customer may have; one more is answered 429 with Retry-After."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_open_orders_per_customer >= 1 && var.max_open_orders_per_customer <= 10000 && floor(var.max_open_orders_per_customer) == var.max_open_orders_per_customer
+    error_message = "max_open_orders_per_customer must be a whole number between 1 and 10000."
+  }
+}
+
 variable "approver_email" {
   description = "Email address subscribed to the approvals topic (approve/reject links). null: no subscription. AWS sends a confirmation mail first."
   type        = string

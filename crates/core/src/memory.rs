@@ -12,7 +12,7 @@ use crate::approval::{Approval, ApprovalStatus, Decision, TaskToken};
 use crate::order::{Order, OrderItem, OrderUpdate, Sku};
 use crate::ports::*;
 use crate::pricing::Product;
-use crate::{ApprovalId, IdempotencyKey, OrderId, Timestamp};
+use crate::{ApprovalId, CustomerId, IdempotencyKey, OrderId, Timestamp};
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -26,6 +26,29 @@ struct Tables {
     idempotency: HashMap<IdempotencyKey, IdempotencyRecord>,
     /// Order records that don't parse (as another writer could leave them).
     raw_orders: HashMap<OrderId, Value>,
+    /// Open orders per customer (the counter `admit` checks).
+    open_orders: HashMap<CustomerId, u32>,
+    /// The orders holding a slot, and whose.
+    slots: HashMap<OrderId, CustomerId>,
+}
+
+impl Tables {
+    /// `update` applied to order `id` (checked by the caller); the order as
+    /// it is now. Moving to a final status frees the order's slot, once.
+    fn apply(&mut self, id: &OrderId, update: &OrderUpdate) -> Option<Order> {
+        let order = self.orders.get_mut(id)?;
+        let was_final = order.status().is_final();
+        update.apply_to(order);
+        let after = order.clone();
+        if !was_final && after.status().is_final() {
+            if let Some(customer) = self.slots.remove(id) {
+                if let Some(open) = self.open_orders.get_mut(&customer) {
+                    *open = open.saturating_sub(1);
+                }
+            }
+        }
+        Some(after)
+    }
 }
 
 /// Every table in one mutex.
@@ -87,6 +110,18 @@ impl MemoryStore {
         lock(&self.tables).orders.values().cloned().collect()
     }
 
+    /// How many open-order slots `customer` holds (tests).
+    pub fn open_orders(&self, customer: &str) -> u32 {
+        let Ok(customer) = CustomerId::parse(customer) else {
+            return 0;
+        };
+        lock(&self.tables)
+            .open_orders
+            .get(&customer)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Every approval of an order (tests).
     pub fn approvals_of(&self, id: &OrderId) -> Vec<Approval> {
         lock(&self.tables)
@@ -141,6 +176,23 @@ impl OrderStore for MemoryStore {
         Ok(Inserted::New)
     }
 
+    async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError> {
+        self.injected("orders.insert")?;
+        let mut t = lock(&self.tables);
+        if t.orders.contains_key(order.order_id()) {
+            return Ok(Admission::AlreadyExists);
+        }
+        let customer = order.customer_id().clone();
+        let open = t.open_orders.entry(customer.clone()).or_insert(0);
+        if *open >= max {
+            return Ok(Admission::CapReached);
+        }
+        *open += 1;
+        t.slots.insert(order.order_id().clone(), customer);
+        t.orders.insert(order.order_id().clone(), order.clone());
+        Ok(Admission::Admitted)
+    }
+
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         self.injected("orders.get")?;
         let t = lock(&self.tables);
@@ -159,14 +211,16 @@ impl OrderStore for MemoryStore {
     ) -> Result<UpdateOutcome, StoreError> {
         self.injected("orders.update")?;
         let mut t = lock(&self.tables);
-        let Some(order) = t.orders.get_mut(id) else {
+        let Some(order) = t.orders.get(id) else {
             return Ok(UpdateOutcome::NotFound);
         };
         if !update.check(order) {
             return Ok(UpdateOutcome::ConditionFailed);
         }
-        update.apply_to(order);
-        Ok(UpdateOutcome::Applied(Box::new(order.clone())))
+        Ok(match t.apply(id, update) {
+            Some(after) => UpdateOutcome::Applied(Box::new(after)),
+            None => UpdateOutcome::NotFound,
+        })
     }
 }
 
@@ -213,9 +267,7 @@ impl StockReservations for MemoryStore {
                 p.stock -= i64::from(line.quantity.get());
             }
         }
-        if let Some(order) = t.orders.get_mut(id) {
-            order_update.apply_to(order);
-        }
+        t.apply(id, order_update);
         Ok(ReserveOutcome::Reserved)
     }
 
@@ -227,14 +279,15 @@ impl StockReservations for MemoryStore {
     ) -> Result<UpdateOutcome, StoreError> {
         self.injected("stock.release")?;
         let mut t = lock(&self.tables);
-        let Some(order) = t.orders.get_mut(id) else {
+        let Some(order) = t.orders.get(id) else {
             return Ok(UpdateOutcome::NotFound);
         };
         if !order_update.check(order) {
             return Ok(UpdateOutcome::ConditionFailed);
         }
-        order_update.apply_to(order);
-        let after = order.clone();
+        let Some(after) = t.apply(id, order_update) else {
+            return Ok(UpdateOutcome::NotFound);
+        };
         for line in lines {
             if let Some(p) = t.products.get_mut(&line.sku) {
                 p.stock += i64::from(line.quantity.get());

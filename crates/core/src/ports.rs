@@ -130,6 +130,17 @@ pub enum Inserted {
     AlreadyExists,
 }
 
+/// What [`OrderStore::admit`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Stored; it holds one of its customer's open-order slots.
+    Admitted,
+    /// An order with this id exists (a replay): nothing changed, nothing counted.
+    AlreadyExists,
+    /// The customer already has `max` open orders: nothing was written.
+    CapReached,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateOutcome {
     /// Applied; the order as it is now.
@@ -144,6 +155,15 @@ pub enum UpdateOutcome {
 pub trait OrderStore: Send + Sync {
     /// Insert unless an order with this id exists.
     async fn insert(&self, order: &Order) -> Result<Inserted, StoreError>;
+    /// Insert unless an order with this id exists, atomically with taking one
+    /// of its customer's open-order slots, unless the customer holds `max`
+    /// already (a conditional counter, never a scan). The slot is freed
+    /// exactly once, by the update (of this trait or of
+    /// [`StockReservations`]) that moves the order to a final status
+    /// ([`crate::OrderStatus::is_final`]; `NEEDS_ATTENTION` is not final and
+    /// keeps its slot: it may still hold stock). Orders stored with
+    /// [`Self::insert`] hold no slot.
+    async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError>;
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError>;
     /// Apply `update` atomically if its expectations hold.
     async fn update(&self, id: &OrderId, update: &OrderUpdate)

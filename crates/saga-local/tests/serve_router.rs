@@ -32,6 +32,7 @@ fn app() -> App {
             workflow: workflow.clone(),
             clock: clock.clone(),
             public_base_url: Some("http://127.0.0.1:3000".into()),
+            max_open_orders_per_customer: api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
         },
         approval_callback::Deps {
             approvals: store.clone(),

@@ -44,6 +44,16 @@ CREATE TABLE IF NOT EXISTS orders (
     doc TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+-- The open-order cap: a counter per customer, and which orders hold a slot
+-- (an order stored before the cap existed holds none, so frees none).
+CREATE TABLE IF NOT EXISTS open_orders (
+    customer_id TEXT PRIMARY KEY,
+    open INTEGER NOT NULL CHECK (open >= 0)
+);
+CREATE TABLE IF NOT EXISTS order_slots (
+    order_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS approvals (
     approval_id TEXT PRIMARY KEY,
     order_id TEXT NOT NULL,

@@ -6,8 +6,8 @@ use rusqlite::{Connection, params};
 use saga_core::OrderId;
 use saga_core::order::{Order, OrderItem, OrderUpdate};
 use saga_core::ports::{
-    Inserted, OrderStore, PaymentAttempts, ReserveOutcome, StockReservations, StoreError,
-    UpdateOutcome,
+    Admission, Inserted, OrderStore, PaymentAttempts, ReserveOutcome, StockReservations,
+    StoreError, UpdateOutcome,
 };
 
 use crate::{SqliteStore, execute, in_tx, load_doc, query_opt, to_json};
@@ -78,16 +78,74 @@ fn checked_order(
     })
 }
 
-/// `update` applied to `order` and stored; the order as it is now.
+/// `update` applied to `order` and stored; the order as it is now. Moving to
+/// a final status frees the order's open-order slot, in the same transaction.
 fn apply(
     tx: &Connection,
     operation: &'static str,
     mut order: Order,
     update: &OrderUpdate,
 ) -> Result<Order, StoreError> {
+    let was_final = order.status().is_final();
     update.apply_to(&mut order);
     save_order(tx, operation, &order)?;
+    if !was_final && order.status().is_final() {
+        free_slot(tx, operation, order.order_id().as_str())?;
+    }
     Ok(order)
+}
+
+/// Order `id`'s slot (if it holds one) given back to its customer's counter.
+fn free_slot(tx: &Connection, op: &'static str, id: &str) -> Result<(), StoreError> {
+    let customer: Option<String> = query_opt(
+        tx,
+        op,
+        "SELECT customer_id FROM order_slots WHERE order_id = ?1",
+        params![id],
+        |r| r.get(0),
+    )?;
+    if let Some(customer) = customer {
+        execute(
+            tx,
+            op,
+            "DELETE FROM order_slots WHERE order_id = ?1",
+            params![id],
+        )?;
+        execute(
+            tx,
+            op,
+            "UPDATE open_orders SET open = open - 1 WHERE customer_id = ?1 AND open > 0",
+            params![customer],
+        )?;
+    }
+    Ok(())
+}
+
+/// Take one of `customer`'s `max` slots for order `id`; `false` when all are taken.
+fn take_slot(
+    tx: &Connection,
+    op: &'static str,
+    id: &str,
+    customer: &str,
+    max: u32,
+) -> Result<bool, StoreError> {
+    let taken = execute(
+        tx,
+        op,
+        "INSERT INTO open_orders (customer_id, open) VALUES (?1, 1) \
+         ON CONFLICT (customer_id) DO UPDATE SET open = open + 1 WHERE open < ?2",
+        params![customer, max],
+    )?;
+    if taken == 0 || max == 0 {
+        return Ok(false);
+    }
+    execute(
+        tx,
+        op,
+        "INSERT INTO order_slots (order_id, customer_id) VALUES (?1, ?2)",
+        params![id, customer],
+    )?;
+    Ok(true)
 }
 
 /// The stock part of a change, in the transaction that also updates the
@@ -204,6 +262,35 @@ impl OrderStore for SqliteStore {
                 params![id, status, doc, at],
             )?;
             Ok(if n == 1 { Inserted::New } else { Inserted::AlreadyExists })
+        })
+        .await
+    }
+
+    async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError> {
+        const OP: &str = "orders.insert";
+        let doc = to_json(OP, order)?;
+        let (id, customer, status, at) = (
+            order.order_id().to_string(),
+            order.customer_id().as_str().to_owned(),
+            order.status().as_str(),
+            order.updated_at().to_string(),
+        );
+        self.run(OP, move |c| {
+            in_tx(c, OP, |tx| {
+                let n = execute(
+                    tx,
+                    OP,
+                    "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, status, doc, at],
+                )?;
+                if n == 0 {
+                    return Ok((Admission::AlreadyExists, false));
+                }
+                if !take_slot(tx, OP, &id, &customer, max)? {
+                    return Ok((Admission::CapReached, false));
+                }
+                Ok((Admission::Admitted, true))
+            })
         })
         .await
     }

@@ -552,3 +552,56 @@ async fn undelivered_approvals_are_the_decided_ones_not_delivered_nor_expired_ol
     let bounded = db.store.undelivered_approvals(at(30), 1).await.unwrap();
     assert_eq!(ids(bounded), vec![early.approval_id]);
 }
+
+#[tokio::test]
+async fn the_open_order_cap_is_taken_with_the_insert_and_freed_by_a_final_status_once() {
+    let d = db().await;
+    let order = || received_order(&[("SKU-1", 1)], "tok_visa", "10115", now());
+    let (a, b, c) = (order(), order(), order());
+    assert_eq!(d.store.admit(&a, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(d.store.admit(&b, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::CapReached);
+    assert_eq!(
+        OrderStore::get(&d.store, c.order_id()).await.unwrap(),
+        None,
+        "nothing stored"
+    );
+    assert_eq!(
+        d.store.admit(&a, 2).await.unwrap(),
+        Admission::AlreadyExists
+    );
+
+    let stuck = OrderUpdate::transition(
+        OrderStatus::NeedsAttention,
+        &OrderStatus::IN_FLIGHT,
+        vec![],
+        now(),
+    );
+    d.store.update(b.order_id(), &stuck).await.unwrap();
+    assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::CapReached);
+
+    let fail =
+        OrderUpdate::transition(OrderStatus::Failed, &[OrderStatus::Received], vec![], now());
+    assert!(matches!(
+        d.store.update(a.order_id(), &fail).await.unwrap(),
+        UpdateOutcome::Applied(_)
+    ));
+    assert_eq!(
+        d.store.update(a.order_id(), &fail).await.unwrap(),
+        UpdateOutcome::ConditionFailed
+    );
+    assert_eq!(d.store.admit(&c, 2).await.unwrap(), Admission::Admitted);
+    assert_eq!(
+        d.store.admit(&order(), 2).await.unwrap(),
+        Admission::CapReached
+    );
+    let open: i64 = Connection::open(&d.path)
+        .unwrap()
+        .query_row(
+            "SELECT open FROM open_orders WHERE customer_id = 'c-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(open, 2);
+}

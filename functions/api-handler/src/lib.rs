@@ -4,7 +4,10 @@
 //!   field, `413` over 64 KiB), honours `Idempotency-Key` (the same key and body
 //!   return the same order; another body under the key is `422`), stores the
 //!   order as `RECEIVED`, starts the saga named by the order id (so a replay
-//!   can't start a second execution), and answers `202` with `Location`.
+//!   can't start a second execution), and answers `202` with `Location`. A
+//!   customer holding [`Deps::max_open_orders_per_customer`] orders that are
+//!   not final gets `429` with `Retry-After`, and nothing is stored: stock is
+//!   reserved before approval, so one client must not hold the catalog.
 //! - `GET /orders/{orderId}`: the order as the orders table has it (not
 //!   `DescribeExecution`): status, priced lines, total, tracking number, failure,
 //!   history. The failure is curated per error name (the SKU that ran out, not
@@ -26,8 +29,8 @@ use saga_apigw::http::Method;
 use saga_apigw::{Request, Response};
 use saga_core::order::{Change, Failure, OrderUpdate};
 use saga_core::ports::{
-    BoxError, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError, Workflow,
-    WorkflowError, error_chain,
+    Admission, BoxError, Claim, IdempotencyRecord, IdempotencyStore, OrderStore, StoreError,
+    Workflow, WorkflowError, error_chain,
 };
 use saga_core::request::{FieldError, MAX_BODY_BYTES, RequestError, parse_order_request};
 use saga_core::{ClientFailure, Clock, ErrorName, IdempotencyKey, Order, OrderId, OrderStatus};
@@ -37,6 +40,31 @@ use serde_json::json;
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_WINDOW: Duration = Duration::from_secs(24 * 3600);
 
+/// `MAX_OPEN_ORDERS_PER_CUSTOMER` when unset.
+pub const DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER: u32 = 10;
+
+/// The `Retry-After` of a `429`: most orders end within a minute; one waiting
+/// for approval may take up to the approval timeout, so the client polls.
+pub const OPEN_ORDERS_RETRY_AFTER_SECONDS: u32 = 60;
+
+/// `MAX_OPEN_ORDERS_PER_CUSTOMER` is not a whole number from 1.
+#[derive(Debug, thiserror::Error)]
+#[error("MAX_OPEN_ORDERS_PER_CUSTOMER must be a whole number from 1, got {0:?}")]
+pub struct InvalidMaxOpenOrders(pub String);
+
+/// The cap from the value of `MAX_OPEN_ORDERS_PER_CUSTOMER` (unset or blank:
+/// the default).
+pub fn max_open_orders_per_customer(value: Option<&str>) -> Result<u32, InvalidMaxOpenOrders> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| InvalidMaxOpenOrders(v.to_owned())),
+    }
+}
+
 #[derive(Clone)]
 pub struct Deps {
     pub orders: Arc<dyn OrderStore>,
@@ -45,9 +73,11 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     /// Makes `Location` absolute (`https://api.example.com/orders/…`); relative when unset.
     pub public_base_url: Option<String>,
+    /// How many orders that are not final one customer may have.
+    pub max_open_orders_per_customer: u32,
 }
 
-saga_core::debug_deps!(Deps, public_base_url);
+saga_core::debug_deps!(Deps, public_base_url, max_open_orders_per_customer);
 
 pub type Input = Request;
 pub type Output = Response;
@@ -58,6 +88,7 @@ pub const ENV_VARS: &[&str] = &[
     "IDEMPOTENCY_TABLE",
     "STATE_MACHINE_ARN",
     "PUBLIC_BASE_URL",
+    "MAX_OPEN_ORDERS_PER_CUSTOMER",
 ];
 
 /// Every way a request ends other than success.
@@ -81,6 +112,8 @@ pub enum Error {
     MethodNotAllowed { allow: &'static str },
     #[error("Idempotency-Key was already used with a different request")]
     IdempotencyConflict,
+    #[error("too many open orders: at most {max} orders per customer may be in progress")]
+    TooManyOpenOrders { max: u32 },
     #[error("temporarily unavailable")]
     Unavailable(#[source] BoxError),
     /// The saga could not be started and, without an idempotency key, the
@@ -116,6 +149,7 @@ impl Error {
             Self::NotFound { .. } => 404,
             Self::MethodNotAllowed { .. } => 405,
             Self::IdempotencyConflict => 422,
+            Self::TooManyOpenOrders { .. } => 429,
             Self::Unavailable(_) | Self::NotAccepted(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -139,6 +173,11 @@ impl Error {
         let resp = saga_apigw::json_response(status, &body);
         match self {
             Self::MethodNotAllowed { allow } => saga_apigw::with_header(resp, "allow", allow),
+            Self::TooManyOpenOrders { .. } => saga_apigw::with_header(
+                resp,
+                "retry-after",
+                &OPEN_ORDERS_RETRY_AFTER_SECONDS.to_string(),
+            ),
             Self::Unavailable(_) | Self::NotAccepted(_) => {
                 saga_apigw::with_header(resp, "retry-after", "1")
             }
@@ -295,10 +334,8 @@ async fn create(deps: &Deps, req: &Request) -> Result<Output, Error> {
     }
 
     // Both steps are idempotent, so a replay finishes whatever a failed first
-    // attempt left undone.
-    deps.orders
-        .insert(&Order::receive(order_id.clone(), request, now))
-        .await?;
+    // attempt left undone; a replay finds its order stored and takes no slot.
+    admit(deps, &Order::receive(order_id.clone(), request, now)).await?;
     if let Err(e) = deps
         .workflow
         .start_execution(&order_id, &json!({"orderId": order_id}))
@@ -347,6 +384,18 @@ async fn started_after_all(deps: &Deps, order_id: &OrderId, start_error: &Workfl
         Err(e) => {
             tracing::warn!(%order_id, error = %error_chain(&e), "could not ask whether the execution exists");
             false
+        }
+    }
+}
+
+/// Store the order, taking one of its customer's open-order slots.
+async fn admit(deps: &Deps, order: &Order) -> Result<(), Error> {
+    let max = deps.max_open_orders_per_customer;
+    match deps.orders.admit(order, max).await? {
+        Admission::Admitted | Admission::AlreadyExists => Ok(()),
+        Admission::CapReached => {
+            tracing::warn!(order_id = %order.order_id(), customer_id = %order.customer_id(), max, "open-order cap reached");
+            Err(Error::TooManyOpenOrders { max })
         }
     }
 }

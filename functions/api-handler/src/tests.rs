@@ -23,6 +23,7 @@ fn world() -> World {
         workflow: workflow.clone(),
         clock: Arc::new(ManualClock::at_fixed_start()),
         public_base_url: Some("https://api.example.com".into()),
+        max_open_orders_per_customer: DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
     };
     World {
         store,
@@ -532,3 +533,4 @@ async fn with_claims_idempotency_keys_are_per_customer() {
     assert_eq!(w.store.orders().len(), 2);
     assert_eq!(w.workflow.started().len(), 2);
 }
+mod open_orders;

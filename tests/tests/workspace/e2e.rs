@@ -24,6 +24,8 @@ mod failures;
 mod files;
 #[path = "e2e_http.rs"]
 mod http;
+#[path = "e2e_open_orders.rs"]
+mod open_orders;
 #[path = "e2e_orders.rs"]
 mod orders;
 

@@ -96,7 +96,8 @@ async fn the_same_idempotency_key_and_body_is_the_same_order_and_another_body_is
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_concurrent_orders_for_ten_units_complete_exactly_ten() {
-    let local = spawn_local().await;
+    // One customer, twenty open orders at once: above the default cap of 10.
+    let local = super::spawn_local_with(|c| c.max_open_orders_per_customer = 20).await;
 
     let posts = (0..20).map(|_| local.post_order(&[("TEN-1", 1)], "tok_visa", "10115"));
     let ids = join_all(posts).await;

@@ -268,6 +268,7 @@ fn function_environments_match_the_contract() -> R<()> {
                 "PUBLIC_BASE_URL" => "aws_apigatewayv2_api.this.api_endpoint".to_owned(),
                 "APPROVAL_THRESHOLD_CENTS" => "100000".to_owned(),
                 "APPROVAL_THRESHOLD_CURRENCY" => "EUR".to_owned(),
+                "MAX_OPEN_ORDERS_PER_CUSTOMER" => "10".to_owned(),
                 "APPROVALS_TOPIC_ARN" => "aws_sns_topic.this[approvals].arn".to_owned(),
                 table if table.ends_with("_TABLE") => {
                     format!(

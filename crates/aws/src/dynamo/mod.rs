@@ -10,6 +10,7 @@
 mod approvals;
 mod catalog;
 mod idempotency;
+pub mod open_orders;
 mod orders;
 mod stock;
 

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, Update};
 use saga_core::OrderId;
 use saga_core::order::{Order, OrderUpdate};
-use saga_core::ports::{Inserted, OrderStore, PaymentAttempts, StoreError, UpdateOutcome};
+use saga_core::ports::{
+    Admission, Inserted, OrderStore, PaymentAttempts, StoreError, UpdateOutcome,
+};
 use tracing::instrument;
 
 use super::{DynamoStore, conditional, inconsistent, item_error, returned_item};
@@ -136,6 +138,11 @@ impl OrderStore for DynamoStore {
         })
     }
 
+    #[instrument(skip_all, fields(order_id = %order.order_id(), max), err(Display))]
+    async fn admit(&self, order: &Order, max: u32) -> Result<Admission, StoreError> {
+        self.admit_order(order, max).await
+    }
+
     #[instrument(skip_all, fields(order_id = %id), err(Display))]
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
         self.read_order(id, "orders.get").await
@@ -149,6 +156,15 @@ impl OrderStore for DynamoStore {
     ) -> Result<UpdateOutcome, StoreError> {
         const OP: &str = "orders.update";
         let table = self.table(TableName::Orders, OP)?;
+        if update.status.is_some_and(|st| st.is_final()) {
+            match self.slot_of(id, OP).await? {
+                None => return Ok(UpdateOutcome::NotFound),
+                Some(Some(customer)) => {
+                    return self.update_freeing_slot(id, update, &customer, OP).await;
+                }
+                Some(None) => {}
+            }
+        }
         let mut absent = BTreeSet::new();
         for _ in 0..MAX_PLAN_ATTEMPTS {
             let p = plan(update, &absent, OP)?;

@@ -66,7 +66,7 @@ fn reasons_text(reasons: &[CancellationReason]) -> String {
         .join(", ")
 }
 
-fn is_ccf(r: &CancellationReason) -> bool {
+pub(super) fn is_ccf(r: &CancellationReason) -> bool {
     r.code() == Some(CONDITIONAL_CHECK_FAILED)
 }
 
@@ -84,7 +84,7 @@ fn merge_lines(lines: &[OrderItem]) -> Vec<(Sku, u32)> {
 }
 
 /// A cancelled transaction none of whose reasons is a business outcome.
-fn cancelled(op: &'static str, reasons: &[CancellationReason]) -> StoreError {
+pub(super) fn cancelled(op: &'static str, reasons: &[CancellationReason]) -> StoreError {
     let err = TransactionCancelled {
         reasons: reasons_text(reasons),
     };
@@ -167,7 +167,7 @@ impl DynamoStore {
 
     /// Send a transaction; `Ok(None)` when it committed, `Ok(Some(reasons))`
     /// when DynamoDB cancelled it (one reason per item, in order).
-    async fn transact(
+    pub(super) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
         op: &'static str,
@@ -201,6 +201,10 @@ impl DynamoStore {
         change: StockChange,
     ) -> Result<Transacted, StoreError> {
         let op = change.operation();
+        // Only `OrderStore::update` frees an open-order slot.
+        if order_update.status.is_some_and(|st| st.is_final()) {
+            return Err(inconsistent(op, "a stock transaction never ends an order"));
+        }
         let mut merged = merge_lines(lines);
         let mut absent = BTreeSet::new();
         for _ in 0..MAX_PLAN_ATTEMPTS {

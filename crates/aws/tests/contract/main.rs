@@ -18,6 +18,7 @@ mod catalog;
 mod errors;
 mod idempotency;
 mod notifier;
+mod open_orders;
 mod orders;
 mod saga;
 mod stock;

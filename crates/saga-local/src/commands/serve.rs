@@ -48,6 +48,11 @@ pub struct Args {
     /// How long an approval waits before the order is rejected.
     #[arg(long, default_value_t = saga_core::approval::DEFAULT_APPROVAL_TIMEOUT_SECONDS)]
     pub approval_timeout_seconds: u64,
+    /// How many orders that are not final one customer may have; one more
+    /// is `429` (stock is held while an order waits for approval).
+    #[arg(long, default_value_t = api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_orders_per_customer: u32,
     /// Base of the links in e-mails and Location headers
     /// (default: http://<bind>:<port>).
     #[arg(long, value_name = "URL")]
@@ -88,6 +93,7 @@ impl Args {
                 self.approval_threshold_currency,
             ),
             approval_timeout_seconds: self.approval_timeout_seconds,
+            max_open_orders_per_customer: self.max_open_orders_per_customer,
             public_url: self.public_url.clone(),
             outbox: self.outbox.clone(),
             definition: self.definition.clone(),

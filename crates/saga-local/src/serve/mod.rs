@@ -83,6 +83,8 @@ pub struct ServeConfig {
     pub approval_threshold: saga_core::Money,
     /// How long an approval waits before the order is rejected.
     pub approval_timeout_seconds: u64,
+    /// Orders not final one customer may have (`--max-open-orders-per-customer`).
+    pub max_open_orders_per_customer: u32,
     /// Base of the links in e-mails and `Location` (`--public-url`);
     /// `http://<bind>:<port>` when `None`.
     pub public_url: Option<String>,
@@ -107,6 +109,7 @@ impl ServeConfig {
             reset_stock: false,
             approval_threshold: saga_core::pricing::default_approval_threshold(),
             approval_timeout_seconds: request_approval::DEFAULT_TIMEOUT_SECONDS,
+            max_open_orders_per_customer: api_handler::DEFAULT_MAX_OPEN_ORDERS_PER_CUSTOMER,
             public_url: None,
             outbox: None,
             definition: None,
@@ -161,6 +164,8 @@ pub enum ServeError {
         "--approval-timeout-seconds must be between 1 and {MAX_APPROVAL_TIMEOUT_SECONDS}, got {0}"
     )]
     ApprovalTimeout(u64),
+    #[error("--max-open-orders-per-customer must be at least 1")]
+    MaxOpenOrders,
     #[error("cannot listen on {addr}")]
     Bind {
         addr: SocketAddr,
@@ -384,6 +389,9 @@ impl Server {
         if !(1..=MAX_APPROVAL_TIMEOUT_SECONDS).contains(&config.approval_timeout_seconds) {
             return Err(ServeError::ApprovalTimeout(config.approval_timeout_seconds));
         }
+        if config.max_open_orders_per_customer == 0 {
+            return Err(ServeError::MaxOpenOrders);
+        }
         let machine = load_machine(&config).map_err(ServeError::Definition)?;
         let authorizer = config
             .auth
@@ -440,7 +448,14 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
-        let state = app_state(shared, workflow, clock, &url).with_authorizer(authorizer);
+        let state = app_state(
+            shared,
+            workflow,
+            clock,
+            &url,
+            config.max_open_orders_per_customer,
+        )
+        .with_authorizer(authorizer);
         // Decisions recorded but not delivered before a crash (or a 503)
         // reach their executions without a second click.
         let redelivery = redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
@@ -516,6 +531,7 @@ fn app_state(
     workflow: Arc<DurableWorkflow>,
     clock: Arc<dyn saga_core::Clock>,
     url: &str,
+    max_open_orders_per_customer: u32,
 ) -> http::AppState {
     http::AppState::new(
         api_handler::Deps {
@@ -524,6 +540,7 @@ fn app_state(
             workflow: workflow.clone(),
             clock: clock.clone(),
             public_base_url: Some(url.to_owned()),
+            max_open_orders_per_customer,
         },
         approval_callback::Deps {
             approvals: store.clone(),
