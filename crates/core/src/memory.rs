@@ -40,12 +40,12 @@ impl Tables {
         let was_final = order.status().is_final();
         update.apply_to(order);
         let after = order.clone();
-        if !was_final && after.status().is_final() {
-            if let Some(customer) = self.slots.remove(id) {
-                if let Some(open) = self.open_orders.get_mut(&customer) {
-                    *open = open.saturating_sub(1);
-                }
-            }
+        if !was_final
+            && after.status().is_final()
+            && let Some(customer) = self.slots.remove(id)
+            && let Some(open) = self.open_orders.get_mut(&customer)
+        {
+            *open = open.saturating_sub(1);
         }
         Some(after)
     }

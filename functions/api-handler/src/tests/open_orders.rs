@@ -30,7 +30,7 @@ async fn the_order_over_the_cap_is_429_with_retry_after_and_nothing_is_stored() 
 
     assert_eq!(resp.status_code, 429);
     assert_eq!(
-        response_header(&resp, "retry-after").as_deref(),
+        response_header(&resp, "retry-after"),
         Some(OPEN_ORDERS_RETRY_AFTER_SECONDS.to_string().as_str())
     );
     assert!(
