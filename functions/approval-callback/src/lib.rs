@@ -9,8 +9,11 @@
 //!   `409` already decided, `410` expired (also when Step Functions says the task
 //!   is gone), `404` unknown.
 //!
-//! A decision recorded but not delivered (Step Functions unreachable) is
-//! delivered by the next POST of the same decision.
+//! A decision recorded but not delivered (Step Functions unreachable, or the
+//! function stopped in between) is delivered by the next POST of the same
+//! decision, and without one: [`redeliver`] is what saga-local's sweep calls,
+//! and in AWS the approvals table's stream invokes this function with the
+//! undelivered decisions ([`stream`], [`invoke`]).
 
 use std::sync::Arc;
 
@@ -34,6 +37,9 @@ pub struct Deps {
 }
 
 saga_core::debug_deps!(Deps);
+
+pub mod stream;
+pub use stream::{Invocation, Reply, invoke};
 
 /// An API Gateway HTTP API request.
 pub type Input = Request;

@@ -12,5 +12,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         workflow: Arc::new(SfnWorkflow::for_task_callbacks(&aws.sdk)),
         clock: Arc::new(SystemClock),
     };
-    saga_aws::lambda::serve_responses(|input| approval_callback::respond(&deps, input)).await
+    // API Gateway requests, and the approvals table's stream (redelivery).
+    saga_aws::lambda::serve_responses(|input| approval_callback::invoke(&deps, input)).await
 }

@@ -12,14 +12,14 @@ use super::*;
 
 const SECRET: &str = "secret-task-token-value";
 
-struct World {
-    store: Arc<MemoryStore>,
-    workflow: Arc<MemoryWorkflow>,
-    clock: Arc<ManualClock>,
-    deps: Deps,
+pub(crate) struct World {
+    pub(crate) store: Arc<MemoryStore>,
+    pub(crate) workflow: Arc<MemoryWorkflow>,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) deps: Deps,
 }
 
-fn world() -> World {
+pub(crate) fn world() -> World {
     let store = Arc::new(MemoryStore::with_products(demo_catalog()));
     let workflow = Arc::new(MemoryWorkflow::default());
     let clock = Arc::new(ManualClock::at_fixed_start());
@@ -39,6 +39,11 @@ fn world() -> World {
 
 /// An order AWAITING_APPROVAL with a pending approval, as request-approval leaves it.
 async fn pending(w: &World) -> (OrderId, ApprovalId) {
+    pending_with_token(w, SECRET).await
+}
+
+/// [`pending`], waiting on task token `token`.
+pub(crate) async fn pending_with_token(w: &World, token: &str) -> (OrderId, ApprovalId) {
     let now = w.clock.now();
     let order = order_at(
         &*w.store,
@@ -54,7 +59,7 @@ async fn pending(w: &World) -> (OrderId, ApprovalId) {
     let approval = Approval {
         approval_id: ApprovalId::generate(),
         order_id: id.clone(),
-        task_token: TaskToken::new(SECRET).unwrap(),
+        task_token: TaskToken::new(token).unwrap(),
         status: ApprovalStatus::Pending,
         summary: ApprovalSummary {
             customer_id: order.customer_id().clone(),
@@ -89,7 +94,7 @@ fn get(id: &ApprovalId, query: &str) -> Request {
     event(Method::GET, &format!("/approvals/{id}{query}"), &[], None)
 }
 
-fn post_form(id: &ApprovalId, decision: &str) -> Request {
+pub(crate) fn post_form(id: &ApprovalId, decision: &str) -> Request {
     event(
         Method::POST,
         &format!("/approvals/{id}"),
