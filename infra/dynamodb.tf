@@ -7,6 +7,12 @@ resource "aws_dynamodb_table" "this" {
   hash_key                    = each.value.hash_key
   deletion_protection_enabled = var.table_deletion_protection
 
+  # NEW_IMAGE: the mapping's filter reads the approval's status and delivered
+  # flag (lambda.tf). The stream holds the items for 24 hours, task tokens
+  # included, encrypted like the table; only approval-callback's role reads it.
+  stream_enabled   = each.value.stream_view_type != null
+  stream_view_type = each.value.stream_view_type
+
   attribute {
     name = each.value.hash_key
     type = "S"

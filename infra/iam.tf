@@ -103,10 +103,32 @@ data "aws_iam_policy_document" "lambda" {
     resources = ["*"]
   }
 
-  # Publishing to a topic encrypted with a customer-managed key uses the
-  # publisher's permissions on that key.
+  # ... and, for a function an event source mapping invokes (lambda.tf,
+  # local.stream_sources), reads its stream (ListStreams too: Lambda checks the
+  # role with it) ...
   dynamic "statement" {
-    for_each = contains(keys(local.function_permissions[each.key]), "sns:Publish") ? [aws_kms_key.this.arn] : []
+    for_each = [for fn, source in local.stream_sources : source.stream_arn if fn == each.key]
+    content {
+      sid       = "EventSourceMappingReadsItsStream"
+      actions   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+      resources = [statement.value]
+    }
+  }
+
+  # ... and publishes the metadata of the records it gave up on.
+  dynamic "statement" {
+    for_each = [for fn, source in local.stream_sources : source.on_failure_topic_arn if fn == each.key]
+    content {
+      sid       = "EventSourceMappingReportsGivenUpRecords"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
+  }
+
+  # Publishing to a topic encrypted with a customer-managed key uses the
+  # publisher's permissions on that key (the code's or the mapping's).
+  dynamic "statement" {
+    for_each = contains(keys(local.function_permissions[each.key]), "sns:Publish") || contains(keys(local.stream_sources), each.key) ? [aws_kms_key.this.arn] : []
     content {
       sid       = "EncryptMessagesForEncryptedTopics"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"]

@@ -48,3 +48,75 @@ resource "aws_lambda_function" "this" {
   # The role must be able to write logs and traces before the first invocation.
   depends_on = [aws_iam_role_policy.lambda]
 }
+
+# ---------------------------------------------------------------------------
+# Redelivery of approval decisions recorded but not delivered (approval-
+# callback's POST answered 503, or the function stopped between recording and
+# SendTaskSuccess): the approvals table's stream invokes approval-callback,
+# which redelivers without a second click (functions/approval-callback/src/stream.rs).
+#
+# - The filter passes only writes that leave an approval decided and not
+#   delivered (the same pattern as approval_callback::stream::stream_filter;
+#   the workspace tests compare them), so pending, delivered, expired and
+#   TTL-deleted approvals never invoke the function.
+# - The batching window is the function's timeout: by then the decision's own
+#   POST has finished (delivered it, or answered 503), so the stream does not
+#   race it. A redelivery that does race one is still safe: SendTaskSuccess
+#   accepts one of them and the other finds the approval delivered.
+# - A record whose redelivery fails (Step Functions or DynamoDB unavailable) is
+#   reported alone (ReportBatchItemFailures) and retried at most
+#   maximum_retry_attempts times, within maximum_record_age_in_seconds of its
+#   write; other approvals behind it on the shard wait only that long. Then
+#   Lambda publishes the batch's metadata (shard, sequence numbers, never the
+#   items) to the alerts topic and moves on: the decision stays recorded,
+#   the approver's link offers to send it again, and docs/deploying.md says
+#   what the operator does.
+locals {
+  # What each event source mapping does with its function's role: Lambda reads
+  # the stream, and publishes the metadata of records it gives up on to the
+  # topic. iam.tf grants exactly this (not in aws-permissions.json: the code
+  # makes neither call).
+  stream_sources = {
+    "approval-callback" = {
+      stream_arn           = aws_dynamodb_table.this["approvals"].stream_arn
+      on_failure_topic_arn = aws_sns_topic.this["alerts"].arn
+    }
+  }
+}
+
+resource "aws_lambda_event_source_mapping" "approval_redelivery" {
+  function_name     = aws_lambda_function.this["approval-callback"].arn
+  event_source_arn  = local.stream_sources["approval-callback"].stream_arn
+  starting_position = "LATEST"
+
+  batch_size                         = 10
+  maximum_batching_window_in_seconds = local.functions["approval-callback"].timeout_s
+  function_response_types            = ["ReportBatchItemFailures"]
+  bisect_batch_on_function_error     = true
+  maximum_retry_attempts             = 10
+  maximum_record_age_in_seconds      = 3600
+
+  filter_criteria {
+    filter {
+      pattern = jsonencode({
+        eventName = ["INSERT", "MODIFY"]
+        dynamodb = {
+          NewImage = {
+            status    = { S = ["APPROVED", "REJECTED"] }
+            delivered = { BOOL = [false] }
+          }
+        }
+      })
+    }
+  }
+
+  destination_config {
+    on_failure {
+      destination_arn = local.stream_sources["approval-callback"].on_failure_topic_arn
+    }
+  }
+
+  # The role must be able to read the stream before the mapping is created
+  # (Lambda checks it).
+  depends_on = [aws_iam_role_policy.lambda]
+}

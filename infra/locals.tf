@@ -76,12 +76,13 @@ locals {
   # Terraform never builds.
   artifacts = { for fn in keys(local.functions) : fn => "${path.module}/../target/lambda/${fn}/bootstrap.zip" }
 
-  # docs/contracts.md, "Tables".
+  # docs/contracts.md, "Tables". The approvals table's stream (its items as
+  # written) invokes approval-callback to redeliver decisions (lambda.tf).
   tables = {
-    products    = { hash_key = "sku", ttl_attribute = null }
-    orders      = { hash_key = "orderId", ttl_attribute = null }
-    approvals   = { hash_key = "approvalId", ttl_attribute = "ttl" }
-    idempotency = { hash_key = "idempotencyKey", ttl_attribute = "ttl" }
+    products    = { hash_key = "sku", ttl_attribute = null, stream_view_type = null }
+    orders      = { hash_key = "orderId", ttl_attribute = null, stream_view_type = null }
+    approvals   = { hash_key = "approvalId", ttl_attribute = "ttl", stream_view_type = "NEW_IMAGE" }
+    idempotency = { hash_key = "idempotencyKey", ttl_attribute = "ttl", stream_view_type = null }
   }
 
   topics = toset([

@@ -227,6 +227,7 @@ const STAND_IN_ATTRIBUTES: &[&str] = &[
     "partition",
     "qualified_arn",
     "region",
+    "stream_arn",
 ];
 
 /// Variables and locals evaluated once, and the context every other

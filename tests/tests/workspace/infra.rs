@@ -69,6 +69,17 @@ const IMPLIED_FOR_EVERY_FUNCTION: &[(&str, &str, &str)] = &[
 const IMPLIED_FOR_SNS_PUBLISHERS: &[&str] = &["kms:GenerateDataKey", "kms:Decrypt"];
 const TOPIC_KEY: &str = "aws_kms_key.this.arn";
 
+/// What an event source mapping does with its function's role (not calls of
+/// the code): Lambda reads the stream ...
+const IMPLIED_FOR_STREAM_SOURCES: &[&str] = &[
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+];
+/// ... and publishes the metadata of records it gave up on to its on-failure topic.
+const IMPLIED_FOR_ON_FAILURE_TOPICS: &str = "sns:Publish";
+
 /// Tables under a customer-managed key (`kms_key_arn`): DynamoDB uses the
 /// caller's permissions on the key. Only when the variable is set.
 const IMPLIED_FOR_TABLE_KEY: &[&str] = &[
@@ -447,7 +458,8 @@ fn function_roles_grant_exactly_what_the_code_calls() -> R<()> {
                     resource.replace("{log_group}", &log_group),
                 ));
             }
-            if code.iter().any(|(action, _)| action == "sns:Publish") {
+            expected.extend(implied_by_event_sources(&tf, &ev, fn_name)?);
+            if expected.iter().any(|(action, _)| action == "sns:Publish") {
                 for action in IMPLIED_FOR_SNS_PUBLISHERS {
                     expected.insert(((*action).to_owned(), TOPIC_KEY.to_owned()));
                 }
@@ -1002,6 +1014,120 @@ fn placeholder_scan_follows_terraform_template_syntax() -> R<()> {
     Ok(())
 }
 
+/// Issue 11, item 9: a decision recorded but not delivered is redelivered in
+/// AWS by the approvals table's stream invoking approval-callback, with only
+/// the writes that need it, bounded retries that hold up nobody for long, and
+/// an operator alert when they are spent.
+#[test]
+fn the_approvals_stream_redelivers_decisions_with_bounded_retries() -> R<()> {
+    let tf = Tf::load()?;
+    let ev = Eval::new(&tf, &[])?;
+
+    // Only the approvals table has a stream, with the new image the filter reads.
+    let tables = tf.resource("aws_dynamodb_table", "this")?;
+    for inst in ev.instances(tables)? {
+        let table = inst.key();
+        let enabled = ev.attr(tables, &inst, "stream_enabled")?;
+        let view = ev.attr(tables, &inst, "stream_view_type")?;
+        if table == "approvals" {
+            assert_eq!(enabled, Value::from(true), "approvals: stream_enabled");
+            assert!(
+                ["NEW_IMAGE", "NEW_AND_OLD_IMAGES"].contains(&view.as_str().unwrap_or_default()),
+                "approvals: the filter needs the new image, stream_view_type is {view}"
+            );
+        } else {
+            assert_eq!(enabled, Value::from(false), "{table}: no stream");
+            assert_eq!(view, Value::Null, "{table}: no stream view");
+        }
+    }
+
+    let mappings: Vec<_> = tf
+        .resources
+        .iter()
+        .filter(|r| !r.data && r.typ == "aws_lambda_event_source_mapping")
+        .collect();
+    assert_eq!(mappings.len(), 1, "one event source mapping: the approvals stream");
+    let m = tf.resource("aws_lambda_event_source_mapping", "approval_redelivery")?;
+    let inst = Inst::Single;
+    assert_eq!(
+        ev.attr_str(m, &inst, "function_name")?,
+        "aws_lambda_function.this[approval-callback].arn",
+        "the existing function, no ninth one"
+    );
+    assert_eq!(
+        ev.attr_str(m, &inst, "event_source_arn")?,
+        "aws_dynamodb_table.this[approvals].stream_arn"
+    );
+    assert_eq!(ev.attr_str(m, &inst, "starting_position")?, "LATEST");
+
+    // Only decided, undelivered approvals invoke it: the code's own pattern.
+    let filter = ev.single_block(m, &inst, "filter_criteria")?;
+    let filters = filter
+        .get("filter")
+        .and_then(Value::as_array)
+        .ok_or("filter_criteria without filter")?;
+    assert_eq!(filters.len(), 1, "one filter pattern");
+    let pattern = filters[0]
+        .as_object()
+        .and_then(|f| f.get("pattern"))
+        .and_then(Value::as_str)
+        .ok_or("filter without pattern")?;
+    let pattern: serde_json::Value =
+        serde_json::from_str(pattern).map_err(|e| format!("filter pattern: {e}"))?;
+    assert_eq!(
+        pattern,
+        approval_callback::stream::stream_filter(),
+        "infra/lambda.tf's filter must be approval_callback::stream::stream_filter()"
+    );
+
+    // One failed record is retried alone, a bounded number of times, then
+    // reported to the operators; a failing batch is split.
+    assert_eq!(
+        strings(&ev.attr(m, &inst, "function_response_types")?)?,
+        vec!["ReportBatchItemFailures"]
+    );
+    assert_eq!(
+        ev.attr(m, &inst, "bisect_batch_on_function_error")?,
+        Value::from(true)
+    );
+    let retries = number(&ev.attr(m, &inst, "maximum_retry_attempts")?)?;
+    assert!(
+        (1.0..=20.0).contains(&retries),
+        "maximum_retry_attempts {retries}: bounded (the default -1 retries for 24 h and holds up the shard)"
+    );
+    let age = number(&ev.attr(m, &inst, "maximum_record_age_in_seconds")?)?;
+    assert!(
+        (60.0..=3600.0).contains(&age),
+        "maximum_record_age_in_seconds {age}: bounded, at most an hour"
+    );
+    let destination = ev.single_block(m, &inst, "destination_config")?;
+    let on_failure = destination
+        .get("on_failure")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+        .and_then(Value::as_object)
+        .ok_or("destination_config without on_failure")?;
+    assert_eq!(
+        get_str(on_failure, "destination_arn")?,
+        "aws_sns_topic.this[alerts].arn",
+        "given-up records reach the operators (the alarms' topic)"
+    );
+
+    // The batching window outlasts the decision's own POST (the function's
+    // timeout), so the stream does not race the click it follows.
+    let lambda = tf.resource("aws_lambda_function", "this")?;
+    let callback = Inst::key_of("approval-callback", &ev)?;
+    let timeout = number(&ev.attr(lambda, &callback, "timeout")?)?;
+    let window = number(&ev.attr(m, &inst, "maximum_batching_window_in_seconds")?)?;
+    assert!(
+        window >= timeout,
+        "maximum_batching_window_in_seconds {window} < approval-callback's timeout {timeout}"
+    );
+    let batch = number(&ev.attr(m, &inst, "batch_size")?)?;
+    assert!((1.0..=100.0).contains(&batch), "batch_size {batch}");
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------
 // The workspace side: function crates, contracts, permission lists
 
@@ -1283,6 +1409,50 @@ fn route_arn_path(route_key: &str) -> String {
         .map(|seg| if seg.starts_with('{') { "*" } else { seg })
         .collect();
     format!("{method}{}", path.join("/"))
+}
+
+/// What the event source mappings invoking `fn_name` do with its role:
+/// (action, resource) pairs.
+fn implied_by_event_sources(tf: &Tf, ev: &Eval, fn_name: &str) -> R<BTreeSet<(String, String)>> {
+    let function_arn = format!("aws_lambda_function.this[{fn_name}].arn");
+    let mut out = BTreeSet::new();
+    for m in tf
+        .resources
+        .iter()
+        .filter(|r| !r.data && r.typ == "aws_lambda_event_source_mapping")
+    {
+        for inst in ev.instances(m)? {
+            if ev.attr_str(m, &inst, "function_name")? != function_arn {
+                continue;
+            }
+            let stream = ev.attr_str(m, &inst, "event_source_arn")?;
+            for action in IMPLIED_FOR_STREAM_SOURCES {
+                out.insert(((*action).to_owned(), stream.clone()));
+            }
+            for destination in ev.blocks(m, &inst, "destination_config")? {
+                for on_failure in destination
+                    .get("on_failure")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let arn = on_failure
+                        .as_object()
+                        .and_then(|o| o.get("destination_arn"))
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| format!("{}: on_failure without destination_arn", m.address()))?;
+                    if !arn.starts_with("aws_sns_topic.") {
+                        return Err(format!(
+                            "{}: on-failure destination {arn}: only SNS topics are modelled here",
+                            m.address()
+                        ));
+                    }
+                    out.insert((IMPLIED_FOR_ON_FAILURE_TOPICS.to_owned(), arn.to_owned()));
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Allow grants of evaluated `statement` blocks, as (action, resource) pairs.
