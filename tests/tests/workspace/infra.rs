@@ -1046,7 +1046,11 @@ fn the_approvals_stream_redelivers_decisions_with_bounded_retries() -> R<()> {
         .iter()
         .filter(|r| !r.data && r.typ == "aws_lambda_event_source_mapping")
         .collect();
-    assert_eq!(mappings.len(), 1, "one event source mapping: the approvals stream");
+    assert_eq!(
+        mappings.len(),
+        1,
+        "one event source mapping: the approvals stream"
+    );
     let m = tf.resource("aws_lambda_event_source_mapping", "approval_redelivery")?;
     let inst = Inst::Single;
     assert_eq!(
@@ -1440,7 +1444,9 @@ fn implied_by_event_sources(tf: &Tf, ev: &Eval, fn_name: &str) -> R<BTreeSet<(St
                         .as_object()
                         .and_then(|o| o.get("destination_arn"))
                         .and_then(Value::as_str)
-                        .ok_or_else(|| format!("{}: on_failure without destination_arn", m.address()))?;
+                        .ok_or_else(|| {
+                            format!("{}: on_failure without destination_arn", m.address())
+                        })?;
                     if !arn.starts_with("aws_sns_topic.") {
                         return Err(format!(
                             "{}: on-failure destination {arn}: only SNS topics are modelled here",
