@@ -30,6 +30,8 @@ use serde_json::{Value, json};
 use crate::support::{Fault, Moto, Queue};
 use crate::workflow::{execution_arn, finished, token_machine};
 
+mod redelivery;
+
 const BASE_URL: &str = "https://orders.example.com";
 
 /// The environment each function is deployed with (its `ENV_VARS`, which the

@@ -18,6 +18,7 @@ use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::retry::RetryConfig;
 use saga_aws::audit::{AwsCall, CallRecorder};
 use saga_aws::{TableName, Tables, schema};
+use serde_json::{Value, json};
 
 pub const MOTO_MISSING: &str =
     "MOTO_ENDPOINT is not set: run through scripts/with-moto.sh (make test-aws)";
@@ -161,6 +162,108 @@ impl Moto {
 
     pub fn calls(&self) -> Vec<AwsCall> {
         self.recorder.calls()
+    }
+
+    /// Turn on `table`'s stream (NEW_IMAGE, as infra/dynamodb.tf has it for
+    /// the approvals table); writes from now on are recorded in it.
+    pub async fn enable_stream(&self, table: &str) {
+        aws_sdk_dynamodb::Client::new(&self.sdk)
+            .update_table()
+            .table_name(table)
+            .stream_specification(
+                aws_sdk_dynamodb::types::StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(aws_sdk_dynamodb::types::StreamViewType::NewImage)
+                    .build()
+                    .expect("stream specification"),
+            )
+            .send()
+            .await
+            .expect("UpdateTable (stream)");
+    }
+
+    /// Every record of `table`'s stream so far, as the DynamoDB Streams API
+    /// sends them on the wire, with the `eventSourceARN` Lambda adds: the
+    /// records of the event Lambda would invoke a function with.
+    pub async fn stream_records(&self, table: &str) -> Vec<Value> {
+        let stream_arn = aws_sdk_dynamodb::Client::new(&self.sdk)
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .expect("DescribeTable")
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .expect("the table has a stream");
+        let description = self
+            .streams("DescribeStream", json!({"StreamArn": stream_arn}))
+            .await;
+        let mut records = Vec::new();
+        for shard in description["StreamDescription"]["Shards"]
+            .as_array()
+            .expect("shards")
+        {
+            let iterator = self
+                .streams(
+                    "GetShardIterator",
+                    json!({"StreamArn": stream_arn, "ShardId": shard["ShardId"], "ShardIteratorType": "TRIM_HORIZON"}),
+                )
+                .await;
+            let out = self
+                .streams(
+                    "GetRecords",
+                    json!({"ShardIterator": iterator["ShardIterator"]}),
+                )
+                .await;
+            for mut record in out["Records"].as_array().cloned().unwrap_or_default() {
+                record["eventSourceARN"] = Value::from(stream_arn.as_str());
+                records.push(record);
+            }
+        }
+        records
+    }
+
+    /// One DynamoDB Streams call to moto (awsJson1_0). The SDK has no streams
+    /// client in this workspace; moto routes on the target and the credential
+    /// scope, and checks no signature. Plain HTTP/1.1 over a socket.
+    async fn streams(&self, operation: &str, body: Value) -> Value {
+        let endpoint = moto_endpoint();
+        let host = endpoint
+            .strip_prefix("http://")
+            .expect("moto is plain http")
+            .trim_end_matches('/')
+            .to_owned();
+        let region = self.sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let body = body.to_string();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.0\r\n\
+             X-Amz-Target: DynamoDBStreams_20120810.{operation}\r\n\
+             Authorization: AWS4-HMAC-SHA256 Credential=test/20260101/{region}/dynamodb/aws4_request, SignedHeaders=host, Signature=0\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let response = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut socket = std::net::TcpStream::connect(&host).expect("connect to moto");
+            socket.write_all(request.as_bytes()).expect("send");
+            let mut response = Vec::new();
+            socket.read_to_end(&mut response).expect("receive");
+            String::from_utf8(response).expect("UTF-8 response")
+        })
+        .await
+        .expect("streams call");
+        let (head, body) = response.split_once("\r\n\r\n").expect("HTTP response");
+        assert!(
+            head.split_whitespace().nth(1) == Some("200"),
+            "DynamoDB Streams {operation}: {head}\n{body}"
+        );
+        assert!(
+            !head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "a chunked answer from moto: {head}"
+        );
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{operation}: {e}: {body}"))
     }
 
     /// An SNS topic with a unique name; its ARN.
