@@ -124,7 +124,7 @@ async fn a_decision_recorded_but_not_delivered_is_delivered_from_the_stream_once
 }
 
 #[tokio::test]
-async fn a_throttled_redelivery_is_reported_with_its_sequence_number_then_retried() {
+async fn a_throttled_redelivery_is_its_records_failure_and_an_operators_write_redelivers_it() {
     let w = World::new().await;
     w.moto.enable_stream(w.approvals_table()).await;
     let (id, _, approval_id, _) = awaiting_approval(&w, "key-stream-throttled").await;
@@ -152,15 +152,45 @@ async fn a_throttled_redelivery_is_reported_with_its_sequence_number_then_retrie
     assert_eq!((a.status, a.delivered), (ApprovalStatus::Approved, false));
     assert_eq!(w.sends(), 0);
 
-    // Lambda retries the batch from that record: delivered.
+    // Lambda retried and gave up (the alerts topic got the sequence numbers).
+    // The operator's fix (docs/deploying.md, "Approving"): write to the item
+    // once; the write's record passes the filter and redelivers it.
+    aws_sdk_dynamodb::Client::new(&w.moto.sdk)
+        .update_item()
+        .table_name(w.approvals_table())
+        .key(
+            "approvalId",
+            AttributeValue::S(approval_id.as_str().to_owned()),
+        )
+        .update_expression("SET redeliveryRequestedAt = :t")
+        .expression_attribute_values(":t", AttributeValue::S("2026-12-01T12:00:00Z".to_owned()))
+        .send()
+        .await
+        .expect("UpdateItem (the operator's write)");
+    let touched = w
+        .moto
+        .stream_records(w.approvals_table())
+        .await
+        .pop()
+        .expect("the operator's write is streamed");
+    assert_eq!(
+        touched["dynamodb"]["NewImage"]["redeliveryRequestedAt"]["S"],
+        "2026-12-01T12:00:00Z"
+    );
+
     let failures = w
-        .stream_invocation(records, w.f("approval-callback").store.clone())
+        .stream_invocation(vec![touched], w.f("approval-callback").store.clone())
         .await;
+
     assert_eq!(failures, Vec::<Value>::new());
-    let (status, _) = finished(&w.moto, &execution_arn(&w.state_machine, id.as_str())).await;
+    let (status, output) = finished(&w.moto, &execution_arn(&w.state_machine, id.as_str())).await;
     assert_eq!(status, ExecutionStatus::Succeeded);
-    assert!(w.approval(&approval_id).await.delivered);
-    // The raw item: what the stream's filter reads.
+    assert_eq!(
+        serde_json::from_str::<Value>(&output.unwrap()).unwrap()["approved"],
+        true
+    );
+    assert_eq!(w.sends(), 1);
+    // The raw item, as the stream's filter will read it from now on.
     let item = w
         .moto
         .raw_item(w.approvals_table(), "approvalId", approval_id.as_str())
