@@ -31,6 +31,8 @@
 
 mod check;
 mod functions;
+#[cfg(test)]
+mod props;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -174,6 +176,13 @@ impl PartialEq for Expression {
 /// ends).
 const TIME_LIMIT: Duration = Duration::from_secs(5);
 
+/// AWS bounds the memory one value of an expression may take at 6,990,256
+/// bytes, a number counting 8 and a character 1 (measured by emulators: it
+/// accepts `[1..873782]` and a string of 2^22 characters, and refuses one
+/// element more, and 2^23). The crate bounds items and bytes separately.
+const MAX_ITEMS: usize = 873_782;
+const MAX_STRING_BYTES: usize = 6_990_256;
+
 impl Expression {
     /// Parses `src`, the text between `{%` and `%}`, and checks it as AWS
     /// does when a state machine is created.
@@ -232,7 +241,10 @@ impl Expression {
     /// Evaluates with bindings already built (a [`Template`] builds them
     /// once for all its expressions).
     fn evaluate_bound(&self, bindings: &Bindings) -> Result<Value, JsonataError> {
-        let options = Options::new().timeout(TIME_LIMIT);
+        let options = Options::new()
+            .timeout(TIME_LIMIT)
+            .max_array_length(MAX_ITEMS)
+            .max_string_length(MAX_STRING_BYTES);
         let run = catch_unwind(AssertUnwindSafe(|| {
             self.compiled.evaluate_with(None, bindings, &options)
         }));
