@@ -24,7 +24,8 @@
 //!
 //! An expression is parsed once into the crate's syntax tree (immutable,
 //! `Send + Sync`); an evaluation binds only the variables the expression
-//! names. The crate grows its stack on demand, so deep recursion fails with
+//! names, each cut to the fields it reads (the crate's own analysis), so an
+//! expression reading `$states.input.id` copies one string, not the input. The crate grows its stack on demand, so deep recursion fails with
 //! an error rather than overflowing a tokio worker's stack; a panic inside it
 //! (none is known: the jsonata-js suite and the property tests run without
 //! one) is caught at this boundary and becomes an evaluation error.
@@ -154,6 +155,9 @@ pub(crate) struct Expression {
     compiled: jlens_core::Expression,
     /// The variables it names, without `$`: the only ones an evaluation binds.
     names: Arc<[String]>,
+    /// What it reads of each of them, to bind only that (a cut copy instead
+    /// of a clone of the whole `$states`); `None` to bind them whole.
+    reads: Option<Arc<jlens_core::reads::Reads>>,
     /// `$type((source))`, compiled the first time the expression gives no
     /// JSON value, to tell *undefined* from a function.
     probe: Arc<OnceLock<Option<jlens_core::Expression>>>,
@@ -208,11 +212,19 @@ impl Expression {
             }),
             None => Ok(Expression {
                 source: source.into(),
+                reads: cut_by(&compiled, &names),
                 compiled,
                 names: names.into(),
                 probe: Arc::default(),
             }),
         }
+    }
+
+    /// The same expression binding whole values (to test the cut).
+    #[cfg(test)]
+    pub(crate) fn uncut(mut self) -> Self {
+        self.reads = None;
+        self
     }
 
     /// The expression as written (trimmed).
@@ -222,7 +234,7 @@ impl Expression {
 
     /// Evaluates to a JSON value; *undefined* is an error.
     pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
-        self.evaluate_bound(&bindings(scope, self.names.iter()))
+        self.evaluate_bound(&self.bindings(scope))
     }
 
     /// Evaluates, with *undefined* as `None` (for a caller that gives it a
@@ -289,16 +301,46 @@ impl Expression {
     }
 }
 
-/// The bindings for one evaluation: AWS's functions, then `$states` and the
-/// workflow variables among `names` (cloned: the crate owns its bindings).
-fn bindings<'n>(scope: &Scope<'_>, names: impl Iterator<Item = &'n String>) -> Bindings {
-    let mut b = functions::base().clone();
-    for name in names {
-        if name == "states" {
-            b = b.var("states", scope.states.clone());
-        } else if let Some(v) = scope.variables.get(name) {
-            b = b.var(name.as_str(), v.clone());
-        }
+/// What `compiled` reads of its bindings, when an evaluation may bind only
+/// that. The crate's analysis is an upper bound (evaluated on bindings cut
+/// by it, an expression gives the same result or error code), except where
+/// a binding shadows a built-in: AWS's `$random` does (it takes a seed),
+/// and `$eval` reads everything; those expressions bind whole values.
+fn cut_by(
+    compiled: &jlens_core::Expression,
+    names: &[String],
+) -> Option<Arc<jlens_core::reads::Reads>> {
+    if names.iter().any(|n| n == "random" || n == "eval") {
+        return None;
     }
-    b
+    let reads = compiled.reads_with(functions::base());
+    (!reads.every_binding()).then(|| Arc::new(reads))
+}
+
+impl Expression {
+    /// The bindings for one evaluation: AWS's functions, then `$states` and
+    /// the workflow variables it names, each cut to what it reads (the crate
+    /// owns its bindings, so each is a copy).
+    fn bindings(&self, scope: &Scope<'_>) -> Bindings {
+        let mut b = functions::base().clone();
+        for name in self.names.iter() {
+            let value = match name.as_str() {
+                "states" => scope.states,
+                _ => match scope.variables.get(name) {
+                    Some(v) => v,
+                    None => continue,
+                },
+            };
+            let value = match &self.reads {
+                None => value.clone(),
+                Some(reads) => match reads.binding(name) {
+                    Some(read) => read.cut(value),
+                    // Named but never read (a parameter or local of that name).
+                    None => continue,
+                },
+            };
+            b = b.var(name.as_str(), value);
+        }
+        b
+    }
 }

@@ -124,6 +124,17 @@ fn parse_not_a_caught_panic(r: &Result<Expression, JsonataError>) -> bool {
     !matches!(r, Err(JsonataError::Syntax { code, .. }) if code == "S0500")
 }
 
+fn code(e: &JsonataError) -> String {
+    match e {
+        JsonataError::Evaluation { code, .. } => code.clone(),
+        other => format!("{other:?}")
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    }
+}
+
 fn scope_values(states: Value) -> (Value, Map<String, Value>) {
     let mut vars = Map::new();
     vars.insert("v".into(), states.clone());
@@ -151,6 +162,24 @@ proptest! {
             let (states, vars) = scope_values(input);
             let r = e.evaluate(&Scope { states: &states, variables: &vars });
             prop_assert!(not_a_caught_panic(&r), "{src}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn cut_bindings_give_what_whole_ones_give(src in jsonata_like(), input in json_value()) {
+        // Not deterministic: nothing to compare.
+        if src.contains("$random") || src.contains("$uuid") {
+            return Ok(());
+        }
+        if let Ok(e) = Expression::parse(&src) {
+            let (states, vars) = scope_values(input);
+            let scope = Scope { states: &states, variables: &vars };
+            let (cut, whole) = (e.evaluate(&scope), e.clone().uncut().evaluate(&scope));
+            match (&cut, &whole) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
+                (Err(a), Err(b)) => prop_assert_eq!(code(a), code(b), "{}", src),
+                _ => prop_assert!(false, "{src}: cut {cut:?}, whole {whole:?}"),
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Expression, JsonataError, Scope, bindings};
+use super::{Expression, JsonataError, Scope};
 
 /// A JSON value in which any string of the form `{% … %}`, at any depth, is
 /// an expression; every other string is a literal. Parsed once.
@@ -52,42 +52,21 @@ impl Template {
     /// Evaluates every expression; the first error wins, naming the path
     /// inside the template as AWS names fields (`/key`, `[index]`).
     pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
-        if let Template::Literal(v) = self {
-            return Ok(v.clone());
-        }
-        let mut names = Vec::new();
-        self.names(&mut names);
-        names.sort();
-        names.dedup();
-        let b = bindings(scope, names.into_iter());
         let mut field = String::new();
-        self.evaluate_at(&b, &mut field)
+        self.evaluate_at(scope, &mut field)
     }
 
-    fn names<'a>(&'a self, out: &mut Vec<&'a String>) {
-        match self {
-            Template::Literal(_) => {}
-            Template::Expression(e) => out.extend(e.names.iter()),
-            Template::Object(fields) => fields.iter().for_each(|(_, t)| t.names(out)),
-            Template::Array(items) => items.iter().for_each(|t| t.names(out)),
-        }
-    }
-
-    fn evaluate_at(
-        &self,
-        b: &jlens_core::Bindings,
-        field: &mut String,
-    ) -> Result<Value, JsonataError> {
+    fn evaluate_at(&self, scope: &Scope<'_>, field: &mut String) -> Result<Value, JsonataError> {
         match self {
             Template::Literal(v) => Ok(v.clone()),
-            Template::Expression(e) => e.evaluate_bound(b).map_err(|err| err.in_field(field)),
+            Template::Expression(e) => e.evaluate(scope).map_err(|err| err.in_field(field)),
             Template::Object(fields) => {
                 let mut out = Map::with_capacity(fields.len());
                 for (k, t) in fields {
                     let len = field.len();
                     field.push('/');
                     field.push_str(k);
-                    let v = t.evaluate_at(b, field);
+                    let v = t.evaluate_at(scope, field);
                     field.truncate(len);
                     out.insert(k.clone(), v?);
                 }
@@ -98,7 +77,7 @@ impl Template {
                 for (i, t) in items.iter().enumerate() {
                     let len = field.len();
                     field.push_str(&format!("[{i}]"));
-                    let v = t.evaluate_at(b, field);
+                    let v = t.evaluate_at(scope, field);
                     field.truncate(len);
                     out.push(v?);
                 }

@@ -391,3 +391,38 @@ fn values_are_bounded_as_on_aws() {
         Err(JsonataError::Evaluation { .. })
     ));
 }
+
+/// Cost per evaluation, printed (`cargo test -p asl --profile local --lib
+/// jsonata::tests::timing -- --ignored --nocapture`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn timing() {
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"sku": format!("SKU-{i}"), "price": 10 + i * 5, "qty": 1 + i % 3}))
+        .collect();
+    let states = json!({"input": {"order": {"id": "ord-123", "amount": 149.5, "currency": "eur"}, "items": items},
+                        "context": {"Execution": {"Name": "exec"}}});
+    let vars = vars();
+    let scope = Scope {
+        states: &states,
+        variables: &vars,
+    };
+    for src in [
+        "$states.input.order.id",
+        "$states.input.order.amount > 100 and $states.input.order.currency = 'eur'",
+        "{'orderId': $states.input.order.id, 'total': $sum($states.input.items.(price * qty))}",
+        "$states.input",
+        "$n + 1",
+    ] {
+        let e = Expression::parse(src).unwrap();
+        for (label, e) in [("cut", e.clone()), ("whole", e.uncut())] {
+            let n = 20_000;
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(e.evaluate(&scope).unwrap());
+            }
+            let us = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+            println!("{us:8.2} µs  {label:5}  {src}");
+        }
+    }
+}
