@@ -8,15 +8,29 @@ use std::time::Instant;
 
 pub const EXPRESSIONS: &[(&str, &str)] = &[
     ("field", "$states.input.order.id"),
-    ("object", r#"{"orderId": $states.input.order.id, "total": $sum($states.input.items.(price * qty)), "count": $count($states.input.items)}"#),
+    (
+        "object",
+        r#"{"orderId": $states.input.order.id, "total": $sum($states.input.items.(price * qty)), "count": $count($states.input.items)}"#,
+    ),
     ("filter", "$states.input.items[price > 50].sku"),
-    ("string", r#"$states.input.order.id & "-" & $uppercase($states.input.order.currency) & "-" & $string($states.input.order.amount)"#),
-    ("lambda", "$map($states.input.items, function($i) { $i.qty * 2 })"),
-    ("condition", r#"$states.input.order.amount > 100 and $states.input.order.currency = "eur""#),
+    (
+        "string",
+        r#"$states.input.order.id & "-" & $uppercase($states.input.order.currency) & "-" & $string($states.input.order.amount)"#,
+    ),
+    (
+        "lambda",
+        "$map($states.input.items, function($i) { $i.qty * 2 })",
+    ),
+    (
+        "condition",
+        r#"$states.input.order.amount > 100 and $states.input.order.currency = "eur""#,
+    ),
 ];
 
 pub fn states() -> Map<String, Value> {
-    let items: Vec<Value> = (0..20).map(|i| json!({"sku": format!("SKU-{i}"), "price": 10 + i * 5, "qty": 1 + i % 3})).collect();
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"sku": format!("SKU-{i}"), "price": 10 + i * 5, "qty": 1 + i % 3}))
+        .collect();
     let states = json!({
         "input": {"order": {"id": "ord-123", "amount": 149.5, "currency": "eur", "customer": {"id": "c-9", "email": "a@example.com"}}, "items": items},
         "context": {"Execution": {"Id": "arn:x", "Name": "exec"}, "State": {"Name": "Reserve", "EnteredTime": "2026-01-01T00:00:00Z"}}
@@ -61,10 +75,18 @@ pub fn run(cands: &[String]) {
         Some(time(move || f(&b)))
     });
     println!("\nB. $states converted once, reused (median µs per evaluation, 7 rounds)");
-    table(cands, |cand, expr| candidates::prepare_bound(cand, expr, &bindings).map(time));
+    table(cands, |cand, expr| {
+        candidates::prepare_bound(cand, expr, &bindings).map(time)
+    });
     for (name, expr) in EXPRESSIONS {
-        let outs: Vec<String> = cands.iter().map(|c| format!("{:?}", candidates::prepare(c, expr)(&bindings))).collect();
-        println!("# {name}: {}", outs.join(" | ").chars().take(400).collect::<String>());
+        let outs: Vec<String> = cands
+            .iter()
+            .map(|c| format!("{:?}", candidates::prepare(c, expr)(&bindings)))
+            .collect();
+        println!(
+            "# {name}: {}",
+            outs.join(" | ").chars().take(400).collect::<String>()
+        );
     }
 }
 

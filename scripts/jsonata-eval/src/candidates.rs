@@ -18,7 +18,8 @@ pub enum Outcome {
 
 /// Parses and evaluates once (the conformance run).
 pub fn run(candidate: &str, case: &crate::cases::Case) -> Outcome {
-    let (expr, input, bindings, limits) = (&case.expr, case.input.as_ref(), &case.bindings, case.limits);
+    let (expr, input, bindings, limits) =
+        (&case.expr, case.input.as_ref(), &case.bindings, case.limits);
     match candidate {
         "jsonata-rs" => rs::run(expr, input, bindings, limits),
         "jsonata-core" => core::run(expr, input, bindings, limits),
@@ -34,7 +35,11 @@ pub type Prepared = Box<dyn FnMut(&Map<String, Value>) -> Outcome>;
 /// As [`prepare`], with the bindings converted once up front (the engine can
 /// build them once per state entry and reuse them for each of the state's
 /// expressions); `None` where the crate's API does not allow it.
-pub fn prepare_bound(candidate: &str, expr: &str, bindings: &Map<String, Value>) -> Option<Box<dyn FnMut() -> Outcome>> {
+pub fn prepare_bound(
+    candidate: &str,
+    expr: &str,
+    bindings: &Map<String, Value>,
+) -> Option<Box<dyn FnMut() -> Outcome>> {
     match candidate {
         "jsonata-core" => Some(core::prepare_bound(expr, bindings)),
         "jlens-core" => Some(jlens::prepare_bound(expr, bindings)),
@@ -58,7 +63,12 @@ mod rs {
     use serde_json::{Map, Value};
     use std::collections::HashMap;
 
-    pub fn run(expr: &str, input: Option<&Value>, bindings: &Map<String, Value>, limits: Option<(u64, usize)>) -> Outcome {
+    pub fn run(
+        expr: &str,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        limits: Option<(u64, usize)>,
+    ) -> Outcome {
         // A new arena per evaluation: `JsonAta<'a>` borrows its arena and
         // never frees what an evaluation allocates, and the evaluator that
         // could run a kept AST is private, so parse-once-evaluate-many has
@@ -74,7 +84,9 @@ mod rs {
         let got = match limits {
             None => j.evaluate(text.as_deref(), Some(&b)),
             // No boxed case has bindings (this entry point takes none).
-            Some((ms, depth)) => j.evaluate_timeboxed(text.as_deref(), Some(depth), Some(ms as usize)),
+            Some((ms, depth)) => {
+                j.evaluate_timeboxed(text.as_deref(), Some(depth), Some(ms as usize))
+            }
         };
         match got {
             Ok(v) if v.is_undefined() => Outcome::Value(None),
@@ -102,7 +114,12 @@ mod core {
 
     fn error(e: &EvaluatorError) -> Outcome {
         let msg = e.to_string();
-        Outcome::Error(e.code().map(str::to_string).or_else(|| super::find_code(&msg)), msg)
+        Outcome::Error(
+            e.code()
+                .map(str::to_string)
+                .or_else(|| super::find_code(&msg)),
+            msg,
+        )
     }
 
     fn to_json(v: &JValue) -> Outcome {
@@ -118,7 +135,12 @@ mod core {
         }
     }
 
-    fn eval(ast: &jsonata_core::ast::AstNode, input: Option<&Value>, bindings: &Map<String, Value>, limits: Option<(u64, usize)>) -> Outcome {
+    fn eval(
+        ast: &jsonata_core::ast::AstNode,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        limits: Option<(u64, usize)>,
+    ) -> Outcome {
         // Bindings need the tree-walking evaluator (the crate's bytecode VM
         // has no bindings), with a fresh context per evaluation.
         let mut ctx = Context::new();
@@ -138,7 +160,12 @@ mod core {
         }
     }
 
-    pub fn run(expr: &str, input: Option<&Value>, bindings: &Map<String, Value>, limits: Option<(u64, usize)>) -> Outcome {
+    pub fn run(
+        expr: &str,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        limits: Option<(u64, usize)>,
+    ) -> Outcome {
         match parser::parse(expr) {
             Ok(ast) => eval(&ast, input, bindings, limits),
             Err(e) => {
@@ -156,7 +183,10 @@ mod core {
     pub fn prepare_bound(expr: &str, bindings: &Map<String, Value>) -> Box<dyn FnMut() -> Outcome> {
         let ast = parser::parse(expr).expect("bench expression parses");
         // JValue clones are reference-count bumps.
-        let values: Vec<(String, JValue)> = bindings.iter().map(|(k, v)| (k.clone(), JValue::from(v.clone()))).collect();
+        let values: Vec<(String, JValue)> = bindings
+            .iter()
+            .map(|(k, v)| (k.clone(), JValue::from(v.clone())))
+            .collect();
         Box::new(move || {
             let mut ctx = Context::new();
             for (k, v) in &values {
@@ -175,11 +205,21 @@ mod jlens {
     use jlens_core::{Bindings, Expression, Options};
     use serde_json::{Map, Value};
 
-    fn eval(e: &Expression, input: Option<&Value>, bindings: &Map<String, Value>, limits: Option<(u64, usize)>) -> Outcome {
-        let b: Bindings = bindings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    fn eval(
+        e: &Expression,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        limits: Option<(u64, usize)>,
+    ) -> Outcome {
+        let b: Bindings = bindings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut options = Options::new();
         if let Some((ms, depth)) = limits {
-            options = options.timeout(std::time::Duration::from_millis(ms)).max_depth(depth);
+            options = options
+                .timeout(std::time::Duration::from_millis(ms))
+                .max_depth(depth);
         }
         match e.evaluate_with(input, &b, &options) {
             Ok(v) => Outcome::Value(v),
@@ -187,7 +227,12 @@ mod jlens {
         }
     }
 
-    pub fn run(expr: &str, input: Option<&Value>, bindings: &Map<String, Value>, limits: Option<(u64, usize)>) -> Outcome {
+    pub fn run(
+        expr: &str,
+        input: Option<&Value>,
+        bindings: &Map<String, Value>,
+        limits: Option<(u64, usize)>,
+    ) -> Outcome {
         match Expression::compile(expr) {
             Ok(e) => eval(&e, input, bindings, limits),
             Err(e) => Outcome::Error(Some(e.code().to_string()), e.message()),
@@ -201,7 +246,10 @@ mod jlens {
 
     pub fn prepare_bound(expr: &str, bindings: &Map<String, Value>) -> Box<dyn FnMut() -> Outcome> {
         let e = Expression::compile(expr).expect("bench expression parses");
-        let b: Bindings = bindings.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let b: Bindings = bindings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Box::new(move || match e.evaluate(None, &b) {
             Ok(v) => Outcome::Value(v),
             Err(e) => Outcome::Error(Some(e.code().to_string()), e.message()),

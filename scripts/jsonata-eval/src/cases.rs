@@ -47,12 +47,20 @@ pub fn load(suite: &Path) -> Vec<Case> {
         if !group.is_dir() {
             continue;
         }
-        let gname = group.file_name().expect("name").to_string_lossy().to_string();
+        let gname = group
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .to_string();
         for file in sorted_dir(&group) {
             if file.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let fname = file.file_stem().expect("stem").to_string_lossy().to_string();
+            let fname = file
+                .file_stem()
+                .expect("stem")
+                .to_string_lossy()
+                .to_string();
             // A file serde_json refuses (a lone UTF-16 surrogate, which no
             // Rust string can hold) is left out and counted.
             let text = std::fs::read_to_string(&file).expect("read case");
@@ -66,7 +74,11 @@ pub fn load(suite: &Path) -> Vec<Case> {
             };
             let many = specs.len() > 1;
             for (i, spec) in specs.into_iter().enumerate() {
-                let name = if many { format!("{fname}[{i}]") } else { fname.clone() };
+                let name = if many {
+                    format!("{fname}[{i}]")
+                } else {
+                    fname.clone()
+                };
                 out.push(case(suite, &group, gname.clone(), name, &spec));
             }
         }
@@ -81,10 +93,16 @@ fn case(suite: &Path, group: &Path, gname: String, name: String, spec: &Value) -
     };
     let input = match (spec.get("data"), spec.get("dataset")) {
         (Some(d), _) => Some(d.clone()),
-        (None, Some(Value::String(ds))) => Some(read(&suite.join("datasets").join(format!("{ds}.json")))),
+        (None, Some(Value::String(ds))) => {
+            Some(read(&suite.join("datasets").join(format!("{ds}.json"))))
+        }
         _ => None,
     };
-    let bindings = spec.get("bindings").and_then(Value::as_object).cloned().unwrap_or_default();
+    let bindings = spec
+        .get("bindings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let expect = if let Some(r) = spec.get("result") {
         Expect::Result(r.clone())
     } else if spec.get("undefinedResult").is_some() {
@@ -96,11 +114,22 @@ fn case(suite: &Path, group: &Path, gname: String, name: String, spec: &Value) -
     } else {
         Expect::Undefined
     };
-    let limits = match (spec.get("timelimit").and_then(Value::as_u64), spec.get("depth").and_then(Value::as_u64)) {
+    let limits = match (
+        spec.get("timelimit").and_then(Value::as_u64),
+        spec.get("depth").and_then(Value::as_u64),
+    ) {
         (Some(t), Some(d)) => Some((t, d as usize)),
         _ => None,
     };
-    Case { group: gname, name, expr, input, bindings, expect, limits }
+    Case {
+        group: gname,
+        name,
+        expr,
+        input,
+        bindings,
+        expect,
+        limits,
+    }
 }
 
 /// JSON equality as the jsonata-js runner's deep-equal has it: numbers
@@ -108,9 +137,13 @@ fn case(suite: &Path, group: &Path, gname: String, name: String, spec: &Value) -
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }

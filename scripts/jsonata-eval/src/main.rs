@@ -30,20 +30,32 @@ const STACK: usize = 8 << 20;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let cands = |from: usize| -> Vec<String> {
-        if args.len() > from { args[from..].to_vec() } else { candidates::ALL.iter().map(|s| s.to_string()).collect() }
+        if args.len() > from {
+            args[from..].to_vec()
+        } else {
+            candidates::ALL.iter().map(|s| s.to_string()).collect()
+        }
     };
     match args.first().map(String::as_str) {
-        Some("worker") => worker(&args[1], Path::new(&args[2]), args[3].parse().expect("start")),
+        Some("worker") => worker(
+            &args[1],
+            Path::new(&args[2]),
+            args[3].parse().expect("start"),
+        ),
         Some("conformance") => conformance(Path::new(&args[1]), &cands(2)),
         Some("bench") => bench::run(&cands(1)),
         Some("variables") => variables::run(&cands(1)),
-        _ => eprintln!("usage: jsonata-eval conformance SUITE_DIR [CANDIDATE...] | bench [CANDIDATE...] | variables [CANDIDATE...]"),
+        _ => eprintln!(
+            "usage: jsonata-eval conformance SUITE_DIR [CANDIDATE...] | bench [CANDIDATE...] | variables [CANDIDATE...]"
+        ),
     }
 }
 
 fn verdict(case: &Case, got: &Outcome) -> (&'static str, String) {
     match (&case.expect, got) {
-        (Expect::Result(want), Outcome::Value(Some(v))) if cases::json_eq(want, v) => ("pass", String::new()),
+        (Expect::Result(want), Outcome::Value(Some(v))) if cases::json_eq(want, v) => {
+            ("pass", String::new())
+        }
         (Expect::Undefined, Outcome::Value(None)) => ("pass", String::new()),
         (Expect::Code(None), Outcome::Error(..)) => ("pass", String::new()),
         (Expect::Code(Some(w)), Outcome::Error(Some(c), _)) if w == c => ("pass", String::new()),
@@ -57,22 +69,31 @@ fn worker(candidate: &str, suite: &Path, start: usize) {
     std::panic::set_hook(Box::new(|_| {}));
     let all = cases::load(suite);
     let candidate = candidate.to_string();
-    let t = std::thread::Builder::new().stack_size(STACK).spawn(move || {
-        let mut out = std::io::stdout().lock();
-        for (i, case) in all.iter().enumerate().skip(start) {
-            let got = std::panic::catch_unwind(|| candidates::run(&candidate, case));
-            let (v, detail) = match got {
-                Ok(o) => verdict(case, &o),
-                Err(p) => {
-                    let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                    ("panic", msg.unwrap_or_default())
-                }
-            };
-            let detail: String = detail.replace(['\n', '\t'], " ").chars().take(300).collect();
-            writeln!(out, "@@result\t{i}\t{v}\t{detail}").expect("stdout");
-            out.flush().expect("stdout");
-        }
-    });
+    let t = std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(move || {
+            let mut out = std::io::stdout().lock();
+            for (i, case) in all.iter().enumerate().skip(start) {
+                let got = std::panic::catch_unwind(|| candidates::run(&candidate, case));
+                let (v, detail) = match got {
+                    Ok(o) => verdict(case, &o),
+                    Err(p) => {
+                        let msg = p
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                        ("panic", msg.unwrap_or_default())
+                    }
+                };
+                let detail: String = detail
+                    .replace(['\n', '\t'], " ")
+                    .chars()
+                    .take(300)
+                    .collect();
+                writeln!(out, "@@result\t{i}\t{v}\t{detail}").expect("stdout");
+                out.flush().expect("stdout");
+            }
+        });
     t.expect("spawn").join().ok();
 }
 
@@ -83,7 +104,12 @@ fn supervise(candidate: &str, suite: &Path, n: usize) -> Vec<(String, String)> {
     let mut next = 0;
     while next < n {
         let mut child = Command::new(&exe)
-            .args(["worker", candidate, &suite.to_string_lossy(), &next.to_string()])
+            .args([
+                "worker",
+                candidate,
+                &suite.to_string_lossy(),
+                &next.to_string(),
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -101,10 +127,13 @@ fn supervise(candidate: &str, suite: &Path, n: usize) -> Vec<(String, String)> {
             match rx.recv_timeout(CASE_LIMIT) {
                 Ok(line) => {
                     // A crate may print to stdout itself; only marked lines are results.
-                    let Some(line) = line.strip_prefix("@@result\t") else { continue };
+                    let Some(line) = line.strip_prefix("@@result\t") else {
+                        continue;
+                    };
                     let mut p = line.splitn(3, '\t');
                     let i: usize = p.next().and_then(|s| s.parse().ok()).expect("index");
-                    results[i] = Some((p.next().unwrap_or("").into(), p.next().unwrap_or("").into()));
+                    results[i] =
+                        Some((p.next().unwrap_or("").into(), p.next().unwrap_or("").into()));
                     next = i + 1;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -114,7 +143,10 @@ fn supervise(candidate: &str, suite: &Path, n: usize) -> Vec<(String, String)> {
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     if next < n {
-                        results[next] = Some(("crash".into(), "worker process died (stack overflow or abort)".into()));
+                        results[next] = Some((
+                            "crash".into(),
+                            "worker process died (stack overflow or abort)".into(),
+                        ));
                         next += 1;
                     }
                     break;
@@ -124,7 +156,10 @@ fn supervise(candidate: &str, suite: &Path, n: usize) -> Vec<(String, String)> {
         child.kill().ok();
         child.wait().ok();
     }
-    results.into_iter().map(|r| r.expect("every case has a result")).collect()
+    results
+        .into_iter()
+        .map(|r| r.expect("every case has a result"))
+        .collect()
 }
 
 fn conformance(suite: &Path, candidates: &[String]) {
@@ -132,7 +167,13 @@ fn conformance(suite: &Path, candidates: &[String]) {
     let n = all.len();
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let mut per_group: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    println!("{n} cases in {} groups", all.iter().map(|c| &c.group).collect::<std::collections::BTreeSet<_>>().len());
+    println!(
+        "{n} cases in {} groups",
+        all.iter()
+            .map(|c| &c.group)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
     for cand in candidates {
         let res = supervise(cand, suite, n);
         let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
@@ -144,9 +185,14 @@ fn conformance(suite: &Path, candidates: &[String]) {
         std::fs::write(out_dir.join(format!("results-{cand}.tsv")), tsv).expect("write results");
         println!("{cand}: {tally:?}");
         for (case, (v, _)) in all.iter().zip(&res) {
-            let g = per_group.entry(case.group.clone()).or_insert_with(|| vec![0; candidates.len() + 1]);
+            let g = per_group
+                .entry(case.group.clone())
+                .or_insert_with(|| vec![0; candidates.len() + 1]);
             if v == "pass" {
-                let k = candidates.iter().position(|c| c == cand).expect("candidate");
+                let k = candidates
+                    .iter()
+                    .position(|c| c == cand)
+                    .expect("candidate");
                 g[k] += 1;
             }
         }

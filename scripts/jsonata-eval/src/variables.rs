@@ -53,7 +53,15 @@ fn document() -> Value {
 }
 
 fn case(expr: String, input: Option<Value>, bindings: Map<String, Value>) -> Case {
-    Case { group: "variables".into(), name: String::new(), expr, input, bindings, expect: Expect::Undefined, limits: None }
+    Case {
+        group: "variables".into(),
+        name: String::new(),
+        expr,
+        input,
+        bindings,
+        expect: Expect::Undefined,
+        limits: None,
+    }
 }
 
 fn show(o: &Outcome) -> String {
@@ -71,8 +79,12 @@ pub fn run(cands: &[String]) {
     for cand in cands {
         let mut differ = 0;
         for e in EXPRESSIONS {
-            let via_input = candidates::run(cand, &case(e.to_string(), Some(doc.clone()), Map::new()));
-            let via_var = candidates::run(cand, &case(e.replace("input.", "$states.input."), None, bound.clone()));
+            let via_input =
+                candidates::run(cand, &case(e.to_string(), Some(doc.clone()), Map::new()));
+            let via_var = candidates::run(
+                cand,
+                &case(e.replace("input.", "$states.input."), None, bound.clone()),
+            );
             let (a, b) = (show(&via_input), show(&via_var));
             let same = match (&via_input, &via_var) {
                 (Outcome::Value(Some(x)), Outcome::Value(Some(y))) => crate::cases::json_eq(x, y),
@@ -83,6 +95,9 @@ pub fn run(cands: &[String]) {
                 println!("{cand}\t{e}\tinput: {a}\tvariable: {b}");
             }
         }
-        println!("{cand}: {differ} of {} expressions differ between input and variable paths", EXPRESSIONS.len());
+        println!(
+            "{cand}: {differ} of {} expressions differ between input and variable paths",
+            EXPRESSIONS.len()
+        );
     }
 }
