@@ -426,3 +426,11 @@ fn timing() {
         }
     }
 }
+
+#[test]
+fn parsed_expressions_can_be_shared_between_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Expression>();
+    send_sync::<Template>();
+    send_sync::<JsonataError>();
+}
