@@ -4,7 +4,8 @@
 //! Case format (see `tests/conformance/README.md`):
 //! `{name, definition, input?, mocks?, expect: {status?, output?, error?,
 //! cause?, cause_contains?, events?, events_include?, calls?, elapsed_seconds?,
-//! checks?, problems?}}`.
+//! checks?, problems?, assigned_variables?, evaluation_failed?}, source?,
+//! reference?}`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +26,12 @@ struct Case {
     name: String,
     #[serde(default)]
     comment: Option<String>,
+    /// The AWS documentation page the case was written from.
+    #[serde(default)]
+    source: Option<String>,
+    /// Inputs of the reference computation (`reference/check.mjs`); not read here.
+    #[serde(default)]
+    reference: Option<Value>,
     definition: Value,
     #[serde(default)]
     input: Value,
@@ -88,6 +95,35 @@ struct Expect {
     /// For invalid definitions: every listed pointer must be reported.
     #[serde(default)]
     problems: Option<Vec<ProblemExpect>>,
+    /// `assignedVariables` of `…StateExited` events: the k-th entry naming a
+    /// state matches that state's k-th exit.
+    #[serde(default)]
+    assigned_variables: Option<Vec<AssignedExpect>>,
+    /// Fields of the `evaluationFailedEventDetails` of the (first)
+    /// `EvaluationFailed` event.
+    #[serde(default)]
+    evaluation_failed: Option<EvaluationFailedExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignedExpect {
+    state: String,
+    /// Exactly the variables assigned (values as JSON, not JSON text).
+    variables: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluationFailedExpect {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    cause_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -206,6 +242,111 @@ fn check_value(c: &Check, output: &Value) -> Result<(), String> {
     }
 }
 
+/// The checks that read the history: event types, `assignedVariables`,
+/// `EvaluationFailed`.
+fn check_history(e: &Expect, history: &[asl::HistoryEvent]) -> Result<(), String> {
+    let types: Vec<&str> = history.iter().map(|ev| ev.event_type.as_str()).collect();
+    if let Some(ev) = &e.events
+        && &types != ev
+    {
+        return Err(format!("events: expected {ev:?}\n got {types:?}"));
+    }
+    if let Some(ev) = &e.events_include {
+        let mut it = types.iter();
+        for want in ev {
+            if !it.any(|t| t == want) {
+                return Err(format!(
+                    "events should include {ev:?} in order; got {types:?}"
+                ));
+            }
+        }
+    }
+    if let Some(want) = &e.assigned_variables {
+        check_assigned(want, history)?;
+    }
+    if let Some(want) = &e.evaluation_failed {
+        check_evaluation_failed(want, history)?;
+    }
+    Ok(())
+}
+
+/// AWS stores each assigned value as JSON text; the case lists the values.
+fn check_assigned(want: &[AssignedExpect], history: &[asl::HistoryEvent]) -> Result<(), String> {
+    let exits: Vec<Value> = history
+        .iter()
+        .filter(|ev| ev.event_type.as_str().ends_with("StateExited"))
+        .map(|ev| serde_json::to_value(ev).unwrap())
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for w in want {
+        let k = seen.entry(w.state.as_str()).or_insert(0);
+        *k += 1;
+        let Some(ev) = exits
+            .iter()
+            .filter(|ev| ev["stateExitedEventDetails"]["name"] == w.state.as_str())
+            .nth(*k - 1)
+        else {
+            return Err(format!(
+                "assigned_variables: no exit #{k} of state {}",
+                w.state
+            ));
+        };
+        let details = &ev["stateExitedEventDetails"];
+        let mut actual = serde_json::Map::new();
+        if let Some(vars) = details["assignedVariables"].as_object() {
+            for (name, text) in vars {
+                let v = match text {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| text.clone()),
+                    other => other.clone(),
+                };
+                actual.insert(name.clone(), v);
+            }
+        }
+        if actual != w.variables {
+            return Err(format!(
+                "assigned_variables of {} (exit #{k}): expected {}, got {} in {details}",
+                w.state,
+                Value::Object(w.variables.clone()),
+                Value::Object(actual)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_evaluation_failed(
+    want: &EvaluationFailedExpect,
+    history: &[asl::HistoryEvent],
+) -> Result<(), String> {
+    let Some(ev) = history
+        .iter()
+        .find(|ev| ev.event_type.as_str() == "EvaluationFailed")
+    else {
+        return Err("no EvaluationFailed event".into());
+    };
+    let ev = serde_json::to_value(ev).unwrap();
+    let d = &ev["evaluationFailedEventDetails"];
+    let field = |k: &str| d[k].as_str().unwrap_or("").to_string();
+    let fields = [
+        ("state", &want.state),
+        ("location", &want.location),
+        ("error", &want.error),
+    ];
+    for (k, w) in fields {
+        if let Some(w) = w
+            && field(k) != *w
+        {
+            return Err(format!("EvaluationFailed {k}: expected {w:?} in {d}"));
+        }
+    }
+    if let Some(c) = &want.cause_contains
+        && !field("cause").contains(c.as_str())
+    {
+        return Err(format!("EvaluationFailed cause should contain {c:?}: {d}"));
+    }
+    Ok(())
+}
+
 async fn run_case(case: &Case) -> Result<(), String> {
     let parsed = StateMachine::from_value(&case.definition);
     if let Some(expected) = &case.expect.problems {
@@ -279,26 +420,7 @@ async fn run_case(case: &Case) -> Result<(), String> {
     {
         return Err(format!("cause should contain {c:?}, {summary}"));
     }
-    let types: Vec<&str> = outcome
-        .history
-        .iter()
-        .map(|ev| ev.event_type.as_str())
-        .collect();
-    if let Some(ev) = &e.events
-        && &types != ev
-    {
-        return Err(format!("events: expected {ev:?}\n got {types:?}"));
-    }
-    if let Some(ev) = &e.events_include {
-        let mut it = types.iter();
-        for want in ev {
-            if !it.any(|t| t == want) {
-                return Err(format!(
-                    "events should include {ev:?} in order; got {types:?}"
-                ));
-            }
-        }
-    }
+    check_history(e, &outcome.history)?;
     if let Some(calls) = &e.calls {
         let actual = host.calls.lock().unwrap().clone();
         if actual.len() != calls.len() || !calls.iter().zip(&actual).all(|(c, a)| subset(c, a)) {
@@ -331,6 +453,11 @@ async fn run_case(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// TEMPORARY: the engine does not run JSONata states or Variables yet; the
+/// `jsonata_*` / `variables_*` files are read (and their `source` checked)
+/// but not run until it does.
+const SKIP_JSONATA_UNTIL_ENGINE: bool = true;
+
 #[tokio::test]
 async fn conformance_suite() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
@@ -348,14 +475,24 @@ async fn conformance_suite() {
         let text = std::fs::read_to_string(f).unwrap();
         let cases: Vec<Case> = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: cannot read cases: {e}", f.display()));
+        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        let from_docs = stem.starts_with("jsonata_") || stem.starts_with("variables_");
         for case in &cases {
-            let _ = &case.comment;
-            let label = format!(
-                "{}::{}",
-                f.file_stem().and_then(|s| s.to_str()).unwrap_or("?"),
-                case.name
-            );
+            let _ = (&case.comment, &case.reference);
+            let label = format!("{stem}::{}", case.name);
             assert!(names.insert(label.clone()), "duplicate case name {label}");
+            // The JSONata/Variables cases each cite the page they were written from.
+            assert!(
+                !from_docs
+                    || case
+                        .source
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("https://docs.aws.amazon.com/")),
+                "{label}: no source (the AWS documentation page)"
+            );
+            if from_docs && SKIP_JSONATA_UNTIL_ENGINE {
+                continue;
+            }
             if filter.as_deref().is_some_and(|flt| !label.contains(flt)) {
                 continue;
             }
