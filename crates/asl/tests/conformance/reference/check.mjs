@@ -111,10 +111,11 @@ function getAt(obj, p) {
 function setAt(obj, p, value) {
   const parts = pointerParts(p);
   let cur = obj;
-  for (const k of parts.slice(0, -1)) {
-    if (cur[k] === undefined) cur[k] = {};
+  parts.slice(0, -1).forEach((k, i) => {
+    // A missing container is an array where the next step is an index.
+    if (cur[k] === undefined) cur[k] = /^\d+$/.test(parts[i + 1]) ? [] : {};
     cur = cur[k];
-  }
+  });
   cur[parts[parts.length - 1]] = value;
 }
 
