@@ -354,52 +354,31 @@ fn check_evaluation_failed(
     Ok(())
 }
 
-async fn run_case(case: &Case) -> Result<(), String> {
-    let parsed = StateMachine::from_value(&case.definition);
-    if let Some(expected) = &case.expect.problems {
-        let problems = match parsed {
-            Ok(_) => return Err("expected the definition to be rejected, but it parsed".into()),
-            Err(p) => p,
-        };
-        for e in expected {
-            let found = problems.iter().any(|p| {
-                p.pointer == e.pointer
-                    && e.message_contains
-                        .as_ref()
-                        .is_none_or(|m| p.message.contains(m.as_str()))
-            });
-            if !found {
-                return Err(format!(
-                    "expected a problem at {} (containing {:?}); got {:?}",
-                    e.pointer, e.message_contains, problems
-                ));
-            }
+/// An invalid definition: every expected pointer must be among the problems.
+fn check_problems(expected: &[ProblemExpect], problems: &[asl::Problem]) -> Result<(), String> {
+    for e in expected {
+        let found = problems.iter().any(|p| {
+            p.pointer == e.pointer
+                && e.message_contains
+                    .as_ref()
+                    .is_none_or(|m| p.message.contains(m.as_str()))
+        });
+        if !found {
+            return Err(format!(
+                "expected a problem at {} (containing {:?}); got {:?}",
+                e.pointer, e.message_contains, problems
+            ));
         }
-        return Ok(());
     }
-    let machine = parsed.map_err(|p| format!("definition rejected: {p:?}"))?;
-    let clock = ManualClock::default();
-    let host = Arc::new(ScriptedHost {
-        mocks: case.mocks.clone(),
-        clock: clock.clone(),
-        counts: Mutex::new(HashMap::new()),
-        calls: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
-    let fut = engine
-        .run(
-            &machine,
-            StartExecution::new("conformance", case.input.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-    let outcome = tokio::time::timeout(Duration::from_secs(20), clock.run(fut))
-        .await
-        .map_err(|_| "the execution did not finish (deadlock?)".to_string())?;
+    Ok(())
+}
+
+/// Status, output, error and cause of the finished execution.
+fn check_outcome(e: &Expect, outcome: &asl::ExecutionOutcome) -> Result<(), String> {
     let summary = format!(
         "status={} output={:?} error={:?} cause={:?}",
         outcome.status, outcome.output, outcome.error, outcome.cause
     );
-    let e = &case.expect;
     if let Some(s) = &e.status
         && outcome.status.as_str() != s
     {
@@ -427,6 +406,37 @@ async fn run_case(case: &Case) -> Result<(), String> {
     {
         return Err(format!("cause should contain {c:?}, {summary}"));
     }
+    Ok(())
+}
+
+async fn run_case(case: &Case) -> Result<(), String> {
+    let parsed = StateMachine::from_value(&case.definition);
+    if let Some(expected) = &case.expect.problems {
+        return match parsed {
+            Ok(_) => Err("expected the definition to be rejected, but it parsed".into()),
+            Err(problems) => check_problems(expected, &problems),
+        };
+    }
+    let machine = parsed.map_err(|p| format!("definition rejected: {p:?}"))?;
+    let clock = ManualClock::default();
+    let host = Arc::new(ScriptedHost {
+        mocks: case.mocks.clone(),
+        clock: clock.clone(),
+        counts: Mutex::new(HashMap::new()),
+        calls: Mutex::new(Vec::new()),
+    });
+    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
+    let fut = engine
+        .run(
+            &machine,
+            StartExecution::new("conformance", case.input.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+    let outcome = tokio::time::timeout(Duration::from_secs(20), clock.run(fut))
+        .await
+        .map_err(|_| "the execution did not finish (deadlock?)".to_string())?;
+    let e = &case.expect;
+    check_outcome(e, &outcome)?;
     check_history(e, &outcome.history)?;
     if let Some(calls) = &e.calls {
         let actual = host.calls.lock().unwrap().clone();
@@ -443,7 +453,8 @@ async fn run_case(case: &Case) -> Result<(), String> {
         let elapsed = (outcome.stop_time - start).num_milliseconds() as f64 / 1000.0;
         if (elapsed - secs).abs() > 0.001 {
             return Err(format!(
-                "elapsed: expected {secs}s, got {elapsed}s; {summary}"
+                "elapsed: expected {secs}s, got {elapsed}s; status={} output={:?}",
+                outcome.status, outcome.output
             ));
         }
     }
