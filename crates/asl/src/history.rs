@@ -1,6 +1,7 @@
 //! Execution history events, named and shaped like AWS's
 //! `GetExecutionHistory` (input and output are JSON text, as in AWS).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -140,6 +141,13 @@ pub struct StateExitedDetails {
     pub output: String,
     /// Truncation flag.
     pub output_details: PayloadDetails,
+    /// The variables the state's `Assign` set, each as JSON text (only
+    /// for states with `Assign`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_variables: Option<BTreeMap<String, String>>,
+    /// Truncation flag of `assignedVariables` (with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_variables_details: Option<PayloadDetails>,
 }
 
 /// Details holding an output (execution succeeded, Lambda succeeded).

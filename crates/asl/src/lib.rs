@@ -60,6 +60,7 @@ mod scan;
 mod snapshot;
 mod template;
 mod tokens;
+mod vars;
 
 pub use clock::{Clock, ManualClock, RealClock, Sleep};
 pub use engine::{

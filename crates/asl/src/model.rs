@@ -167,7 +167,24 @@ pub(crate) struct Retrier {
 pub(crate) struct Catcher {
     pub(crate) errors: Vec<ErrorName>,
     pub(crate) result_path: ResultPath,
+    pub(crate) assign: Option<Assign>,
     pub(crate) next: usize,
+}
+
+/// An `Assign` field: the variables a state sets and how their values are
+/// computed. In a JSONPath state it is a payload template whose top-level
+/// keys (without `.$`) are the variable names.
+#[derive(Debug, Clone)]
+pub(crate) enum Assign {
+    Path(Template),
+}
+
+/// One rule of a Choice state: its test, target and `Assign`.
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceRule {
+    pub(crate) rule: Rule,
+    pub(crate) next: usize,
+    pub(crate) assign: Option<Assign>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +208,7 @@ pub(crate) enum FailField {
 #[derive(Debug, Clone)]
 pub(crate) struct Handling {
     pub(crate) result_selector: Option<Template>,
+    pub(crate) assign: Option<Assign>,
     pub(crate) result_path: ResultPath,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
@@ -229,15 +247,19 @@ pub(crate) enum Kind {
         parameters: Option<Template>,
         result: Option<Value>,
         result_path: ResultPath,
+        assign: Option<Assign>,
         transition: Transition,
     },
     Task(Box<TaskState>),
     Choice {
-        choices: Vec<(Rule, usize)>,
+        choices: Vec<ChoiceRule>,
         default: Option<usize>,
+        /// The state-level `Assign`: applies whichever way the state goes.
+        assign: Option<Assign>,
     },
     Wait {
         wait: WaitFor,
+        assign: Option<Assign>,
         transition: Transition,
     },
     Succeed,
@@ -266,8 +288,10 @@ impl Kind {
             Kind::Task(t) => with_catch(&t.handling.transition, &t.handling.catch),
             Kind::Parallel(p) => with_catch(&p.handling.transition, &p.handling.catch),
             Kind::Map(m) => with_catch(&m.handling.transition, &m.handling.catch),
-            Kind::Choice { choices, default } => {
-                let mut v: Vec<usize> = choices.iter().map(|(_, n)| *n).collect();
+            Kind::Choice {
+                choices, default, ..
+            } => {
+                let mut v: Vec<usize> = choices.iter().map(|c| c.next).collect();
                 v.extend(default.iter().copied());
                 v
             }
@@ -418,12 +442,14 @@ impl Graph {
                 branches = vec![m.processor.outline()];
                 self.handling_edges(&m.handling, &mut edges);
             }
-            Kind::Choice { choices, default } => {
-                for (rule, next) in choices {
+            Kind::Choice {
+                choices, default, ..
+            } => {
+                for c in choices {
                     edges.push(Edge {
-                        target: self.name_of(*next),
+                        target: self.name_of(c.next),
                         kind: EdgeKind::Choice,
-                        label: Some(rule.to_string()),
+                        label: Some(c.rule.to_string()),
                     });
                 }
                 if let Some(d) = default {

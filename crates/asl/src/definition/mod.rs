@@ -12,9 +12,12 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::{Problem, pointer_token};
-use crate::model::{FailField, IoPath, Machine, ResultPath, Seconds, StateMachine, Transition};
+use crate::model::{
+    Assign, FailField, IoPath, Machine, ResultPath, Seconds, StateMachine, Transition,
+};
 use crate::path::{Path, ReferencePath};
 use crate::template::{Expr, Template};
+use crate::vars::check_name;
 
 /// Longest state name AWS accepts.
 const MAX_NAME_LEN: usize = 80;
@@ -26,10 +29,12 @@ const MAX_DELAY_LIMIT: u64 = 31_622_401;
 const MAX_GRAPH_DEPTH: usize = 32;
 
 /// Fields of a state, in groups several state types share.
-const COMMON: &[&str] = &["Type", "Comment"];
+const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const RESULT: &[&str] = &["ResultPath", "Parameters"];
+/// The states that can set variables.
+const ASSIGN: &[&str] = &["Assign"];
 /// Task, Parallel and Map: what shapes their result and handles their errors.
 const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 
@@ -37,12 +42,13 @@ const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 /// for an unknown type.
 fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
     Some(match ty {
-        "Pass" => &[FLOW, IO, RESULT, &["Result"]],
+        "Pass" => &[FLOW, IO, RESULT, ASSIGN, &["Result"]],
         "Task" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
+            ASSIGN,
             &[
                 "Resource",
                 "TimeoutSeconds",
@@ -52,20 +58,22 @@ fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
                 "Credentials",
             ],
         ],
-        "Choice" => &[IO, &["Choices", "Default"]],
+        "Choice" => &[IO, ASSIGN, &["Choices", "Default"]],
         "Wait" => &[
             FLOW,
             IO,
+            ASSIGN,
             &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
         ],
         "Succeed" => &[IO],
         "Fail" => &[&["Error", "Cause", "ErrorPath", "CausePath"]],
-        "Parallel" => &[FLOW, IO, RESULT, HANDLING, &["Branches"]],
+        "Parallel" => &[FLOW, IO, RESULT, HANDLING, ASSIGN, &["Branches"]],
         "Map" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
+            ASSIGN,
             &[
                 "ItemSelector",
                 "ItemsPath",
@@ -228,6 +236,13 @@ impl Builder {
                     self.problem(ptr, "ResultPath cannot write into the context object ($$)");
                     ResultPath::Replace
                 }
+                Ok(p) if p.is_variable() => {
+                    self.problem(
+                        ptr,
+                        "ResultPath cannot write into a variable: use Assign to set variables",
+                    );
+                    ResultPath::Replace
+                }
                 Ok(p) if p.as_str() == "$" => ResultPath::Replace,
                 Ok(p) => ResultPath::Path(p),
                 Err(e) => {
@@ -249,6 +264,27 @@ impl Builder {
             return None;
         }
         Some(Template::compile(v, ptr, &mut self.problems))
+    }
+
+    /// An `Assign` field: an object whose keys (without a trailing `.$`)
+    /// are variable names; `.$` values are paths or intrinsics evaluated
+    /// against what the state defines as `$` for Assign.
+    fn assign(&mut self, v: Option<&Value>, ptr: &str) -> Option<Assign> {
+        let v = v?;
+        let Some(obj) = v.as_object() else {
+            self.problem(
+                ptr,
+                "Assign must be a JSON object of variable names and values",
+            );
+            return None;
+        };
+        for k in obj.keys() {
+            let name = k.strip_suffix(".$").unwrap_or(k);
+            if let Err(e) = check_name(name) {
+                self.problem(format!("{ptr}/{}", pointer_token(k)), e);
+            }
+        }
+        Some(Assign::Path(Template::compile(v, ptr, &mut self.problems)))
     }
 
     fn target(&mut self, v: &Value, ptr: &str, names: &HashMap<String, usize>) -> Option<usize> {

@@ -12,7 +12,9 @@ use super::{
 use crate::choice::{parse_rule, parse_timestamp};
 use crate::error::pointer_token;
 use crate::host::Resource;
-use crate::model::{Graph, Kind, MapState, ParallelState, Seconds, State, TaskState, WaitFor};
+use crate::model::{
+    ChoiceRule, Graph, Kind, MapState, ParallelState, Seconds, State, TaskState, WaitFor,
+};
 
 /// The names of a graph's states, by index.
 type Names = HashMap<String, usize>;
@@ -221,6 +223,7 @@ impl Builder {
             parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
             result: obj.get("Result").cloned(),
             result_path: self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
+            assign: self.assign(obj.get("Assign"), &format!("{ptr}/Assign")),
             transition: self.transition(obj, ptr, names),
         }
     }
@@ -308,8 +311,9 @@ impl Builder {
                     let (rule, next) = parse_rule(r, &p, true, &mut self.problems);
                     let next = next
                         .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
+                    let assign = self.assign(r.get("Assign"), &format!("{p}/Assign"));
                     if let (Some(rule), Some(next)) = (rule, next) {
-                        choices.push((rule, next));
+                        choices.push(ChoiceRule { rule, next, assign });
                     }
                 }
             }
@@ -318,15 +322,22 @@ impl Builder {
         let default = obj
             .get("Default")
             .and_then(|d| self.target(d, &format!("{ptr}/Default"), names));
-        Kind::Choice { choices, default }
+        let assign = self.assign(obj.get("Assign"), &format!("{ptr}/Assign"));
+        Kind::Choice {
+            choices,
+            default,
+            assign,
+        }
     }
 
     fn wait(&mut self, obj: &Map<String, Value>, ptr: &str, names: &Names) -> Option<Kind> {
         let wait = self.wait_for(obj, ptr);
         // Checked even when the wait itself is broken, to report it all.
         let transition = self.transition(obj, ptr, names);
+        let assign = self.assign(obj.get("Assign"), &format!("{ptr}/Assign"));
         Some(Kind::Wait {
             wait: wait?,
+            assign,
             transition,
         })
     }

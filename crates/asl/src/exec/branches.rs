@@ -13,6 +13,7 @@ use super::{Extra, Here, Lane, Run};
 use crate::error::Failure;
 use crate::history::{EventDetails, EventType, MapIterationDetails, MapStartedDetails};
 use crate::model::{MapState, ParallelState};
+use crate::vars::Vars;
 
 /// Collect the results of `running` by index into `len` slots, starting the
 /// next piece of work from `more` as each one succeeds. The first failure
@@ -52,18 +53,20 @@ impl Run {
             None => effective.into_owned(),
         };
         let started = self.emit(lane, EventType::ParallelStateStarted, EventDetails::None);
+        let vars = here.vars.inner();
         let running: FuturesUnordered<_> = p
             .branches
             .iter()
             .enumerate()
             .map(|(i, g)| {
                 let input = input.clone();
+                let vars = vars.clone();
                 async move {
                     let lane = Lane {
                         prev: started,
                         top: false,
                     };
-                    (i, self.run_graph(g, g.start, input, lane, None).await)
+                    (i, self.run_graph(g, g.start, input, lane, None, vars).await)
                 }
             })
             .collect();
@@ -91,16 +94,17 @@ impl Run {
             }),
         );
         let len = inputs.len();
+        let vars = here.vars.inner();
         let mut pending = inputs.into_iter().enumerate();
         let running: FuturesUnordered<_> = pending
             .by_ref()
             .take(limit)
-            .map(|(i, input)| self.iteration(here, m, started, i, input))
+            .map(|(i, input)| self.iteration(here, m, started, i, (input, vars.clone())))
             .collect();
         let next = || {
             pending
                 .next()
-                .map(|(i, input)| self.iteration(here, m, started, i, input))
+                .map(|(i, input)| self.iteration(here, m, started, i, (input, vars.clone())))
         };
         let (result, ended) = match gather(running, len, next).await {
             Ok(v) => (Ok(Value::Array(v)), EventType::MapStateSucceeded),
@@ -165,7 +169,7 @@ impl Run {
         m: &MapState,
         started: u64,
         i: usize,
-        input: Value,
+        (input, vars): (Value, Vars),
     ) -> (usize, Result<Value, Failure>) {
         let mut lane = Lane {
             prev: started,
@@ -181,7 +185,7 @@ impl Run {
             EventDetails::MapIterationStarted(details.clone()),
         );
         let r = self
-            .run_graph(&m.processor, m.processor.start, input, lane, None)
+            .run_graph(&m.processor, m.processor.start, input, lane, None, vars)
             .await;
         let (ty, d) = match &r {
             Ok(_) => (

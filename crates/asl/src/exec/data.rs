@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Extra, Here, Run, iso};
 use crate::error::{ErrorName, Failure};
-use crate::model::{IoPath, ResultPath, Seconds};
+use crate::model::{Assign, IoPath, ResultPath, Seconds};
 use crate::path::ReferencePath;
 use crate::template::{Env, LazyContext, Template, truncate};
 
@@ -69,7 +69,7 @@ impl Run {
     ) -> R {
         let build = |full: bool| self.context(here, extra, full);
         let ctx = LazyContext::new(&build);
-        f(&Env::new(input, &ctx))
+        f(&Env::new(input, &ctx).with_vars(here.vars))
     }
 
     /// `InputPath` (or any path field applied to a borrowed value): the
@@ -146,6 +146,31 @@ impl Run {
                 })?;
                 Ok(out)
             }
+        }
+    }
+}
+
+impl Run {
+    /// Evaluate an `Assign` field against `dollar` (what the state defines
+    /// as `$` for Assign) and keep the values for when the state exits.
+    pub(super) fn assign(
+        &self,
+        here: &Here<'_>,
+        assign: Option<&Assign>,
+        dollar: &Value,
+        extra: &Extra<'_>,
+    ) -> Result<(), Failure> {
+        let Some(Assign::Path(t)) = assign else {
+            return Ok(());
+        };
+        match self.eval_template(t, dollar, here, extra)? {
+            Value::Object(values) => {
+                here.assign(values);
+                Ok(())
+            }
+            other => Err(Failure::runtime(format!(
+                "Assign must produce an object of variables, found {other}"
+            ))),
         }
     }
 }

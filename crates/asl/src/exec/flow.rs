@@ -138,10 +138,13 @@ impl Run {
         result: Value,
         retry_count: u32,
     ) -> Result<Step, Failure> {
+        let extra = Extra::retry(retry_count);
         let result = match &h.result_selector {
-            Some(s) => self.eval_template(s, &result, here, &Extra::retry(retry_count))?,
+            Some(s) => self.eval_template(s, &result, here, &extra)?,
             None => result,
         };
+        // `$` in Assign is the result after ResultSelector.
+        self.assign(here, h.assign.as_ref(), &result, &extra)?;
         let out = self.apply_result_path(&h.result_path, here.input, result, here)?;
         let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(h.transition, out))
@@ -171,7 +174,10 @@ impl Run {
         if let Some(cause) = &failure.cause {
             obj.insert("Cause".into(), Value::String(cause.clone()));
         }
-        let out = self.apply_result_path(&c.result_path, here.input, Value::Object(obj), here)?;
+        let error_output = Value::Object(obj);
+        // `$` in a catcher's Assign is the error output.
+        self.assign(here, c.assign.as_ref(), &error_output, &Extra::default())?;
+        let out = self.apply_result_path(&c.result_path, here.input, error_output, here)?;
         Ok(Step::Caught(c.next, out, failure.error.as_str().to_owned()))
     }
 }

@@ -6,26 +6,31 @@ use serde_json::Value;
 use super::data::{lookup, resolve_seconds};
 use super::flow::step;
 use super::{Extra, Here, Run, Step};
-use crate::choice::{Rule, parse_timestamp};
+use crate::choice::parse_timestamp;
 use crate::error::{ErrorName, Failure};
-use crate::model::{FailField, ResultPath, Transition, WaitFor};
-use crate::template::Template;
+use crate::model::{Assign, ChoiceRule, FailField, Kind, Transition, WaitFor};
 
 impl Run {
-    pub(super) fn pass(
-        &self,
-        here: &Here<'_>,
-        parameters: Option<&Template>,
-        result: Option<&Value>,
-        result_path: &ResultPath,
-        transition: Transition,
-    ) -> Result<Step, Failure> {
+    pub(super) fn pass(&self, here: &Here<'_>) -> Result<Step, Failure> {
+        let Kind::Pass {
+            parameters,
+            result,
+            result_path,
+            assign,
+            transition,
+        } = &here.state.kind
+        else {
+            return Err(Failure::runtime("not a Pass state"));
+        };
+        let transition = *transition;
         let effective = self.effective_input(here)?;
         let value = match (result, parameters) {
             (Some(r), _) => r.clone(),
             (None, Some(t)) => self.eval_template(t, &effective, here, &Extra::default())?,
             (None, None) => effective.into_owned(),
         };
+        // `$` in a Pass state's Assign is its result (before ResultPath).
+        self.assign(here, assign.as_ref(), &value, &Extra::default())?;
         let out = self.apply_result_path(result_path, here.input, value, here)?;
         let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(transition, out))
@@ -34,19 +39,27 @@ impl Run {
     pub(super) fn choice(
         &self,
         here: &Here<'_>,
-        choices: &[(Rule, usize)],
+        choices: &[ChoiceRule],
         default: Option<usize>,
+        assign: Option<&Assign>,
     ) -> Result<Step, Failure> {
         let effective = self.effective_input(here)?;
         let chosen = self.with_env(&effective, here, &Extra::default(), |env| {
-            for (rule, next) in choices {
-                if rule.eval(env)? {
-                    return Ok(Some(*next));
+            for c in choices {
+                if c.rule.eval(env)? {
+                    return Ok(Some(c));
                 }
             }
             Ok::<_, Failure>(None)
         })?;
-        let Some(next) = chosen.or(default) else {
+        // `$` in a Choice state's Assign is its effective input; the
+        // state-level Assign applies whichever way it goes, the matched
+        // rule's on top of it.
+        self.assign(here, assign, &effective, &Extra::default())?;
+        if let Some(c) = chosen {
+            self.assign(here, c.assign.as_ref(), &effective, &Extra::default())?;
+        }
+        let Some(next) = chosen.map(|c| c.next).or(default) else {
             return Err(Failure::new(
                 ErrorName::NoChoiceMatched,
                 format!(
@@ -63,9 +76,12 @@ impl Run {
         &self,
         here: &Here<'_>,
         wait: &WaitFor,
+        assign: Option<&Assign>,
         transition: Transition,
     ) -> Result<Step, Failure> {
         let effective = self.effective_input(here)?;
+        // `$` in a Wait state's Assign is its effective input.
+        self.assign(here, assign, &effective, &Extra::default())?;
         let add = |secs: u64| {
             i64::try_from(secs)
                 .ok()
