@@ -105,6 +105,13 @@ impl Graph {
     }
 }
 
+/// The query language of a state (`QueryLanguage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryLanguage {
+    JsonPath,
+    Jsonata,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) name: String,
@@ -254,7 +261,7 @@ pub(crate) enum Kind {
     Choice {
         choices: Vec<ChoiceRule>,
         default: Option<usize>,
-        /// The state-level `Assign`: applies whichever way the state goes.
+        /// The state-level `Assign`: applies when the state takes `Default`.
         assign: Option<Assign>,
     },
     Wait {

@@ -100,8 +100,8 @@ async fn dollar_in_assign_is_the_result_per_state_type() {
         "T": {"Type": "Task", "Resource": format!("{FN}:t"), "Parameters": {"x": 1},
               "ResultSelector": {"sel.$": "$.echo.x"}, "ResultPath": "$.t",
               "Assign": {"task.$": "$"}, "Next": "C"},
-        "C": {"Type": "Choice", "InputPath": "$.t", "Assign": {"choice.$": "$"},
-              "Choices": [{"Variable": "$.sel", "NumericEquals": 1, "Next": "W"}]},
+        "C": {"Type": "Choice", "InputPath": "$.t",
+              "Choices": [{"Variable": "$.sel", "NumericEquals": 1, "Assign": {"choice.$": "$"}, "Next": "W"}]},
         "W": {"Type": "Wait", "Seconds": 1, "InputPath": "$.sel", "Assign": {"wait.$": "$"}, "Next": "End"},
         "End": {"Type": "Pass", "Parameters": {"p.$": "$pass", "t.$": "$task", "c.$": "$choice", "w.$": "$wait"}, "End": true}
     }});
@@ -127,23 +127,32 @@ async fn every_expression_of_a_state_sees_the_values_from_state_entry() {
 }
 
 #[tokio::test]
-async fn choice_rule_assign_applies_with_its_rule_and_state_assign_always() {
-    let def = |n: i64| {
-        json!({"StartAt": "C", "States": {
-            "C": {"Type": "Choice", "Assign": {"seen": true, "path": "default"},
-                  "Choices": [{"Variable": "$.n", "NumericGreaterThan": 10, "Assign": {"path": "big", "n.$": "$.n"}, "Next": "Out"}],
-                  "Default": "Out"},
-            "Out": {"Type": "Pass", "Parameters": {"seen.$": "$seen", "path.$": "$path"}, "End": true}
-        }, "Comment": format!("{n}")})
-    };
-    let big = run(def(11), json!({"n": 11})).await;
-    assert_eq!(big.output, Some(json!({"seen": true, "path": "big"})));
+async fn choice_rule_assign_applies_with_its_rule_and_state_assign_with_default() {
+    // The state-level Assign reads `$.n`, which the first input lacks: it
+    // is not evaluated when a rule matches.
+    let def = json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice", "Assign": {"path": "default", "n.$": "$.n"},
+              "Choices": [{"Variable": "$.n", "IsPresent": false, "Assign": {"path": "none"}, "Next": "Out"},
+                          {"Variable": "$.n", "NumericGreaterThan": 10, "Assign": {"path": "big"}, "Next": "Out"}],
+              "Default": "Out"},
+        "Out": {"Type": "Pass", "Parameters": {"path.$": "$path"}, "End": true}
+    }});
+    let none = run(def.clone(), json!({})).await;
     assert_eq!(
-        assigned(&big, "C"),
-        Some(json!({"seen": true, "path": "big", "n": 11}))
+        none.output,
+        Some(json!({"path": "none"})),
+        "{:?}",
+        none.cause
     );
-    let small = run(def(1), json!({"n": 1})).await;
-    assert_eq!(small.output, Some(json!({"seen": true, "path": "default"})));
+    assert_eq!(assigned(&none, "C"), Some(json!({"path": "none"})));
+    let big = run(def.clone(), json!({"n": 11})).await;
+    assert_eq!(big.output, Some(json!({"path": "big"})));
+    let small = run(def, json!({"n": 1})).await;
+    assert_eq!(small.output, Some(json!({"path": "default"})));
+    assert_eq!(
+        assigned(&small, "C"),
+        Some(json!({"path": "default", "n": 1}))
+    );
 }
 
 #[tokio::test]

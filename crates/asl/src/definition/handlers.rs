@@ -149,10 +149,19 @@ impl Builder {
         ptr: &str,
         names: &HashMap<String, usize>,
     ) -> Vec<Catcher> {
-        const FIELDS: &[&str] = &["ErrorEquals", "Next", "ResultPath", "Assign", "Comment"];
+        const FIELDS: &[&str] = &[
+            "ErrorEquals",
+            "Next",
+            "ResultPath",
+            "Output",
+            "Assign",
+            "Comment",
+        ];
         self.error_handlers(v, ptr, "Catch", "catcher", FIELDS, |b, p, obj, errors| {
             let result_path = b.result_path(obj.get("ResultPath"), &format!("{p}/ResultPath"));
             let assign = b.assign(obj.get("Assign"), &format!("{p}/Assign"));
+            let ql = b.state_ql;
+            b.catcher_language(obj, p, ql);
             let next = match obj.get("Next") {
                 Some(n) => b.target(n, &format!("{p}/Next"), names),
                 None => {

@@ -4,6 +4,7 @@
 //! the `Retry` and `Catch` fields.
 
 mod handlers;
+mod language;
 mod states;
 
 use std::collections::HashMap;
@@ -13,7 +14,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Problem, pointer_token};
 use crate::model::{
-    Assign, FailField, IoPath, Machine, ResultPath, Seconds, StateMachine, Transition,
+    Assign, FailField, IoPath, Machine, QueryLanguage, ResultPath, Seconds, StateMachine,
+    Transition,
 };
 use crate::path::{Path, ReferencePath};
 use crate::template::{Expr, Template};
@@ -35,6 +37,10 @@ const IO: &[&str] = &["InputPath", "OutputPath"];
 const RESULT: &[&str] = &["ResultPath", "Parameters"];
 /// The states that can set variables.
 const ASSIGN: &[&str] = &["Assign"];
+/// JSONata states: the state's output (all but Fail) and a Task's or
+/// Parallel's input.
+const OUTPUT: &[&str] = &["Output"];
+const ARGUMENTS: &[&str] = &["Arguments"];
 /// Task, Parallel and Map: what shapes their result and handles their errors.
 const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 
@@ -42,13 +48,15 @@ const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 /// for an unknown type.
 fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
     Some(match ty {
-        "Pass" => &[FLOW, IO, RESULT, ASSIGN, &["Result"]],
+        "Pass" => &[FLOW, IO, RESULT, ASSIGN, OUTPUT, &["Result"]],
         "Task" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
             ASSIGN,
+            OUTPUT,
+            ARGUMENTS,
             &[
                 "Resource",
                 "TimeoutSeconds",
@@ -58,23 +66,35 @@ fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
                 "Credentials",
             ],
         ],
-        "Choice" => &[IO, ASSIGN, &["Choices", "Default"]],
+        "Choice" => &[IO, ASSIGN, OUTPUT, &["Choices", "Default"]],
         "Wait" => &[
             FLOW,
             IO,
             ASSIGN,
+            OUTPUT,
             &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
         ],
-        "Succeed" => &[IO],
+        "Succeed" => &[IO, OUTPUT],
         "Fail" => &[&["Error", "Cause", "ErrorPath", "CausePath"]],
-        "Parallel" => &[FLOW, IO, RESULT, HANDLING, ASSIGN, &["Branches"]],
+        "Parallel" => &[
+            FLOW,
+            IO,
+            RESULT,
+            HANDLING,
+            ASSIGN,
+            OUTPUT,
+            ARGUMENTS,
+            &["Branches"],
+        ],
         "Map" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
             ASSIGN,
+            OUTPUT,
             &[
+                "Items",
                 "ItemSelector",
                 "ItemsPath",
                 "Iterator",
@@ -103,6 +123,8 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
     let mut b = Builder {
         problems: Vec::new(),
         names: HashMap::new(),
+        language: QueryLanguage::JsonPath,
+        state_ql: QueryLanguage::JsonPath,
     };
     let Some(obj) = v.as_object() else {
         return Err(vec![Problem::new(
@@ -110,22 +132,23 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
             "the definition must be a JSON object",
         )]);
     };
+    if let Some(ql) = obj.get("QueryLanguage") {
+        b.language = b.machine_language(ql, "/QueryLanguage");
+        if b.language == QueryLanguage::Jsonata {
+            b.problem("/QueryLanguage", states::JSONATA_NOT_YET);
+        }
+    }
     let mut timeout_seconds = None;
     for (k, val) in obj {
         let ptr = format!("/{}", pointer_token(k));
         match k.as_str() {
-            "StartAt" | "States" | "Comment" => {}
+            "StartAt" | "States" | "Comment" | "QueryLanguage" => {}
             "Version" => {
                 if val.as_str() != Some("1.0") {
                     b.problem(ptr, "Version must be \"1.0\"");
                 }
             }
             "TimeoutSeconds" => timeout_seconds = b.positive_int(val, &ptr),
-            "QueryLanguage" => {
-                if val.as_str() != Some("JSONPath") {
-                    b.problem(ptr, "only the JSONPath query language is supported");
-                }
-            }
             other => b.problem(ptr, format!("unknown top-level field '{other}'")),
         }
     }
@@ -160,6 +183,11 @@ struct Builder {
     problems: Vec<Problem>,
     /// Every state name in the machine (names are unique machine-wide).
     names: HashMap<String, String>,
+    /// The machine's `QueryLanguage`: the default of every state.
+    language: QueryLanguage,
+    /// The language of the state being built (nested states set and
+    /// restore it).
+    state_ql: QueryLanguage,
 }
 
 impl Builder {

@@ -13,8 +13,13 @@ use crate::choice::{parse_rule, parse_timestamp};
 use crate::error::pointer_token;
 use crate::host::Resource;
 use crate::model::{
-    ChoiceRule, Graph, Kind, MapState, ParallelState, Seconds, State, TaskState, WaitFor,
+    ChoiceRule, Graph, Kind, MapState, ParallelState, QueryLanguage, Seconds, State, TaskState,
+    WaitFor,
 };
+
+/// Until the JSONata evaluator is built in, JSONata states are rejected
+/// where they are declared (after the fields of both languages are checked).
+pub(super) const JSONATA_NOT_YET: &str = "JSONata states cannot run yet (the JSONata evaluator is not built in): only JSONPath states run";
 
 /// The names of a graph's states, by index.
 type Names = HashMap<String, usize>;
@@ -145,6 +150,27 @@ impl Builder {
         depth: usize,
     ) -> Option<State> {
         let (obj, ty) = self.state_fields(v, ptr)?;
+        let ql = self.state_language(obj, ptr);
+        let outer_ql = std::mem::replace(&mut self.state_ql, ql);
+        let state = self.state_of_type(name, obj, ty, ptr, names, depth);
+        self.state_ql = outer_ql;
+        state
+    }
+
+    /// The state `name` of type `ty`, in the language `self.state_ql`.
+    fn state_of_type(
+        &mut self,
+        name: &str,
+        obj: &Map<String, Value>,
+        ty: &str,
+        ptr: &str,
+        names: &Names,
+        depth: usize,
+    ) -> Option<State> {
+        let ql = self.state_ql;
+        if ql == QueryLanguage::Jsonata && obj.contains_key("QueryLanguage") {
+            self.problem(format!("{ptr}/QueryLanguage"), JSONATA_NOT_YET);
+        }
         let input_path = self.io_path(obj, "InputPath", ptr);
         let output_path = self.io_path(obj, "OutputPath", ptr);
         let kind = match ty {
@@ -308,6 +334,10 @@ impl Builder {
             Some(arr) if !arr.is_empty() => {
                 for (i, r) in arr.iter().enumerate() {
                     let p = format!("{cp}/{i}");
+                    if let Some(o) = r.as_object() {
+                        let ql = self.state_ql;
+                        self.rule_language(o, &p, ql);
+                    }
                     let (rule, next) = parse_rule(r, &p, true, &mut self.problems);
                     let next = next
                         .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));

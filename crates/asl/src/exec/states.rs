@@ -52,13 +52,15 @@ impl Run {
             }
             Ok::<_, Failure>(None)
         })?;
-        // `$` in a Choice state's Assign is its effective input; the
-        // state-level Assign applies whichever way it goes, the matched
-        // rule's on top of it.
+        // `$` in a Choice state's Assign is its effective input. The
+        // matched rule's Assign applies; the state-level one goes with the
+        // Default (AWS's workflow-variables example: a rule that matches
+        // does not evaluate it).
+        let assign = match chosen {
+            Some(c) => c.assign.as_ref(),
+            None => assign,
+        };
         self.assign(here, assign, &effective, &Extra::default())?;
-        if let Some(c) = chosen {
-            self.assign(here, c.assign.as_ref(), &effective, &Extra::default())?;
-        }
         let Some(next) = chosen.map(|c| c.next).or(default) else {
             return Err(Failure::new(
                 ErrorName::NoChoiceMatched,

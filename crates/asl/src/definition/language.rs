@@ -1,0 +1,248 @@
+//! `QueryLanguage`: the machine's and each state's, and the fields each
+//! language allows. A JSONPath machine may have JSONata states; a JSONata
+//! machine may not have JSONPath states; Parallel branches and Map item
+//! processors cannot declare one, so their states default to the machine's.
+
+use serde_json::{Map, Value};
+
+use super::Builder;
+use crate::error::pointer_token;
+use crate::model::QueryLanguage;
+
+/// Fields only JSONPath states have (JSONata states use `Arguments`,
+/// `Output`, `Items` and expressions instead).
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "Result",
+    "ItemsPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "ErrorPath",
+    "CausePath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+];
+
+/// Fields only JSONata states have.
+const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items"];
+
+impl QueryLanguage {
+    pub(crate) fn parse(s: &str) -> Option<QueryLanguage> {
+        match s {
+            "JSONPath" => Some(QueryLanguage::JsonPath),
+            "JSONata" => Some(QueryLanguage::Jsonata),
+            _ => None,
+        }
+    }
+}
+
+impl Builder {
+    /// The top-level `QueryLanguage` (JSONPath when absent).
+    pub(super) fn machine_language(&mut self, v: &Value, ptr: &str) -> QueryLanguage {
+        match v.as_str().and_then(QueryLanguage::parse) {
+            Some(ql) => ql,
+            None => {
+                self.problem(ptr, "QueryLanguage must be \"JSONPath\" or \"JSONata\"");
+                QueryLanguage::JsonPath
+            }
+        }
+    }
+
+    /// A state's `QueryLanguage` (the machine's when absent), and a problem
+    /// for each field the language does not have.
+    pub(super) fn state_language(&mut self, obj: &Map<String, Value>, ptr: &str) -> QueryLanguage {
+        let ql = match obj.get("QueryLanguage") {
+            None => self.language,
+            Some(v) => {
+                let qp = format!("{ptr}/QueryLanguage");
+                match v.as_str().and_then(QueryLanguage::parse) {
+                    Some(QueryLanguage::JsonPath) if self.language == QueryLanguage::Jsonata => {
+                        self.problem(
+                            ptr,
+                            "\"QueryLanguage\": \"JSONPath\" is not allowed in a JSONata state machine (only a JSONPath machine can have states of both languages)",
+                        );
+                        QueryLanguage::Jsonata
+                    }
+                    Some(ql) => ql,
+                    None => {
+                        self.problem(qp, "QueryLanguage must be \"JSONPath\" or \"JSONata\"");
+                        self.language
+                    }
+                }
+            }
+        };
+        self.language_fields(obj, ptr, ql, JSONPATH_ONLY, JSONATA_ONLY);
+        if ql == QueryLanguage::Jsonata {
+            for (k, v) in obj {
+                // Nested states are checked as states of their own.
+                if !matches!(k.as_str(), "Branches" | "ItemProcessor" | "Iterator") {
+                    self.bare_roots(v, &format!("{ptr}/{}", pointer_token(k)));
+                }
+            }
+        }
+        ql
+    }
+
+    /// A problem for every `{% … %}` string below `v` that uses a bare
+    /// `$` or `$$` at its top level.
+    fn bare_roots(&mut self, v: &Value, ptr: &str) {
+        match v {
+            Value::String(s) => {
+                if let Some(expr) = expression_text(s)
+                    && has_bare_root(expr)
+                {
+                    self.problem(
+                        ptr,
+                        "a JSONata expression cannot use $ or $$ at its top level: use $states.input (or $states.context)",
+                    );
+                }
+            }
+            Value::Array(items) => {
+                for (i, x) in items.iter().enumerate() {
+                    self.bare_roots(x, &format!("{ptr}/{i}"));
+                }
+            }
+            Value::Object(m) => {
+                for (k, x) in m {
+                    self.bare_roots(x, &format!("{ptr}/{}", pointer_token(k)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Problems for fields of the other language in `obj` (a state, a
+    /// catcher or a Choice rule).
+    pub(super) fn language_fields(
+        &mut self,
+        obj: &Map<String, Value>,
+        ptr: &str,
+        ql: QueryLanguage,
+        path_only: &[&str],
+        jsonata_only: &[&str],
+    ) {
+        for k in obj.keys() {
+            let kp = format!("{ptr}/{}", pointer_token(k));
+            match ql {
+                QueryLanguage::Jsonata if path_only.contains(&k.as_str()) => self.problem(
+                    kp,
+                    format!("'{k}' is a JSONPath field and cannot be used in a JSONata state"),
+                ),
+                QueryLanguage::JsonPath if jsonata_only.contains(&k.as_str()) => self.problem(
+                    kp,
+                    format!(
+                        "'{k}' is a JSONata field: it needs \"QueryLanguage\": \"JSONata\" (on the state or the machine)"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+    }
+
+    /// A catcher's fields in `ql`: JSONPath catchers have `ResultPath`,
+    /// JSONata ones `Output`.
+    pub(super) fn catcher_language(
+        &mut self,
+        obj: &Map<String, Value>,
+        ptr: &str,
+        ql: QueryLanguage,
+    ) {
+        self.language_fields(obj, ptr, ql, &["ResultPath"], &["Output"]);
+    }
+
+    /// A top-level Choice rule's fields in `ql`: JSONata rules have
+    /// `Condition` and no comparison operators, JSONPath rules the reverse.
+    /// Reported at the rule.
+    pub(super) fn rule_language(&mut self, obj: &Map<String, Value>, ptr: &str, ql: QueryLanguage) {
+        match ql {
+            QueryLanguage::JsonPath if obj.contains_key("Condition") => self.problem(
+                ptr,
+                "'Condition' is a JSONata choice rule field: it needs \"QueryLanguage\": \"JSONata\"",
+            ),
+            QueryLanguage::JsonPath => {}
+            QueryLanguage::Jsonata => {
+                let other: Vec<&str> = obj
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|k| !matches!(*k, "Condition" | "Next" | "Assign" | "Comment"))
+                    .collect();
+                if !other.is_empty() {
+                    self.problem(
+                        ptr,
+                        format!(
+                            "a JSONata choice rule has Condition, Next, Assign and Comment only, not {} (JSONPath choice rule fields)",
+                            other.join(", ")
+                        ),
+                    );
+                } else if !obj.contains_key("Condition") {
+                    self.problem(ptr, "a JSONata choice rule needs a Condition");
+                }
+            }
+        }
+    }
+}
+
+/// The expression inside a `{% … %}` string, or None for a literal string.
+pub(crate) fn expression_text(s: &str) -> Option<&str> {
+    s.strip_prefix("{%")?.strip_suffix("%}")
+}
+
+/// Whether a JSONata expression (the text between `{%` and `%}`) uses a
+/// bare `$` or `$$` at its top level, outside any parentheses, brackets,
+/// braces or strings — which AWS rejects (`$states.input` is the input).
+pub(crate) fn has_bare_root(expr: &str) -> bool {
+    let chars: Vec<char> = expr.chars().collect();
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let mut i = 0;
+    while let Some(&c) = chars.get(i) {
+        i += 1;
+        if let Some(q) = quote {
+            if c == '\\' {
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '"' | '\'' | '`' => quote = Some(c),
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth = depth.saturating_sub(1),
+            '$' if depth == 0 => {
+                let next = chars.get(i).copied();
+                let is_name = next.is_some_and(|n| n.is_alphanumeric() || n == '_');
+                if !is_name {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_bare_root;
+
+    #[test]
+    fn bare_roots_at_the_top_level_are_found() {
+        assert!(has_bare_root(" $ "));
+        assert!(has_bare_root("$.order"));
+        assert!(has_bare_root("$$.Execution"));
+        assert!(has_bare_root("1 + $"));
+        assert!(!has_bare_root("$states.input"));
+        assert!(!has_bare_root("$x + $sum([1])"));
+        assert!(!has_bare_root("$map($states.input, function($v) { $v })"));
+        assert!(!has_bare_root("items[$ > 1]"));
+        assert!(!has_bare_root("'$' & \"$$\""));
+    }
+}
