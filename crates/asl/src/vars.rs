@@ -7,7 +7,7 @@
 //! assigns stays in it and is gone when the branch or iteration ends. An
 //! inner scope may not assign a variable of an outer scope.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::sync::Arc;
 
@@ -47,16 +47,19 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The variables one graph of states sees.
+/// The variables one graph of states sees. The maps are shared (and
+/// copied on write), so the iterations of a Map state cost nothing until
+/// they assign.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Vars {
-    /// What the enclosing scopes held when this one was opened (read-only).
-    outer: Arc<Map<String, Value>>,
-    outer_bytes: usize,
-    /// What this scope assigned.
-    local: Map<String, Value>,
-    /// Serialized size of each local value.
-    local_bytes: HashMap<String, usize>,
+    /// Every visible variable: the enclosing scopes' and this one's.
+    all: Arc<Map<String, Value>>,
+    /// The names the enclosing scopes own (this scope may not assign them).
+    outer: Arc<BTreeSet<String>>,
+    /// Serialized size of each visible value.
+    sizes: Arc<HashMap<String, usize>>,
+    /// Their sum.
+    total: usize,
 }
 
 /// What one state assigned, checked against the limits and serialized for
@@ -76,43 +79,45 @@ impl Assigned {
 impl Vars {
     /// The top-level scope of a resumed execution.
     pub(crate) fn from_local(local: Map<String, Value>) -> Vars {
-        let local_bytes = local
-            .iter()
-            .map(|(k, v)| (k.clone(), json_len(v)))
-            .collect();
+        let sizes: HashMap<String, usize> =
+            local.iter().map(|(k, v)| (k.clone(), json_len(v))).collect();
         Vars {
-            local,
-            local_bytes,
-            ..Vars::default()
+            total: sizes.values().sum(),
+            all: Arc::new(local),
+            sizes: Arc::new(sizes),
+            outer: Arc::default(),
         }
     }
 
     /// The value of `$name`, from this scope or an outer one.
     pub(crate) fn get(&self, name: &str) -> Option<&Value> {
-        self.local.get(name).or_else(|| self.outer.get(name))
+        self.all.get(name)
+    }
+
+    /// Every variable this scope sees (what a JSONata expression binds).
+    #[allow(dead_code)]
+    pub(crate) fn all(&self) -> &Map<String, Value> {
+        &self.all
     }
 
     /// What this scope assigned (for snapshots of the top-level scope).
-    pub(crate) fn local(&self) -> &Map<String, Value> {
-        &self.local
+    pub(crate) fn local(&self) -> Map<String, Value> {
+        if self.outer.is_empty() {
+            return (*self.all).clone();
+        }
+        self.all
+            .iter()
+            .filter(|(k, _)| !self.outer.contains(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     /// A scope for a Parallel branch or Map iteration: it reads everything
-    /// this one sees. Clones of the result share the outer values.
+    /// this one sees and may assign none of it.
     pub(crate) fn inner(&self) -> Vars {
-        if self.local.is_empty() {
-            return Vars {
-                outer: Arc::clone(&self.outer),
-                outer_bytes: self.outer_bytes,
-                ..Vars::default()
-            };
-        }
-        let mut outer = (*self.outer).clone();
-        outer.extend(self.local.iter().map(|(k, v)| (k.clone(), v.clone())));
         Vars {
-            outer: Arc::new(outer),
-            outer_bytes: self.outer_bytes + self.local_bytes.values().sum::<usize>(),
-            ..Vars::default()
+            outer: Arc::new(self.all.keys().cloned().collect()),
+            ..self.clone()
         }
     }
 
@@ -121,8 +126,9 @@ impl Vars {
     pub(crate) fn check(&self, values: Map<String, Value>) -> Result<Assigned, Failure> {
         let mut texts = BTreeMap::new();
         let mut total = 0usize;
+        let mut replaced = 0usize;
         for (name, v) in &values {
-            if self.outer.contains_key(name) {
+            if self.outer.contains(name) {
                 return Err(Failure::runtime(format!(
                     "Cannot assign the variable '{name}': it belongs to an outer scope"
                 )));
@@ -135,6 +141,7 @@ impl Vars {
                 )));
             }
             total += text.len();
+            replaced += self.sizes.get(name).copied().unwrap_or(0);
             texts.insert(name.clone(), text);
         }
         if total > MAX_ASSIGN_BYTES {
@@ -142,13 +149,7 @@ impl Vars {
                 "The variables assigned by one state have {total} bytes together; at most {MAX_ASSIGN_BYTES} are allowed"
             )));
         }
-        let kept: usize = self
-            .local_bytes
-            .iter()
-            .filter(|(k, _)| !values.contains_key(*k))
-            .map(|(_, n)| n)
-            .sum();
-        let stored = self.outer_bytes + kept + total;
+        let stored = self.total - replaced + total;
         if stored > MAX_EXECUTION_BYTES {
             return Err(too_large(format!(
                 "The execution would store {stored} bytes of variables; at most {MAX_EXECUTION_BYTES} are allowed"
@@ -159,10 +160,16 @@ impl Vars {
 
     /// Store checked assignments in this scope.
     pub(crate) fn apply(&mut self, a: Assigned) {
+        if a.values.is_empty() {
+            return;
+        }
+        let all = Arc::make_mut(&mut self.all);
+        let sizes = Arc::make_mut(&mut self.sizes);
         for (name, v) in a.values {
             let n = a.texts.get(&name).map_or(0, String::len);
-            self.local_bytes.insert(name.clone(), n);
-            self.local.insert(name, v);
+            let old = sizes.insert(name.clone(), n).unwrap_or(0);
+            self.total = self.total - old + n;
+            all.insert(name, v);
         }
     }
 }

@@ -123,7 +123,7 @@ impl<'a> Here<'a> {
             retry_counts: retry_counts.to_vec(),
             retry_count,
             phase,
-            variables: self.vars.local().clone(),
+            variables: self.vars.local(),
         }
     }
 
