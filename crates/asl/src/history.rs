@@ -79,6 +79,7 @@ event_types!(
     MapStateFailed,
     MapStateAborted,
     MapStateExited,
+    EvaluationFailed,
 );
 
 impl fmt::Display for EventType {
@@ -246,6 +247,22 @@ pub struct LambdaScheduledDetails {
     pub timeout_in_seconds: Option<u64>,
 }
 
+/// `evaluationFailedEventDetails`: a JSONata expression failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationFailedDetails {
+    /// Error name (`States.QueryEvaluationError`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The field of the state whose expression failed (`Output`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The state's name.
+    pub state: String,
+}
+
 /// `mapStateStartedEventDetails`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapStartedDetails {
@@ -311,6 +328,8 @@ pub enum EventDetails {
     MapIterationFailed(MapIterationDetails),
     /// `mapIterationAbortedEventDetails`.
     MapIterationAborted(MapIterationDetails),
+    /// `evaluationFailedEventDetails`.
+    EvaluationFailed(EvaluationFailedDetails),
 }
 
 /// One history event.
@@ -380,6 +399,8 @@ struct Wire {
     map_iteration_failed_event_details: Option<MapIterationDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     map_iteration_aborted_event_details: Option<MapIterationDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evaluation_failed_event_details: Option<EvaluationFailedDetails>,
 }
 
 impl Wire {
@@ -411,6 +432,7 @@ impl Wire {
             map_iteration_succeeded_event_details: None,
             map_iteration_failed_event_details: None,
             map_iteration_aborted_event_details: None,
+            evaluation_failed_event_details: None,
         }
     }
 }
@@ -452,6 +474,7 @@ impl Serialize for HistoryEvent {
             }
             EventDetails::MapIterationFailed(d) => w.map_iteration_failed_event_details = Some(d),
             EventDetails::MapIterationAborted(d) => w.map_iteration_aborted_event_details = Some(d),
+            EventDetails::EvaluationFailed(d) => w.evaluation_failed_event_details = Some(d),
         }
         w.serialize(s)
     }
@@ -504,6 +527,8 @@ impl<'de> Deserialize<'de> for HistoryEvent {
             EventDetails::MapIterationFailed(x)
         } else if let Some(x) = w.map_iteration_aborted_event_details {
             EventDetails::MapIterationAborted(x)
+        } else if let Some(x) = w.evaluation_failed_event_details {
+            EventDetails::EvaluationFailed(x)
         } else {
             EventDetails::None
         };

@@ -53,12 +53,12 @@ mod exec;
 mod history;
 mod host;
 mod intrinsic;
-// Used by the engine's JSONata states (issue 13); until they are wired in,
-// only the module's own tests call it.
+// A few helpers of the JSONata module are used only by its own tests.
 #[cfg_attr(not(test), allow(dead_code))]
 mod jsonata;
 mod model;
 mod path;
+mod ql;
 mod random;
 mod scan;
 mod snapshot;
@@ -72,7 +72,7 @@ pub use engine::{
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
-    ErrorDetails, EventDetails, EventType, ExecutionStartedDetails, HistoryEvent,
+    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails, HistoryEvent,
     LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails, PayloadDetails,
     StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
     TaskScheduledDetails, TaskStartedDetails,

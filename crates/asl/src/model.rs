@@ -10,6 +10,7 @@ use crate::choice::Rule;
 use crate::error::{ErrorName, Problem};
 use crate::host::Resource;
 use crate::path::{Path, ReferencePath};
+use crate::ql::Jx;
 use crate::template::{Expr, Template};
 
 /// A validated state machine: the only thing the engine executes.
@@ -115,6 +116,8 @@ pub(crate) enum QueryLanguage {
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) name: String,
+    /// A JSONata state's `Output` (absent: the default output).
+    pub(crate) output: Option<Jx>,
     pub(crate) input_path: IoPath,
     pub(crate) output_path: IoPath,
     pub(crate) kind: Kind,
@@ -152,6 +155,8 @@ pub(crate) enum Transition {
 pub(crate) enum Seconds {
     Fixed(u64),
     Path(ReferencePath),
+    /// A JSONata expression.
+    Jsonata(Jx),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +180,8 @@ pub(crate) struct Catcher {
     pub(crate) errors: Vec<ErrorName>,
     pub(crate) result_path: ResultPath,
     pub(crate) assign: Option<Assign>,
+    /// A JSONata catcher's `Output` (absent: the error output).
+    pub(crate) output: Option<Jx>,
     pub(crate) next: usize,
 }
 
@@ -184,12 +191,39 @@ pub(crate) struct Catcher {
 #[derive(Debug, Clone)]
 pub(crate) enum Assign {
     Path(Template),
+    /// A JSONata state's: an object whose values may be expressions.
+    Jsonata(Jx),
+}
+
+/// A `Parameters` (JSONPath) or `Arguments` / `ItemSelector` (JSONata)
+/// payload.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    Path(Template),
+    Jsonata(Jx),
+}
+
+/// The test of a Choice rule.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Path(Rule),
+    /// A JSONata `Condition`.
+    Jsonata(Jx),
+}
+
+impl std::fmt::Display for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cond::Path(r) => r.fmt(f),
+            Cond::Jsonata(j) => f.write_str(&j.describe()),
+        }
+    }
 }
 
 /// One rule of a Choice state: its test, target and `Assign`.
 #[derive(Debug, Clone)]
 pub(crate) struct ChoiceRule {
-    pub(crate) rule: Rule,
+    pub(crate) rule: Cond,
     pub(crate) next: usize,
     pub(crate) assign: Option<Assign>,
 }
@@ -200,6 +234,8 @@ pub(crate) enum WaitFor {
     Seconds(Seconds),
     Timestamp(DateTime<FixedOffset>),
     TimestampPath(ReferencePath),
+    /// A JSONata `Timestamp` expression.
+    TimestampJsonata(Jx),
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +243,8 @@ pub(crate) enum FailField {
     Absent,
     Literal(String),
     Expr(Expr),
+    /// A JSONata expression.
+    Jsonata(Jx),
 }
 
 /// What Task, Parallel and Map states do with the result of their work, or
@@ -226,7 +264,7 @@ pub(crate) struct Handling {
 pub(crate) struct TaskState {
     pub(crate) resource: Resource,
     pub(crate) resource_arn: String,
-    pub(crate) parameters: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
     pub(crate) timeout: Option<Seconds>,
     pub(crate) heartbeat: Option<Seconds>,
     pub(crate) handling: Handling,
@@ -235,14 +273,16 @@ pub(crate) struct TaskState {
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
     pub(crate) branches: Vec<Graph>,
-    pub(crate) parameters: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
     pub(crate) handling: Handling,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
     pub(crate) items_path: Option<ReferencePath>,
-    pub(crate) item_selector: Option<Template>,
+    /// A JSONata Map's `Items`.
+    pub(crate) items: Option<Jx>,
+    pub(crate) item_selector: Option<Payload>,
     pub(crate) processor: Graph,
     pub(crate) max_concurrency: Seconds,
     pub(crate) handling: Handling,

@@ -162,6 +162,7 @@ impl Builder {
             let assign = b.assign(obj.get("Assign"), &format!("{p}/Assign"));
             let ql = b.state_ql;
             b.catcher_language(obj, p, ql);
+            let output = b.catcher_output(obj, p);
             let next = match obj.get("Next") {
                 Some(n) => b.target(n, &format!("{p}/Next"), names),
                 None => {
@@ -173,6 +174,7 @@ impl Builder {
                 errors,
                 result_path,
                 assign,
+                output,
                 next: next.unwrap_or(0),
             }
         })

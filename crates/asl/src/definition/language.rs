@@ -79,43 +79,7 @@ impl Builder {
             }
         };
         self.language_fields(obj, ptr, ql, JSONPATH_ONLY, JSONATA_ONLY);
-        if ql == QueryLanguage::Jsonata {
-            for (k, v) in obj {
-                // Nested states are checked as states of their own.
-                if !matches!(k.as_str(), "Branches" | "ItemProcessor" | "Iterator") {
-                    self.bare_roots(v, &format!("{ptr}/{}", pointer_token(k)));
-                }
-            }
-        }
         ql
-    }
-
-    /// A problem for every `{% … %}` string below `v` that uses a bare
-    /// `$` or `$$` at its top level.
-    fn bare_roots(&mut self, v: &Value, ptr: &str) {
-        match v {
-            Value::String(s) => {
-                if let Some(expr) = expression_text(s)
-                    && has_bare_root(expr)
-                {
-                    self.problem(
-                        ptr,
-                        "a JSONata expression cannot use $ or $$ at its top level: use $states.input (or $states.context)",
-                    );
-                }
-            }
-            Value::Array(items) => {
-                for (i, x) in items.iter().enumerate() {
-                    self.bare_roots(x, &format!("{ptr}/{i}"));
-                }
-            }
-            Value::Object(m) => {
-                for (k, x) in m {
-                    self.bare_roots(x, &format!("{ptr}/{}", pointer_token(k)));
-                }
-            }
-            _ => {}
-        }
     }
 
     /// Problems for fields of the other language in `obj` (a state, a
@@ -186,63 +150,5 @@ impl Builder {
                 }
             }
         }
-    }
-}
-
-/// The expression inside a `{% … %}` string, or None for a literal string.
-pub(crate) fn expression_text(s: &str) -> Option<&str> {
-    s.strip_prefix("{%")?.strip_suffix("%}")
-}
-
-/// Whether a JSONata expression (the text between `{%` and `%}`) uses a
-/// bare `$` or `$$` at its top level, outside any parentheses, brackets,
-/// braces or strings — which AWS rejects (`$states.input` is the input).
-pub(crate) fn has_bare_root(expr: &str) -> bool {
-    let chars: Vec<char> = expr.chars().collect();
-    let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let mut i = 0;
-    while let Some(&c) = chars.get(i) {
-        i += 1;
-        if let Some(q) = quote {
-            if c == '\\' {
-                i += 1;
-            } else if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '"' | '\'' | '`' => quote = Some(c),
-            '(' | '[' | '{' => depth += 1,
-            ')' | ']' | '}' => depth = depth.saturating_sub(1),
-            '$' if depth == 0 => {
-                let next = chars.get(i).copied();
-                let is_name = next.is_some_and(|n| n.is_alphanumeric() || n == '_');
-                if !is_name {
-                    return true;
-                }
-            }
-            _ => {}
-        }
-    }
-    false
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_bare_root;
-
-    #[test]
-    fn bare_roots_at_the_top_level_are_found() {
-        assert!(has_bare_root(" $ "));
-        assert!(has_bare_root("$.order"));
-        assert!(has_bare_root("$$.Execution"));
-        assert!(has_bare_root("1 + $"));
-        assert!(!has_bare_root("$states.input"));
-        assert!(!has_bare_root("$x + $sum([1])"));
-        assert!(!has_bare_root("$map($states.input, function($v) { $v })"));
-        assert!(!has_bare_root("items[$ > 1]"));
-        assert!(!has_bare_root("'$' & \"$$\""));
     }
 }

@@ -4,6 +4,7 @@
 //! the `Retry` and `Catch` fields.
 
 mod handlers;
+mod jsonata;
 mod language;
 mod states;
 
@@ -134,9 +135,6 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
     };
     if let Some(ql) = obj.get("QueryLanguage") {
         b.language = b.machine_language(ql, "/QueryLanguage");
-        if b.language == QueryLanguage::Jsonata {
-            b.problem("/QueryLanguage", states::JSONATA_NOT_YET);
-        }
     }
     let mut timeout_seconds = None;
     for (k, val) in obj {
@@ -306,6 +304,9 @@ impl Builder {
             );
             return None;
         };
+        if self.state_ql == QueryLanguage::Jsonata {
+            return self.jsonata_assign(obj, v, ptr);
+        }
         for k in obj.keys() {
             let name = k.strip_suffix(".$").unwrap_or(k);
             if let Err(e) = check_name(name) {
@@ -383,6 +384,9 @@ impl Builder {
     }
 
     fn seconds(&mut self, obj: &Map<String, Value>, key: &str, ptr: &str) -> Option<Seconds> {
+        if let Some(s) = self.jsonata_seconds(obj.get(key), &format!("{ptr}/{key}")) {
+            return Some(s);
+        }
         let path_key = format!("{key}Path");
         match self.one_of(obj, key, &path_key, ptr) {
             OneOf::Key(v) => self
@@ -396,6 +400,9 @@ impl Builder {
     }
 
     fn fail_field(&mut self, obj: &Map<String, Value>, key: &str, ptr: &str) -> FailField {
+        if let Some(f) = self.jsonata_fail_field(obj.get(key), &format!("{ptr}/{key}")) {
+            return f;
+        }
         let path_key = format!("{key}Path");
         match self.one_of(obj, key, &path_key, ptr) {
             OneOf::Key(v) => match self.string(v, &format!("{ptr}/{key}")) {

@@ -9,17 +9,13 @@ use super::{
     Builder, COMMON, MAX_GRAPH_DEPTH, MAX_NAME_LEN, MAX_SECONDS, OneOf, UNSUPPORTED_MAP_FIELDS,
     allowed_fields,
 };
-use crate::choice::{parse_rule, parse_timestamp};
+use crate::choice::parse_timestamp;
 use crate::error::pointer_token;
 use crate::host::Resource;
 use crate::model::{
-    ChoiceRule, Graph, Kind, MapState, ParallelState, QueryLanguage, Seconds, State, TaskState,
+    ChoiceRule, Graph, Kind, MapState, Payload, ParallelState, QueryLanguage, Seconds, State, TaskState,
     WaitFor,
 };
-
-/// Until the JSONata evaluator is built in, JSONata states are rejected
-/// where they are declared (after the fields of both languages are checked).
-pub(super) const JSONATA_NOT_YET: &str = "JSONata states cannot run yet (the JSONata evaluator is not built in): only JSONPath states run";
 
 /// The names of a graph's states, by index.
 type Names = HashMap<String, usize>;
@@ -168,11 +164,12 @@ impl Builder {
         depth: usize,
     ) -> Option<State> {
         let ql = self.state_ql;
-        if ql == QueryLanguage::Jsonata && obj.contains_key("QueryLanguage") {
-            self.problem(format!("{ptr}/QueryLanguage"), JSONATA_NOT_YET);
-        }
         let input_path = self.io_path(obj, "InputPath", ptr);
         let output_path = self.io_path(obj, "OutputPath", ptr);
+        let output = match ql {
+            QueryLanguage::Jsonata => self.jx(obj.get("Output"), &format!("{ptr}/Output")),
+            QueryLanguage::JsonPath => None,
+        };
         let kind = match ty {
             "Pass" => self.pass(obj, ptr, names),
             "Task" => Kind::Task(Box::new(self.task(obj, ptr, names)?)),
@@ -187,6 +184,7 @@ impl Builder {
         };
         Some(State {
             name: name.to_owned(),
+            output,
             input_path,
             output_path,
             kind,
@@ -256,33 +254,9 @@ impl Builder {
 
     fn task(&mut self, obj: &Map<String, Value>, ptr: &str, names: &Names) -> Option<TaskState> {
         let (resource, resource_arn) = self.resource(obj, ptr);
-        let parameters = self.template(obj.get("Parameters"), &format!("{ptr}/Parameters"));
+        let parameters = self.payload(obj, "Parameters", "Arguments", ptr);
         if let Some(r) = &resource {
-            let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
-            if token_needed
-                && !parameters
-                    .as_ref()
-                    .is_some_and(|p| p.mentions("$$.Task.Token"))
-            {
-                self.problem(
-                    format!("{ptr}/Parameters"),
-                    "a .waitForTaskToken task must pass the task token: add a field like \"TaskToken.$\": \"$$.Task.Token\" to Parameters",
-                );
-            }
-            if matches!(r, Resource::LambdaInvoke { .. }) {
-                let has_fn = obj
-                    .get("Parameters")
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| {
-                        p.contains_key("FunctionName") || p.contains_key("FunctionName.$")
-                    });
-                if !has_fn {
-                    self.problem(
-                        format!("{ptr}/Parameters"),
-                        "lambda:invoke needs a FunctionName parameter",
-                    );
-                }
-            }
+            self.task_payload_checks(r, obj, parameters.as_ref(), ptr);
         }
         let timeout = self.seconds(obj, "TimeoutSeconds", ptr);
         let heartbeat = self.seconds(obj, "HeartbeatSeconds", ptr);
@@ -303,6 +277,49 @@ impl Builder {
             heartbeat,
             handling,
         })
+    }
+
+    /// `.waitForTaskToken` tasks must pass the token, `lambda:invoke` a
+    /// `FunctionName`, in `Parameters` (JSONPath) or `Arguments` (JSONata).
+    fn task_payload_checks(
+        &mut self,
+        r: &Resource,
+        obj: &Map<String, Value>,
+        payload: Option<&Payload>,
+        ptr: &str,
+    ) {
+        let key = match self.state_ql {
+            QueryLanguage::JsonPath => "Parameters",
+            QueryLanguage::Jsonata => "Arguments",
+        };
+        let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
+        let has_token = match payload {
+            Some(Payload::Path(t)) => t.mentions("$$.Task.Token"),
+            Some(Payload::Jsonata(j)) => j.mentions("context.Task.Token"),
+            None => false,
+        };
+        if token_needed && !has_token {
+            let example = match self.state_ql {
+                QueryLanguage::JsonPath => "\"TaskToken.$\": \"$$.Task.Token\"",
+                QueryLanguage::Jsonata => "\"TaskToken\": \"{% $states.context.Task.Token %}\"",
+            };
+            self.problem(
+                format!("{ptr}/{key}"),
+                format!("a .waitForTaskToken task must pass the task token: add a field like {example} to {key}"),
+            );
+        }
+        if matches!(r, Resource::LambdaInvoke { .. }) {
+            let has_fn = obj
+                .get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|p| p.contains_key("FunctionName") || p.contains_key("FunctionName.$"));
+            if !has_fn {
+                self.problem(
+                    format!("{ptr}/{key}"),
+                    format!("lambda:invoke needs a FunctionName in {key}"),
+                );
+            }
+        }
     }
 
     /// A Task's `Resource`, parsed, and as written.
@@ -338,7 +355,7 @@ impl Builder {
                         let ql = self.state_ql;
                         self.rule_language(o, &p, ql);
                     }
-                    let (rule, next) = parse_rule(r, &p, true, &mut self.problems);
+                    let (rule, next) = self.choice_rule(r, &p);
                     let next = next
                         .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
                     let assign = self.assign(r.get("Assign"), &format!("{p}/Assign"));
@@ -400,6 +417,9 @@ impl Builder {
         };
         let kp = format!("{ptr}/{k}");
         let val = obj.get(k).unwrap_or(&Value::Null);
+        if let Some(w) = self.jsonata_wait(k, val, &kp) {
+            return w;
+        }
         match k {
             "Seconds" => self
                 .uint(val, &kp, 0, MAX_SECONDS)
@@ -458,7 +478,7 @@ impl Builder {
         }
         ParallelState {
             branches,
-            parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
+            parameters: self.payload(obj, "Parameters", "Arguments", ptr),
             handling: self.handling(obj, ptr, names),
         }
     }
@@ -472,14 +492,24 @@ impl Builder {
     ) -> Option<MapState> {
         let processor = self.item_processor(obj, ptr, depth);
         let item_selector = match self.one_of(obj, "ItemSelector", "Parameters", ptr) {
-            OneOf::Key(v) => self.template(Some(v), &format!("{ptr}/ItemSelector")),
-            OneOf::Alt(v) => self.template(Some(v), &format!("{ptr}/Parameters")),
+            OneOf::Key(v) if self.state_ql == QueryLanguage::Jsonata => self
+                .jx(Some(v), &format!("{ptr}/ItemSelector"))
+                .map(Payload::Jsonata),
+            OneOf::Key(v) => self
+                .template(Some(v), &format!("{ptr}/ItemSelector"))
+                .map(Payload::Path),
+            OneOf::Alt(v) => self
+                .template(Some(v), &format!("{ptr}/Parameters"))
+                .map(Payload::Path),
             OneOf::Both | OneOf::Neither => None,
         };
         let items_path = obj
             .get("ItemsPath")
             .and_then(|v| self.reference_path(v, &format!("{ptr}/ItemsPath")));
+        let items = self.map_items(obj, ptr);
+        let mc = self.jsonata_seconds(obj.get("MaxConcurrency"), &format!("{ptr}/MaxConcurrency"));
         let max_concurrency = match self.one_of(obj, "MaxConcurrency", "MaxConcurrencyPath", ptr) {
+            _ if mc.is_some() => mc.unwrap_or(Seconds::Fixed(0)),
             OneOf::Key(v) => Seconds::Fixed(
                 self.uint(v, &format!("{ptr}/MaxConcurrency"), 0, MAX_SECONDS)
                     .unwrap_or(0),
@@ -492,6 +522,7 @@ impl Builder {
         let handling = self.handling(obj, ptr, names);
         Some(MapState {
             items_path,
+            items,
             item_selector,
             processor: processor?,
             max_concurrency,

@@ -14,6 +14,7 @@ mod branches;
 mod data;
 mod events;
 mod flow;
+mod jsonata;
 mod states;
 mod task;
 
@@ -99,6 +100,9 @@ struct Here<'a> {
     vars: &'a Vars,
     /// What the state's `Assign` fields computed, applied when it exits.
     assigned: Mutex<Option<Map<String, Value>>>,
+    /// The field whose JSONata evaluation failed, until its
+    /// `EvaluationFailed` event is written.
+    eval_failed: Mutex<Option<String>>,
 }
 
 impl<'a> Here<'a> {
@@ -110,6 +114,7 @@ impl<'a> Here<'a> {
             entered_id: 0,
             vars,
             assigned: Mutex::new(None),
+            eval_failed: Mutex::new(None),
         }
     }
 
@@ -412,6 +417,9 @@ impl Run {
                     }
                 };
                 let step = self.run_state(&here, &mut lane, resumed).await;
+                if let Err(f) = &step {
+                    self.evaluation_failed(&here, &mut lane, f);
+                }
                 let (step, assigned) = settle_assign(&here, step);
                 let left = self.leave(graph, &here, &mut lane, step, assigned.as_ref())?;
                 drop(here);

@@ -5,10 +5,11 @@ use serde_json::Value;
 
 use super::data::{lookup, resolve_seconds};
 use super::flow::step;
+use super::jsonata::StatesData;
 use super::{Extra, Here, Run, Step};
 use crate::choice::parse_timestamp;
 use crate::error::{ErrorName, Failure};
-use crate::model::{Assign, ChoiceRule, FailField, Kind, Transition, WaitFor};
+use crate::model::{Assign, ChoiceRule, Cond, FailField, Kind, Transition, WaitFor};
 
 impl Run {
     pub(super) fn pass(&self, here: &Here<'_>) -> Result<Step, Failure> {
@@ -30,9 +31,11 @@ impl Run {
             (None, None) => effective.into_owned(),
         };
         // `$` in a Pass state's Assign is its result (before ResultPath).
-        self.assign(here, assign.as_ref(), &value, &Extra::default())?;
+        let none = StatesData::default();
+        self.assign(here, assign.as_ref(), &value, none, &Extra::default())?;
         let out = self.apply_result_path(result_path, here.input, value, here)?;
         let out = self.select_owned(&here.state.output_path, out, here)?;
+        let out = self.jsonata_output(here, out, none, &Extra::default())?;
         Ok(step(transition, out))
     }
 
@@ -44,14 +47,7 @@ impl Run {
         assign: Option<&Assign>,
     ) -> Result<Step, Failure> {
         let effective = self.effective_input(here)?;
-        let chosen = self.with_env(&effective, here, &Extra::default(), |env| {
-            for c in choices {
-                if c.rule.eval(env)? {
-                    return Ok(Some(c));
-                }
-            }
-            Ok::<_, Failure>(None)
-        })?;
+        let chosen = self.choose(here, &effective, choices)?;
         // `$` in a Choice state's Assign is its effective input. The
         // matched rule's Assign applies; the state-level one goes with the
         // Default (AWS's workflow-variables example: a rule that matches
@@ -60,7 +56,8 @@ impl Run {
             Some(c) => c.assign.as_ref(),
             None => assign,
         };
-        self.assign(here, assign, &effective, &Extra::default())?;
+        let none = StatesData::default();
+        self.assign(here, assign, &effective, none, &Extra::default())?;
         let Some(next) = chosen.map(|c| c.next).or(default) else {
             return Err(Failure::new(
                 ErrorName::NoChoiceMatched,
@@ -71,7 +68,42 @@ impl Run {
             ));
         };
         let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
+        let out = self.jsonata_output(here, out, none, &Extra::default())?;
         Ok(Step::Next(next, out))
+    }
+
+    /// The first Choice rule that holds.
+    fn choose<'c>(
+        &self,
+        here: &Here<'_>,
+        effective: &Value,
+        choices: &'c [ChoiceRule],
+    ) -> Result<Option<&'c ChoiceRule>, Failure> {
+        for (i, c) in choices.iter().enumerate() {
+            let holds = match &c.rule {
+                Cond::Path(rule) => {
+                    self.with_env(effective, here, &Extra::default(), |env| rule.eval(env))?
+                }
+                Cond::Jsonata(jx) => {
+                    let field = format!("Choices[{i}]/Condition");
+                    let v = self.jsonata(here, jx, &field, StatesData::default(), &Extra::default())?;
+                    match v {
+                        Value::Bool(b) => b,
+                        other => {
+                            return Err(self.query_error(
+                                here,
+                                &field,
+                                format!("The Condition of choice rule {i} must evaluate to a boolean, found {other}"),
+                            ));
+                        }
+                    }
+                }
+            };
+            if holds {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
     }
 
     pub(super) async fn wait(
@@ -83,7 +115,27 @@ impl Run {
     ) -> Result<Step, Failure> {
         let effective = self.effective_input(here)?;
         // `$` in a Wait state's Assign is its effective input.
-        self.assign(here, assign, &effective, &Extra::default())?;
+        let none = StatesData::default();
+        self.assign(here, assign, &effective, none, &Extra::default())?;
+        let extra = Extra::default();
+        let secs = match wait {
+            WaitFor::Seconds(s) => self.jsonata_seconds(here, Some(s), "Seconds", &extra)?,
+            _ => None,
+        };
+        let stamp = match wait {
+            WaitFor::TimestampJsonata(jx) => {
+                let v = self.jsonata(here, jx, "Timestamp", none, &extra)?;
+                let t = v.as_str().and_then(parse_timestamp);
+                Some(t.map(|t| t.with_timezone(&Utc)).ok_or_else(|| {
+                    self.query_error(
+                        here,
+                        "Timestamp",
+                        format!("The Timestamp must be an RFC 3339 timestamp, found {v}"),
+                    )
+                })?)
+            }
+            _ => None,
+        };
         let add = |secs: u64| {
             i64::try_from(secs)
                 .ok()
@@ -91,6 +143,8 @@ impl Run {
                 .ok_or_else(|| Failure::runtime(format!("the wait of {secs} seconds is too long")))
         };
         let until = self.with_env(&effective, here, &Extra::default(), |env| match wait {
+            _ if secs.is_some() => add(secs.unwrap_or_default()),
+            WaitFor::TimestampJsonata(_) => stamp.ok_or_else(|| Failure::runtime("no timestamp")),
             WaitFor::Seconds(s) => add(resolve_seconds(s, env, "SecondsPath")?),
             WaitFor::Timestamp(t) => Ok(t.with_timezone(&Utc)),
             WaitFor::TimestampPath(p) => {
@@ -108,12 +162,14 @@ impl Run {
         })?;
         self.shared.clock.sleep_until(until).await;
         let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
+        let out = self.jsonata_output(here, out, none, &extra)?;
         Ok(step(transition, out))
     }
 
     pub(super) fn succeed(&self, here: &Here<'_>) -> Result<Step, Failure> {
         let effective = self.effective_input(here)?;
-        self.select_owned(&here.state.output_path, effective.into_owned(), here)
+        let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
+        self.jsonata_output(here, out, StatesData::default(), &Extra::default())
             .map(Step::End)
     }
 
@@ -142,6 +198,18 @@ impl Run {
         match f {
             FailField::Absent => Ok(None),
             FailField::Literal(s) => Ok(Some(s.clone())),
+            FailField::Jsonata(jx) => {
+                let field = what.trim_end_matches("Path");
+                let v = self.jsonata(here, jx, field, StatesData::default(), &Extra::default())?;
+                match v {
+                    Value::String(s) => Ok(Some(s)),
+                    other => Err(self.query_error(
+                        here,
+                        field,
+                        format!("The value of {field} must be a string, found {other}"),
+                    )),
+                }
+            }
             FailField::Expr(e) => {
                 let v =
                     self.with_env(here.input, here, &Extra::default(), |env| e.eval(env, what))?;
