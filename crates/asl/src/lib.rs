@@ -72,9 +72,9 @@ pub use engine::{
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
-    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails, HistoryEvent,
-    LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails, PayloadDetails,
-    StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
+    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails,
+    HistoryEvent, LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails,
+    PayloadDetails, StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
     TaskScheduledDetails, TaskStartedDetails,
 };
 pub use host::{

@@ -226,6 +226,8 @@ pub(crate) struct ChoiceRule {
     pub(crate) rule: Cond,
     pub(crate) next: usize,
     pub(crate) assign: Option<Assign>,
+    /// A JSONata rule's `Output` (over the state's when the rule matches).
+    pub(crate) output: Option<Jx>,
 }
 
 #[derive(Debug, Clone)]

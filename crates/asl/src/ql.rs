@@ -124,7 +124,11 @@ mod tests {
     #[test]
     fn problems_point_inside_the_field() {
         let mut problems = Vec::new();
-        let jx = Jx::compile(&json!({"a": ["{% 1 + %}"]}), "/States/A/Output", &mut problems);
+        let jx = Jx::compile(
+            &json!({"a": ["{% 1 + %}"]}),
+            "/States/A/Output",
+            &mut problems,
+        );
         assert!(jx.is_none());
         assert_eq!(
             problems.first().map(|p| p.pointer.as_str()),

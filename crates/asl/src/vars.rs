@@ -79,8 +79,10 @@ impl Assigned {
 impl Vars {
     /// The top-level scope of a resumed execution.
     pub(crate) fn from_local(local: Map<String, Value>) -> Vars {
-        let sizes: HashMap<String, usize> =
-            local.iter().map(|(k, v)| (k.clone(), json_len(v))).collect();
+        let sizes: HashMap<String, usize> = local
+            .iter()
+            .map(|(k, v)| (k.clone(), json_len(v)))
+            .collect();
         Vars {
             total: sizes.values().sum(),
             all: Arc::new(local),

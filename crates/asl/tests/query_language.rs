@@ -88,13 +88,13 @@ fn jsonata_fields_are_rejected_in_jsonpath_states() {
 fn choice_rules_and_catchers_follow_their_state_language() {
     let jsonata_rule = one(json!({"Type": "Choice", "QueryLanguage": "JSONata",
         "Choices": [{"Variable": "$.a", "NumericEquals": 1, "Next": "B"}]}));
-    assert!(has(&pointers(jsonata_rule), "/States/A/Choices/0"));
+    assert!(has(&pointers(jsonata_rule), "/States/A/Choices/0/Variable"));
     let no_condition = one(json!({"Type": "Choice", "QueryLanguage": "JSONata",
         "Choices": [{"Next": "B"}]}));
     assert!(has(&pointers(no_condition), "/States/A/Choices/0"));
     let jsonpath_rule = one(json!({"Type": "Choice",
         "Choices": [{"Condition": "{% true %}", "Next": "B"}]}));
-    assert!(has(&pointers(jsonpath_rule), "/States/A/Choices/0"));
+    assert!(has(&pointers(jsonpath_rule), "/States/A/Choices/0/Condition"));
     let catcher = one(json!({"Type": "Task", "QueryLanguage": "JSONata",
         "Resource": "arn:aws:lambda:us-east-1:000000000000:function:f", "End": true,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "B"}]}));

@@ -41,7 +41,9 @@ impl Builder {
     ) -> Option<Payload> {
         if self.jsonata() {
             let v = obj.get(jsonata_key);
-            return self.jx(v, &format!("{ptr}/{jsonata_key}")).map(Payload::Jsonata);
+            return self
+                .jx(v, &format!("{ptr}/{jsonata_key}"))
+                .map(Payload::Jsonata);
         }
         self.template(obj.get(path_key), &format!("{ptr}/{path_key}"))
             .map(Payload::Path)
@@ -88,7 +90,12 @@ impl Builder {
 
     /// A JSONata `Seconds` or `Timestamp` given as an expression (None
     /// for a literal, parsed as in JSONPath states).
-    pub(super) fn jsonata_wait(&mut self, key: &str, v: &Value, ptr: &str) -> Option<Option<WaitFor>> {
+    pub(super) fn jsonata_wait(
+        &mut self,
+        key: &str,
+        v: &Value,
+        ptr: &str,
+    ) -> Option<Option<WaitFor>> {
         let jx = self.jx_expression(Some(v), ptr);
         if jx.is_none() && !(self.jsonata() && v.as_str().is_some_and(JTemplate::is_expression)) {
             return None;
@@ -111,7 +118,12 @@ impl Builder {
     }
 
     /// A JSONata `Assign`: its keys are the variable names.
-    pub(super) fn jsonata_assign(&mut self, obj: &Map<String, Value>, v: &Value, ptr: &str) -> Option<Assign> {
+    pub(super) fn jsonata_assign(
+        &mut self,
+        obj: &Map<String, Value>,
+        v: &Value,
+        ptr: &str,
+    ) -> Option<Assign> {
         for k in obj.keys() {
             if let Err(e) = check_name(k) {
                 self.problem(crate::ql::child(ptr, k), e);

@@ -122,30 +122,28 @@ impl Builder {
     }
 
     /// A top-level Choice rule's fields in `ql`: JSONata rules have
-    /// `Condition` and no comparison operators, JSONPath rules the reverse.
-    /// Reported at the rule.
+    /// `Condition` (and `Output`) and no comparison operators, JSONPath
+    /// rules the reverse. Each field of the other language is reported at
+    /// itself, a missing `Condition` at the rule.
     pub(super) fn rule_language(&mut self, obj: &Map<String, Value>, ptr: &str, ql: QueryLanguage) {
         match ql {
-            QueryLanguage::JsonPath if obj.contains_key("Condition") => self.problem(
-                ptr,
-                "'Condition' is a JSONata choice rule field: it needs \"QueryLanguage\": \"JSONata\"",
-            ),
-            QueryLanguage::JsonPath => {}
+            QueryLanguage::JsonPath => {
+                self.language_fields(obj, ptr, ql, &[], &["Condition", "Output"]);
+            }
             QueryLanguage::Jsonata => {
-                let other: Vec<&str> = obj
-                    .keys()
-                    .map(String::as_str)
-                    .filter(|k| !matches!(*k, "Condition" | "Next" | "Assign" | "Comment"))
-                    .collect();
-                if !other.is_empty() {
-                    self.problem(
-                        ptr,
-                        format!(
-                            "a JSONata choice rule has Condition, Next, Assign and Comment only, not {} (JSONPath choice rule fields)",
-                            other.join(", ")
-                        ),
+                for k in obj.keys() {
+                    let known = matches!(
+                        k.as_str(),
+                        "Condition" | "Next" | "Assign" | "Output" | "Comment"
                     );
-                } else if !obj.contains_key("Condition") {
+                    if !known {
+                        self.problem(
+                            format!("{ptr}/{}", pointer_token(k)),
+                            format!("'{k}' is not a field of a JSONata choice rule (Condition, Next, Assign, Output, Comment)"),
+                        );
+                    }
+                }
+                if !obj.contains_key("Condition") {
                     self.problem(ptr, "a JSONata choice rule needs a Condition");
                 }
             }

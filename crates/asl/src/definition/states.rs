@@ -13,8 +13,8 @@ use crate::choice::parse_timestamp;
 use crate::error::pointer_token;
 use crate::host::Resource;
 use crate::model::{
-    ChoiceRule, Graph, Kind, MapState, Payload, ParallelState, QueryLanguage, Seconds, State, TaskState,
-    WaitFor,
+    ChoiceRule, Graph, Kind, MapState, ParallelState, Payload, QueryLanguage, Seconds, State,
+    TaskState, WaitFor,
 };
 
 /// The names of a graph's states, by index.
@@ -292,13 +292,16 @@ impl Builder {
             QueryLanguage::JsonPath => "Parameters",
             QueryLanguage::Jsonata => "Arguments",
         };
+        // A JSONata `Arguments` given as one expression is checked when it
+        // runs, not here.
+        let whole_expression = obj.get(key).is_some_and(Value::is_string);
         let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
         let has_token = match payload {
             Some(Payload::Path(t)) => t.mentions("$$.Task.Token"),
             Some(Payload::Jsonata(j)) => j.mentions("context.Task.Token"),
             None => false,
         };
-        if token_needed && !has_token {
+        if token_needed && !has_token && !whole_expression {
             let example = match self.state_ql {
                 QueryLanguage::JsonPath => "\"TaskToken.$\": \"$$.Task.Token\"",
                 QueryLanguage::Jsonata => "\"TaskToken\": \"{% $states.context.Task.Token %}\"",
@@ -308,11 +311,10 @@ impl Builder {
                 format!("a .waitForTaskToken task must pass the task token: add a field like {example} to {key}"),
             );
         }
-        if matches!(r, Resource::LambdaInvoke { .. }) {
-            let has_fn = obj
-                .get(key)
-                .and_then(Value::as_object)
-                .is_some_and(|p| p.contains_key("FunctionName") || p.contains_key("FunctionName.$"));
+        if matches!(r, Resource::LambdaInvoke { .. }) && !whole_expression {
+            let has_fn = obj.get(key).and_then(Value::as_object).is_some_and(|p| {
+                p.contains_key("FunctionName") || p.contains_key("FunctionName.$")
+            });
             if !has_fn {
                 self.problem(
                     format!("{ptr}/{key}"),
@@ -359,8 +361,17 @@ impl Builder {
                     let next = next
                         .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
                     let assign = self.assign(r.get("Assign"), &format!("{p}/Assign"));
+                    let output = match self.state_ql {
+                        QueryLanguage::Jsonata => self.jx(r.get("Output"), &format!("{p}/Output")),
+                        QueryLanguage::JsonPath => None,
+                    };
                     if let (Some(rule), Some(next)) = (rule, next) {
-                        choices.push(ChoiceRule { rule, next, assign });
+                        choices.push(ChoiceRule {
+                            rule,
+                            next,
+                            assign,
+                            output,
+                        });
                     }
                 }
             }

@@ -50,7 +50,9 @@ impl Run {
     ) -> Result<Value, Failure> {
         let effective = self.effective_input(here)?;
         let input = match &p.parameters {
-            Some(t) => self.payload(t, &effective, here, &Extra::retry(retry_count), "Arguments")?,
+            Some(t) => {
+                self.payload(t, &effective, here, &Extra::retry(retry_count), "Arguments")?
+            }
             None => effective.into_owned(),
         };
         let started = self.emit(lane, EventType::ParallelStateStarted, EventDetails::None);
@@ -175,7 +177,7 @@ impl Run {
             return self.query_error(
                 here,
                 "Items",
-                format!("The Items of the Map state must be a JSON array, found {found}"),
+                format!("The Items field must evaluate to a JSON array: Expected 'array', found '{found}'"),
             );
         }
         Failure::runtime(format!(

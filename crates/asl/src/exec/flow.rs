@@ -194,7 +194,13 @@ impl Run {
         let error_output = Value::Object(obj);
         // `$` in a catcher's Assign is the error output.
         let data = StatesData::error(&error_output);
-        self.assign(here, c.assign.as_ref(), &error_output, data, &Extra::default())?;
+        self.assign(
+            here,
+            c.assign.as_ref(),
+            &error_output,
+            data,
+            &Extra::default(),
+        )?;
         let out = match &c.output {
             Some(jx) => self.jsonata(here, jx, "Output", data, &Extra::default())?,
             None => self.apply_result_path(&c.result_path, here.input, error_output, here)?,

@@ -8,9 +8,20 @@ use serde_json::{Map, Value};
 use super::{Extra, Here, Lane, Run, lock};
 use crate::error::{ErrorName, Failure};
 use crate::history::{EvaluationFailedDetails, EventDetails, EventType};
-use crate::jsonata::Scope;
+use crate::jsonata::{JsonataError, Scope};
 use crate::model::Seconds;
 use crate::ql::Jx;
+
+/// Where an evaluation failed, as AWS names it: the field and the path
+/// inside it (`Output/result`).
+fn location(e: &JsonataError, field: &str) -> String {
+    match e {
+        JsonataError::Evaluation { field: f, .. }
+        | JsonataError::Undefined { field: f, .. }
+        | JsonataError::NotJson { field: f, .. } => f.trim_end_matches('/').replace("//", "/"),
+        JsonataError::Syntax { .. } | JsonataError::Unsupported { .. } => field.to_owned(),
+    }
+}
 
 /// What `$states` holds besides `input` and `context` for one field.
 #[derive(Default, Clone, Copy)]
@@ -78,7 +89,7 @@ impl Run {
         };
         jx.template.evaluate(&scope).map_err(|e| {
             let e = e.in_field(field);
-            *lock(&here.eval_failed) = Some(field.to_owned());
+            *lock(&here.eval_failed) = Some(location(&e, field));
             Failure::new(
                 ErrorName::QueryEvaluationError,
                 format!(
@@ -107,7 +118,9 @@ impl Run {
             None => Err(self.query_error(
                 here,
                 field,
-                format!("The value of the field '{field}' must be a non-negative integer, found {v}"),
+                format!(
+                    "The value of the field '{field}' must be a non-negative integer, found {v}"
+                ),
             )),
         }
     }

@@ -68,7 +68,10 @@ impl Run {
             ));
         };
         let out = self.select_owned(&here.state.output_path, effective.into_owned(), here)?;
-        let out = self.jsonata_output(here, out, none, &Extra::default())?;
+        let out = match chosen.and_then(|c| c.output.as_ref()) {
+            Some(jx) => self.jsonata(here, jx, "Output", none, &Extra::default())?,
+            None => self.jsonata_output(here, out, none, &Extra::default())?,
+        };
         Ok(Step::Next(next, out))
     }
 
@@ -86,7 +89,8 @@ impl Run {
                 }
                 Cond::Jsonata(jx) => {
                     let field = format!("Choices[{i}]/Condition");
-                    let v = self.jsonata(here, jx, &field, StatesData::default(), &Extra::default())?;
+                    let v =
+                        self.jsonata(here, jx, &field, StatesData::default(), &Extra::default())?;
                     match v {
                         Value::Bool(b) => b,
                         other => {
