@@ -280,7 +280,7 @@ fn json_equal(a: &Value, b: &Value) -> bool {
 }
 
 #[derive(Debug, Clone, Copy)]
-pub(super) enum HashAlgorithm {
+pub(crate) enum HashAlgorithm {
     Md5,
     Sha1,
     Sha256,
@@ -288,7 +288,7 @@ pub(super) enum HashAlgorithm {
     Sha512,
 }
 
-pub(super) fn hash_algorithm(name: &str) -> Option<HashAlgorithm> {
+pub(crate) fn hash_algorithm(name: &str) -> Option<HashAlgorithm> {
     Some(match name {
         "MD5" => HashAlgorithm::Md5,
         "SHA-1" => HashAlgorithm::Sha1,
@@ -300,7 +300,7 @@ pub(super) fn hash_algorithm(name: &str) -> Option<HashAlgorithm> {
 }
 
 impl HashAlgorithm {
-    fn hex(self, data: &[u8]) -> String {
+    pub(crate) fn hex(self, data: &[u8]) -> String {
         use sha2::Digest;
         let bytes: Vec<u8> = match self {
             HashAlgorithm::Md5 => md5::Md5::digest(data).to_vec(),

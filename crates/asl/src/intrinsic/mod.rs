@@ -11,7 +11,9 @@ use crate::error::Failure;
 use crate::path::{Path, type_name};
 use crate::scan::Scanner;
 use crate::template::Env;
-use functions::{hash_algorithm, unsupported_hash};
+// `hash_algorithm` is shared with JSONata's `$hash`, which takes the same names.
+pub(crate) use functions::hash_algorithm;
+use functions::unsupported_hash;
 
 /// Maximum nesting of intrinsic calls inside one field (AWS allows 10).
 pub const MAX_NESTING: usize = 10;

@@ -1,0 +1,292 @@
+//! JSONata, as Step Functions runs it in `"QueryLanguage": "JSONata"` states.
+//!
+//! The language itself is the `jlens-core` crate (chosen by measurement:
+//! crates/asl/README.md, "JSONata"). This module adds what Step Functions
+//! changes around it:
+//!
+//! - **No context item.** An expression is evaluated with `$` undefined; the
+//!   state's data is the variable `$states` (`input`, `result`,
+//!   `errorOutput`, `context`) and each workflow variable is `$name`. A
+//!   top-level field name, `$` or `$$` is refused when the expression is
+//!   parsed ([`check`]).
+//! - **The form.** A string is an expression when it starts with `{%` and
+//!   ends with `%}`, with nothing outside them (a leading or trailing space
+//!   makes it a literal); anything else is a literal ([`Template`]).
+//! - **Results are JSON.** *Undefined* is an error, named after the field
+//!   (`The JSONata expression '…' specified for the field 'Output/v' returned
+//!   nothing (undefined).`), as is a function. Integral numbers come out as
+//!   JSON integers (`3`, not `3.0`). Inside an object or array a function or
+//!   a non-finite number is written as `JSON.stringify` writes it (left out,
+//!   or `null`); JSONata's arithmetic refuses to make a non-finite number
+//!   (`D1001`), so only a few functions can produce one.
+//! - **AWS's functions** ([`functions`]): `$partition`, `$range`, `$hash`,
+//!   `$random(seed?)`, `$uuid`, `$parse`; `$eval` removed.
+//!
+//! An expression is parsed once into the crate's syntax tree (immutable,
+//! `Send + Sync`); an evaluation binds only the variables the expression
+//! names. The crate grows its stack on demand, so deep recursion fails with
+//! an error rather than overflowing a tokio worker's stack; a panic inside it
+//! (none is known: the jsonata-js suite and the property tests run without
+//! one) is caught at this boundary and becomes an evaluation error.
+
+mod check;
+mod functions;
+mod template;
+#[cfg(test)]
+mod tests;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use jlens_core::{Bindings, Options};
+use serde_json::{Map, Value};
+
+// Until the engine uses it (see the `mod jsonata` in lib.rs).
+#[cfg_attr(not(test), allow(unused_imports))]
+pub(crate) use template::Template;
+
+/// What one evaluation sees.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scope<'a> {
+    /// The `$states` object: `input`, and `result`, `errorOutput`, `context`
+    /// where the field has them.
+    pub(crate) states: &'a Value,
+    /// The workflow variables visible to the state, each bound as `$name`.
+    pub(crate) variables: &'a Map<String, Value>,
+}
+
+/// How an expression failed, at load time ([`JsonataError::Syntax`],
+/// [`JsonataError::Unsupported`]) or at run time (the rest, each a
+/// `States.QueryEvaluationError`). `Display` is the message AWS writes:
+/// the load-time ones as `ValidateStateMachineDefinition` words them, the
+/// run-time ones as the cause of the error, without the `An error occurred
+/// while executing the state …` prefix the engine adds.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub(crate) enum JsonataError {
+    /// The expression does not parse (or is not JSONata 2.0.6).
+    #[error("INVALID_JSONATA_EXPRESSION: {message}")]
+    Syntax {
+        /// The expression (the text between `{%` and `%}`, trimmed).
+        expression: String,
+        /// The JSONata error code, e.g. `S0202`.
+        code: String,
+        /// The parser's message, with its code and position.
+        message: String,
+    },
+    /// The expression reads the context Step Functions does not provide.
+    #[error("UNSUPPORTED_JSONATA_EXPRESSION: {message}")]
+    Unsupported {
+        /// The expression.
+        expression: String,
+        /// E.g. `Reference to '$$' is not supported.`
+        message: String,
+    },
+    /// The evaluation raised an error.
+    #[error(
+        "The JSONata expression '{expression}' specified for the field '{field}' threw an error during evaluation. {message}"
+    )]
+    Evaluation {
+        /// The expression.
+        expression: String,
+        /// The field, relative to the state (`Arguments/Input/id`); empty
+        /// until [`JsonataError::in_field`] names it.
+        field: String,
+        /// The JSONata error code (`T2001`, `D3137` for `$error` and AWS's
+        /// functions), empty for a panic caught at the boundary.
+        code: String,
+        /// `CODE: message`.
+        message: String,
+    },
+    /// The expression evaluated to *undefined*.
+    #[error(
+        "The JSONata expression '{expression}' specified for the field '{field}' returned nothing (undefined)."
+    )]
+    Undefined {
+        /// The expression.
+        expression: String,
+        /// The field, as for [`JsonataError::Evaluation`].
+        field: String,
+    },
+    /// The expression evaluated to something JSON cannot hold (a function).
+    #[error(
+        "The JSONata expression '{expression}' specified for the field '{field}' returned an unsupported result type."
+    )]
+    NotJson {
+        /// The expression.
+        expression: String,
+        /// The field, as for [`JsonataError::Evaluation`].
+        field: String,
+    },
+}
+
+impl JsonataError {
+    /// Puts `name` in front of the field the error names: a [`Template`]
+    /// names the path inside itself (`/Input/id`, `[0]`); the engine adds
+    /// the field of the state (`Arguments`) or the whole location of a bare
+    /// expression (`Choices[1]/Condition`).
+    pub(crate) fn in_field(mut self, name: &str) -> Self {
+        match &mut self {
+            JsonataError::Evaluation { field, .. }
+            | JsonataError::Undefined { field, .. }
+            | JsonataError::NotJson { field, .. } => field.insert_str(0, name),
+            JsonataError::Syntax { .. } | JsonataError::Unsupported { .. } => {}
+        }
+        self
+    }
+
+    /// Whether this is a definition error (found by [`Expression::parse`]).
+    pub(crate) fn is_load_time(&self) -> bool {
+        matches!(
+            self,
+            JsonataError::Syntax { .. } | JsonataError::Unsupported { .. }
+        )
+    }
+}
+
+/// A JSONata expression, parsed once.
+#[derive(Clone)]
+pub(crate) struct Expression {
+    /// The expression as written, trimmed (what error messages quote).
+    source: Arc<str>,
+    compiled: jlens_core::Expression,
+    /// The variables it names, without `$`: the only ones an evaluation binds.
+    names: Arc<[String]>,
+    /// `$type((source))`, compiled the first time the expression gives no
+    /// JSON value, to tell *undefined* from a function.
+    probe: Arc<OnceLock<Option<jlens_core::Expression>>>,
+}
+
+impl std::fmt::Debug for Expression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Expression({:?})", &*self.source)
+    }
+}
+
+impl PartialEq for Expression {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+/// One expression may run this long (the limit emulators measured on AWS;
+/// a recursion without a base case is a tail call, which only the clock
+/// ends).
+const TIME_LIMIT: Duration = Duration::from_secs(5);
+
+impl Expression {
+    /// Parses `src`, the text between `{%` and `%}`, and checks it as AWS
+    /// does when a state machine is created.
+    pub(crate) fn parse(src: &str) -> Result<Expression, JsonataError> {
+        let source = src.trim();
+        let compiled = catch_unwind(|| jlens_core::Expression::compile(source))
+            .unwrap_or_else(|_| Err(jlens_core::Error::new("S0500").with("message", "panic")));
+        let compiled = compiled.map_err(|e| JsonataError::Syntax {
+            expression: source.to_owned(),
+            code: e.code().to_owned(),
+            message: e.to_string(),
+        })?;
+        let (refusal, names) = check::check(&compiled.ast().root);
+        match refusal {
+            Some(check::Refusal::Unsupported(message)) => Err(JsonataError::Unsupported {
+                expression: source.to_owned(),
+                message,
+            }),
+            Some(check::Refusal::Syntax(message)) => Err(JsonataError::Syntax {
+                expression: source.to_owned(),
+                code: "S0201".into(),
+                message,
+            }),
+            None => Ok(Expression {
+                source: source.into(),
+                compiled,
+                names: names.into(),
+                probe: Arc::default(),
+            }),
+        }
+    }
+
+    /// The expression as written (trimmed).
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates to a JSON value; *undefined* is an error.
+    pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
+        self.evaluate_bound(&bindings(scope, self.names.iter()))
+    }
+
+    /// Evaluates, with *undefined* as `None` (for a caller that gives it a
+    /// meaning of its own).
+    pub(crate) fn evaluate_optional(
+        &self,
+        scope: &Scope<'_>,
+    ) -> Result<Option<Value>, JsonataError> {
+        match self.evaluate(scope) {
+            Ok(v) => Ok(Some(v)),
+            Err(JsonataError::Undefined { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Evaluates with bindings already built (a [`Template`] builds them
+    /// once for all its expressions).
+    fn evaluate_bound(&self, bindings: &Bindings) -> Result<Value, JsonataError> {
+        let options = Options::new().timeout(TIME_LIMIT);
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            self.compiled.evaluate_with(None, bindings, &options)
+        }));
+        match run {
+            Ok(Ok(Some(v))) => Ok(v),
+            Ok(Ok(None)) => Err(self.no_value(bindings, &options)),
+            Ok(Err(e)) => Err(JsonataError::Evaluation {
+                expression: self.source.to_string(),
+                field: String::new(),
+                code: e.code().to_owned(),
+                message: format!("{}: {}", e.code(), e.message()),
+            }),
+            Err(_) => Err(JsonataError::Evaluation {
+                expression: self.source.to_string(),
+                field: String::new(),
+                code: String::new(),
+                message: "The JSONata library failed (a panic).".into(),
+            }),
+        }
+    }
+
+    /// *Undefined*, or a function (which JSON cannot hold): asks `$type`.
+    fn no_value(&self, bindings: &Bindings, options: &Options) -> JsonataError {
+        let probe = self.probe.get_or_init(|| {
+            jlens_core::Expression::compile(&format!("$type(({}))", self.source)).ok()
+        });
+        let kind = probe.as_ref().and_then(|p| {
+            catch_unwind(AssertUnwindSafe(|| {
+                p.evaluate_with(None, bindings, options)
+            }))
+            .ok()
+            .and_then(Result::ok)
+            .flatten()
+        });
+        let (expression, field) = (self.source.to_string(), String::new());
+        match kind {
+            Some(Value::String(t)) if t == "function" => {
+                JsonataError::NotJson { expression, field }
+            }
+            _ => JsonataError::Undefined { expression, field },
+        }
+    }
+}
+
+/// The bindings for one evaluation: AWS's functions, then `$states` and the
+/// workflow variables among `names` (cloned: the crate owns its bindings).
+fn bindings<'n>(scope: &Scope<'_>, names: impl Iterator<Item = &'n String>) -> Bindings {
+    let mut b = functions::base().clone();
+    for name in names {
+        if name == "states" {
+            b = b.var("states", scope.states.clone());
+        } else if let Some(v) = scope.variables.get(name) {
+            b = b.var(name.as_str(), v.clone());
+        }
+    }
+    b
+}
