@@ -471,11 +471,6 @@ async fn run_case(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
-/// TEMPORARY: the engine does not run JSONata states or Variables yet; the
-/// `jsonata_*` / `variables_*` files are read (and their `source` checked)
-/// but not run until it does.
-const SKIP_JSONATA_UNTIL_ENGINE: bool = true;
-
 #[tokio::test]
 async fn conformance_suite() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
@@ -508,9 +503,6 @@ async fn conformance_suite() {
                         .is_some_and(|s| s.starts_with("https://docs.aws.amazon.com/")),
                 "{label}: no source (the AWS documentation page)"
             );
-            if from_docs && SKIP_JSONATA_UNTIL_ENGINE {
-                continue;
-            }
             if filter.as_deref().is_some_and(|flt| !label.contains(flt)) {
                 continue;
             }
