@@ -41,8 +41,13 @@ local: ## Build and run the whole system on this machine (saga-local serve)
 .PHONY: test
 test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, infra checks
 	cargo fmt --all --check
+	bash scripts/conformance-reference.sh --check
 	bash scripts/with-moto.sh cargo test --workspace --locked
 	bash scripts/infra-checks.sh
+
+.PHONY: conformance-reference
+conformance-reference: ## Only the check of the conformance cases' JSONata values against jsonata 2.0.6 (npm)
+	bash scripts/conformance-reference.sh --check
 
 .PHONY: test-aws
 test-aws: ## Only the AWS adapter contract tests against moto

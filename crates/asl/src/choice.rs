@@ -147,6 +147,8 @@ fn parse_rule_at(
     for (k, val) in obj {
         match k.as_str() {
             "Next" | "Comment" | "Variable" => {}
+            // A top-level rule's Assign is parsed with the state.
+            "Assign" if top => {}
             _ => ops.push((k, val)),
         }
     }

@@ -1,6 +1,7 @@
 //! Execution history events, named and shaped like AWS's
 //! `GetExecutionHistory` (input and output are JSON text, as in AWS).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -78,6 +79,7 @@ event_types!(
     MapStateFailed,
     MapStateAborted,
     MapStateExited,
+    EvaluationFailed,
 );
 
 impl fmt::Display for EventType {
@@ -140,6 +142,13 @@ pub struct StateExitedDetails {
     pub output: String,
     /// Truncation flag.
     pub output_details: PayloadDetails,
+    /// The variables the state's `Assign` set, each as JSON text (only
+    /// for states with `Assign`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_variables: Option<BTreeMap<String, String>>,
+    /// Truncation flag of `assignedVariables` (with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assigned_variables_details: Option<PayloadDetails>,
 }
 
 /// Details holding an output (execution succeeded, Lambda succeeded).
@@ -238,6 +247,22 @@ pub struct LambdaScheduledDetails {
     pub timeout_in_seconds: Option<u64>,
 }
 
+/// `evaluationFailedEventDetails`: a JSONata expression failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvaluationFailedDetails {
+    /// Error name (`States.QueryEvaluationError`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Cause.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The field of the state whose expression failed (`Output`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// The state's name.
+    pub state: String,
+}
+
 /// `mapStateStartedEventDetails`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapStartedDetails {
@@ -303,6 +328,8 @@ pub enum EventDetails {
     MapIterationFailed(MapIterationDetails),
     /// `mapIterationAbortedEventDetails`.
     MapIterationAborted(MapIterationDetails),
+    /// `evaluationFailedEventDetails`.
+    EvaluationFailed(EvaluationFailedDetails),
 }
 
 /// One history event.
@@ -372,6 +399,8 @@ struct Wire {
     map_iteration_failed_event_details: Option<MapIterationDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     map_iteration_aborted_event_details: Option<MapIterationDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    evaluation_failed_event_details: Option<EvaluationFailedDetails>,
 }
 
 impl Wire {
@@ -403,6 +432,7 @@ impl Wire {
             map_iteration_succeeded_event_details: None,
             map_iteration_failed_event_details: None,
             map_iteration_aborted_event_details: None,
+            evaluation_failed_event_details: None,
         }
     }
 }
@@ -444,6 +474,7 @@ impl Serialize for HistoryEvent {
             }
             EventDetails::MapIterationFailed(d) => w.map_iteration_failed_event_details = Some(d),
             EventDetails::MapIterationAborted(d) => w.map_iteration_aborted_event_details = Some(d),
+            EventDetails::EvaluationFailed(d) => w.evaluation_failed_event_details = Some(d),
         }
         w.serialize(s)
     }
@@ -496,6 +527,8 @@ impl<'de> Deserialize<'de> for HistoryEvent {
             EventDetails::MapIterationFailed(x)
         } else if let Some(x) = w.map_iteration_aborted_event_details {
             EventDetails::MapIterationAborted(x)
+        } else if let Some(x) = w.evaluation_failed_event_details {
+            EventDetails::EvaluationFailed(x)
         } else {
             EventDetails::None
         };

@@ -53,17 +53,18 @@ mod exec;
 mod history;
 mod host;
 mod intrinsic;
-// Used by the engine's JSONata states (issue 13); until they are wired in,
-// only the module's own tests call it.
+// A few helpers of the JSONata module are used only by its own tests.
 #[cfg_attr(not(test), allow(dead_code))]
 mod jsonata;
 mod model;
 mod path;
+mod ql;
 mod random;
 mod scan;
 mod snapshot;
 mod template;
 mod tokens;
+mod vars;
 
 pub use clock::{Clock, ManualClock, RealClock, Sleep};
 pub use engine::{
@@ -71,9 +72,9 @@ pub use engine::{
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
-    ErrorDetails, EventDetails, EventType, ExecutionStartedDetails, HistoryEvent,
-    LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails, PayloadDetails,
-    StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
+    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails,
+    HistoryEvent, LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails,
+    PayloadDetails, StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
     TaskScheduledDetails, TaskStartedDetails,
 };
 pub use host::{

@@ -10,6 +10,7 @@ use crate::choice::Rule;
 use crate::error::{ErrorName, Problem};
 use crate::host::Resource;
 use crate::path::{Path, ReferencePath};
+use crate::ql::Jx;
 use crate::template::{Expr, Template};
 
 /// A validated state machine: the only thing the engine executes.
@@ -105,9 +106,18 @@ impl Graph {
     }
 }
 
+/// The query language of a state (`QueryLanguage`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueryLanguage {
+    JsonPath,
+    Jsonata,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct State {
     pub(crate) name: String,
+    /// A JSONata state's `Output` (absent: the default output).
+    pub(crate) output: Option<Jx>,
     pub(crate) input_path: IoPath,
     pub(crate) output_path: IoPath,
     pub(crate) kind: Kind,
@@ -145,6 +155,8 @@ pub(crate) enum Transition {
 pub(crate) enum Seconds {
     Fixed(u64),
     Path(ReferencePath),
+    /// A JSONata expression.
+    Jsonata(Jx),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +179,55 @@ pub(crate) struct Retrier {
 pub(crate) struct Catcher {
     pub(crate) errors: Vec<ErrorName>,
     pub(crate) result_path: ResultPath,
+    pub(crate) assign: Option<Assign>,
+    /// A JSONata catcher's `Output` (absent: the error output).
+    pub(crate) output: Option<Jx>,
     pub(crate) next: usize,
+}
+
+/// An `Assign` field: the variables a state sets and how their values are
+/// computed. In a JSONPath state it is a payload template whose top-level
+/// keys (without `.$`) are the variable names.
+#[derive(Debug, Clone)]
+pub(crate) enum Assign {
+    Path(Template),
+    /// A JSONata state's: an object whose values may be expressions.
+    Jsonata(Jx),
+}
+
+/// A `Parameters` (JSONPath) or `Arguments` / `ItemSelector` (JSONata)
+/// payload.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    Path(Template),
+    Jsonata(Jx),
+}
+
+/// The test of a Choice rule.
+#[derive(Debug, Clone)]
+pub(crate) enum Cond {
+    Path(Rule),
+    /// A JSONata `Condition`.
+    Jsonata(Jx),
+}
+
+impl std::fmt::Display for Cond {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Cond::Path(r) => r.fmt(f),
+            Cond::Jsonata(j) => f.write_str(&j.describe()),
+        }
+    }
+}
+
+/// One rule of a Choice state: its test, target and `Assign`.
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceRule {
+    pub(crate) rule: Cond,
+    pub(crate) next: usize,
+    pub(crate) assign: Option<Assign>,
+    /// A JSONata rule's `Output` (over the state's when the rule matches).
+    pub(crate) output: Option<Jx>,
 }
 
 #[derive(Debug, Clone)]
@@ -176,6 +236,8 @@ pub(crate) enum WaitFor {
     Seconds(Seconds),
     Timestamp(DateTime<FixedOffset>),
     TimestampPath(ReferencePath),
+    /// A JSONata `Timestamp` expression.
+    TimestampJsonata(Jx),
 }
 
 #[derive(Debug, Clone)]
@@ -183,6 +245,8 @@ pub(crate) enum FailField {
     Absent,
     Literal(String),
     Expr(Expr),
+    /// A JSONata expression.
+    Jsonata(Jx),
 }
 
 /// What Task, Parallel and Map states do with the result of their work, or
@@ -191,6 +255,7 @@ pub(crate) enum FailField {
 #[derive(Debug, Clone)]
 pub(crate) struct Handling {
     pub(crate) result_selector: Option<Template>,
+    pub(crate) assign: Option<Assign>,
     pub(crate) result_path: ResultPath,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
@@ -201,7 +266,7 @@ pub(crate) struct Handling {
 pub(crate) struct TaskState {
     pub(crate) resource: Resource,
     pub(crate) resource_arn: String,
-    pub(crate) parameters: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
     pub(crate) timeout: Option<Seconds>,
     pub(crate) heartbeat: Option<Seconds>,
     pub(crate) handling: Handling,
@@ -210,14 +275,16 @@ pub(crate) struct TaskState {
 #[derive(Debug, Clone)]
 pub(crate) struct ParallelState {
     pub(crate) branches: Vec<Graph>,
-    pub(crate) parameters: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
     pub(crate) handling: Handling,
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct MapState {
     pub(crate) items_path: Option<ReferencePath>,
-    pub(crate) item_selector: Option<Template>,
+    /// A JSONata Map's `Items`.
+    pub(crate) items: Option<Jx>,
+    pub(crate) item_selector: Option<Payload>,
     pub(crate) processor: Graph,
     pub(crate) max_concurrency: Seconds,
     pub(crate) handling: Handling,
@@ -229,15 +296,19 @@ pub(crate) enum Kind {
         parameters: Option<Template>,
         result: Option<Value>,
         result_path: ResultPath,
+        assign: Option<Assign>,
         transition: Transition,
     },
     Task(Box<TaskState>),
     Choice {
-        choices: Vec<(Rule, usize)>,
+        choices: Vec<ChoiceRule>,
         default: Option<usize>,
+        /// The state-level `Assign`: applies when the state takes `Default`.
+        assign: Option<Assign>,
     },
     Wait {
         wait: WaitFor,
+        assign: Option<Assign>,
         transition: Transition,
     },
     Succeed,
@@ -266,8 +337,10 @@ impl Kind {
             Kind::Task(t) => with_catch(&t.handling.transition, &t.handling.catch),
             Kind::Parallel(p) => with_catch(&p.handling.transition, &p.handling.catch),
             Kind::Map(m) => with_catch(&m.handling.transition, &m.handling.catch),
-            Kind::Choice { choices, default } => {
-                let mut v: Vec<usize> = choices.iter().map(|(_, n)| *n).collect();
+            Kind::Choice {
+                choices, default, ..
+            } => {
+                let mut v: Vec<usize> = choices.iter().map(|c| c.next).collect();
                 v.extend(default.iter().copied());
                 v
             }
@@ -418,12 +491,14 @@ impl Graph {
                 branches = vec![m.processor.outline()];
                 self.handling_edges(&m.handling, &mut edges);
             }
-            Kind::Choice { choices, default } => {
-                for (rule, next) in choices {
+            Kind::Choice {
+                choices, default, ..
+            } => {
+                for c in choices {
                     edges.push(Edge {
-                        target: self.name_of(*next),
+                        target: self.name_of(c.next),
                         kind: EdgeKind::Choice,
-                        label: Some(rule.to_string()),
+                        label: Some(c.rule.to_string()),
                     });
                 }
                 if let Some(d) = default {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::history::HistoryEvent;
 
@@ -114,6 +114,10 @@ pub struct Position {
     pub retry_count: u32,
     /// Progress inside the state.
     pub phase: Phase,
+    /// The workflow variables of the top-level scope when the state was
+    /// entered (absent in snapshots written before variables existed).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub variables: Map<String, Value>,
 }
 
 /// Everything needed to resume an execution; independent of the definition

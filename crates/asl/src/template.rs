@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::error::{Failure, Problem, pointer_token};
 use crate::intrinsic::Intrinsic;
-use crate::path::Path;
+use crate::path::{Path, Root};
+use crate::vars::Vars;
 
 /// The context object, built only if something reads it. Two variants are
 /// cached: with and without `$$.Execution.Input` (which can be large and is
@@ -69,26 +70,42 @@ impl<'a> LazyContext<'a> {
 pub(crate) struct Env<'a> {
     pub(crate) input: &'a Value,
     pub(crate) context: &'a LazyContext<'a>,
+    /// The workflow variables in scope (none outside an execution).
+    pub(crate) vars: Option<&'a Vars>,
 }
 
 impl<'a> Env<'a> {
     pub(crate) fn new(input: &'a Value, context: &'a LazyContext<'a>) -> Self {
-        Env { input, context }
-    }
-
-    /// The document `path` is evaluated against: the input for `$…`, the
-    /// context object for `$$…`. Every path evaluation picks its root here.
-    pub(crate) fn root(&self, path: &Path) -> &Value {
-        if path.is_context() {
-            self.context.for_path(path)
-        } else {
-            self.input
+        Env {
+            input,
+            context,
+            vars: None,
         }
     }
 
-    /// Select `path` from the input (`$…`) or the context (`$$…`).
+    /// The same environment with workflow variables.
+    pub(crate) fn with_vars(self, vars: &'a Vars) -> Self {
+        Env {
+            vars: Some(vars),
+            ..self
+        }
+    }
+
+    /// The document `path` is evaluated against: the input for `$…`, the
+    /// context object for `$$…`, a variable's value for `$name…` (None
+    /// when it is not assigned). Every path evaluation picks its root here.
+    pub(crate) fn root(&self, path: &Path) -> Option<&Value> {
+        match path.root() {
+            Root::Context => Some(self.context.for_path(path)),
+            Root::Input => Some(self.input),
+            Root::Variable => self.vars?.get(path.variable()?),
+        }
+    }
+
+    /// Select `path` from the input (`$…`), the context (`$$…`) or a
+    /// variable (`$name…`).
     pub(crate) fn resolve(&self, path: &Path) -> Option<Value> {
-        path.select(self.root(path))
+        path.select(self.root(path)?)
     }
 
     /// Like [`Env::resolve`], borrowing the node when the path is definite.
@@ -103,7 +120,7 @@ impl<'a> Env<'a> {
     /// The node a definite path (e.g. a reference path) points to, from the
     /// input or the context object; `None` when there is none.
     pub(crate) fn get(&self, path: &Path) -> Option<&Value> {
-        path.get(self.root(path))
+        path.get(self.root(path)?)
     }
 }
 
@@ -140,10 +157,10 @@ impl Expr {
     pub(crate) fn eval(&self, env: &Env<'_>, field: &str) -> Result<Value, Failure> {
         match self {
             Expr::Path(p) => env.resolve(p).ok_or_else(|| {
-                let (what, doc) = if p.is_context() {
-                    ("context object", env.context.get())
-                } else {
-                    ("input", env.input)
+                let (what, doc) = match p.root() {
+                    Root::Context => ("context object", env.context.get()),
+                    Root::Input => ("input", env.input),
+                    Root::Variable => return unassigned(p, field),
                 };
                 Failure::runtime(format!(
                     "The JSONPath '{}' specified for the field '{field}' could not be found in the {what} '{}'",
@@ -162,6 +179,16 @@ impl Expr {
             Expr::Intrinsic(i) => i.to_string(),
         }
     }
+}
+
+/// A `$name…` path that selects nothing: the variable is not assigned (or
+/// has no such field).
+pub(crate) fn unassigned(p: &Path, field: &str) -> Failure {
+    Failure::runtime(format!(
+        "The JSONPath '{}' specified for the field '{field}' could not be found: the variable '{}' is not assigned or has no such field",
+        p.as_str(),
+        p.variable().unwrap_or_default()
+    ))
 }
 
 pub(crate) fn truncate(s: &str, max: usize) -> String {

@@ -4,7 +4,8 @@
 //! Case format (see `tests/conformance/README.md`):
 //! `{name, definition, input?, mocks?, expect: {status?, output?, error?,
 //! cause?, cause_contains?, events?, events_include?, calls?, elapsed_seconds?,
-//! checks?, problems?}}`.
+//! checks?, problems?, assigned_variables?, evaluation_failed?}, source?,
+//! reference?}`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -25,6 +26,16 @@ struct Case {
     name: String,
     #[serde(default)]
     comment: Option<String>,
+    /// The AWS documentation page the case was written from.
+    #[serde(default)]
+    source: Option<String>,
+    /// Inputs of the reference computation (`reference/check.mjs`); not read here.
+    #[serde(default)]
+    reference: Option<Value>,
+    /// Values the reference computed that the case depends on but the engine
+    /// does not report (e.g. a Choice condition's value); not read here.
+    #[serde(default)]
+    computed: Option<Value>,
     definition: Value,
     #[serde(default)]
     input: Value,
@@ -88,6 +99,35 @@ struct Expect {
     /// For invalid definitions: every listed pointer must be reported.
     #[serde(default)]
     problems: Option<Vec<ProblemExpect>>,
+    /// `assignedVariables` of `…StateExited` events: the k-th entry naming a
+    /// state matches that state's k-th exit.
+    #[serde(default)]
+    assigned_variables: Option<Vec<AssignedExpect>>,
+    /// Fields of the `evaluationFailedEventDetails` of the (first)
+    /// `EvaluationFailed` event.
+    #[serde(default)]
+    evaluation_failed: Option<EvaluationFailedExpect>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignedExpect {
+    state: String,
+    /// Exactly the variables assigned (values as JSON, not JSON text).
+    variables: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluationFailedExpect {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    cause_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +232,9 @@ fn check_value(c: &Check, output: &Value) -> Result<(), String> {
         "integer" => v.as_i64().is_some_and(|n| {
             c.min.is_none_or(|m| n as f64 >= m) && c.max.is_none_or(|m| (n as f64) < m)
         }),
+        "number" => v
+            .as_f64()
+            .is_some_and(|n| c.min.is_none_or(|m| n >= m) && c.max.is_none_or(|m| n < m)),
         "token" => v.as_str().is_some_and(|s| {
             s.len() >= 22
                 && s.bytes()
@@ -206,52 +249,136 @@ fn check_value(c: &Check, output: &Value) -> Result<(), String> {
     }
 }
 
-async fn run_case(case: &Case) -> Result<(), String> {
-    let parsed = StateMachine::from_value(&case.definition);
-    if let Some(expected) = &case.expect.problems {
-        let problems = match parsed {
-            Ok(_) => return Err("expected the definition to be rejected, but it parsed".into()),
-            Err(p) => p,
-        };
-        for e in expected {
-            let found = problems.iter().any(|p| {
-                p.pointer == e.pointer
-                    && e.message_contains
-                        .as_ref()
-                        .is_none_or(|m| p.message.contains(m.as_str()))
-            });
-            if !found {
+/// The checks that read the history: event types, `assignedVariables`,
+/// `EvaluationFailed`.
+fn check_history(e: &Expect, history: &[asl::HistoryEvent]) -> Result<(), String> {
+    let types: Vec<&str> = history.iter().map(|ev| ev.event_type.as_str()).collect();
+    if let Some(ev) = &e.events
+        && &types != ev
+    {
+        return Err(format!("events: expected {ev:?}\n got {types:?}"));
+    }
+    if let Some(ev) = &e.events_include {
+        let mut it = types.iter();
+        for want in ev {
+            if !it.any(|t| t == want) {
                 return Err(format!(
-                    "expected a problem at {} (containing {:?}); got {:?}",
-                    e.pointer, e.message_contains, problems
+                    "events should include {ev:?} in order; got {types:?}"
                 ));
             }
         }
-        return Ok(());
     }
-    let machine = parsed.map_err(|p| format!("definition rejected: {p:?}"))?;
-    let clock = ManualClock::default();
-    let host = Arc::new(ScriptedHost {
-        mocks: case.mocks.clone(),
-        clock: clock.clone(),
-        counts: Mutex::new(HashMap::new()),
-        calls: Mutex::new(Vec::new()),
-    });
-    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
-    let fut = engine
-        .run(
-            &machine,
-            StartExecution::new("conformance", case.input.clone()),
-        )
-        .map_err(|e| e.to_string())?;
-    let outcome = tokio::time::timeout(Duration::from_secs(20), clock.run(fut))
-        .await
-        .map_err(|_| "the execution did not finish (deadlock?)".to_string())?;
+    if let Some(want) = &e.assigned_variables {
+        check_assigned(want, history)?;
+    }
+    if let Some(want) = &e.evaluation_failed {
+        check_evaluation_failed(want, history)?;
+    }
+    Ok(())
+}
+
+/// AWS stores each assigned value as JSON text; the case lists the values.
+fn check_assigned(want: &[AssignedExpect], history: &[asl::HistoryEvent]) -> Result<(), String> {
+    let exits: Vec<Value> = history
+        .iter()
+        .filter(|ev| ev.event_type.as_str().ends_with("StateExited"))
+        .map(|ev| serde_json::to_value(ev).unwrap())
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for w in want {
+        let k = seen.entry(w.state.as_str()).or_insert(0);
+        *k += 1;
+        let Some(ev) = exits
+            .iter()
+            .filter(|ev| ev["stateExitedEventDetails"]["name"] == w.state.as_str())
+            .nth(*k - 1)
+        else {
+            return Err(format!(
+                "assigned_variables: no exit #{k} of state {}",
+                w.state
+            ));
+        };
+        let details = &ev["stateExitedEventDetails"];
+        let mut actual = serde_json::Map::new();
+        if let Some(vars) = details["assignedVariables"].as_object() {
+            for (name, text) in vars {
+                let v = match text {
+                    Value::String(s) => serde_json::from_str(s).unwrap_or_else(|_| text.clone()),
+                    other => other.clone(),
+                };
+                actual.insert(name.clone(), v);
+            }
+        }
+        if actual != w.variables {
+            return Err(format!(
+                "assigned_variables of {} (exit #{k}): expected {}, got {} in {details}",
+                w.state,
+                Value::Object(w.variables.clone()),
+                Value::Object(actual)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_evaluation_failed(
+    want: &EvaluationFailedExpect,
+    history: &[asl::HistoryEvent],
+) -> Result<(), String> {
+    let Some(ev) = history
+        .iter()
+        .find(|ev| ev.event_type.as_str() == "EvaluationFailed")
+    else {
+        return Err("no EvaluationFailed event".into());
+    };
+    let ev = serde_json::to_value(ev).unwrap();
+    let d = &ev["evaluationFailedEventDetails"];
+    let field = |k: &str| d[k].as_str().unwrap_or("").to_string();
+    let fields = [
+        ("state", &want.state),
+        ("location", &want.location),
+        ("error", &want.error),
+    ];
+    for (k, w) in fields {
+        if let Some(w) = w
+            && field(k) != *w
+        {
+            return Err(format!("EvaluationFailed {k}: expected {w:?} in {d}"));
+        }
+    }
+    if let Some(c) = &want.cause_contains
+        && !field("cause").contains(c.as_str())
+    {
+        return Err(format!("EvaluationFailed cause should contain {c:?}: {d}"));
+    }
+    Ok(())
+}
+
+/// An invalid definition: every expected pointer must be among the problems.
+fn check_problems(expected: &[ProblemExpect], problems: &[asl::Problem]) -> Result<(), String> {
+    for e in expected {
+        let found = problems.iter().any(|p| {
+            p.pointer == e.pointer
+                && e.message_contains
+                    .as_ref()
+                    .is_none_or(|m| p.message.contains(m.as_str()))
+        });
+        if !found {
+            return Err(format!(
+                "expected a problem at {} (containing {:?}); got {:?}",
+                e.pointer, e.message_contains, problems
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Status, output, error and cause of the finished execution.
+fn check_outcome(e: &Expect, outcome: &asl::ExecutionOutcome) -> Result<(), String> {
     let summary = format!(
         "status={} output={:?} error={:?} cause={:?}",
         outcome.status, outcome.output, outcome.error, outcome.cause
     );
-    let e = &case.expect;
     if let Some(s) = &e.status
         && outcome.status.as_str() != s
     {
@@ -279,26 +406,38 @@ async fn run_case(case: &Case) -> Result<(), String> {
     {
         return Err(format!("cause should contain {c:?}, {summary}"));
     }
-    let types: Vec<&str> = outcome
-        .history
-        .iter()
-        .map(|ev| ev.event_type.as_str())
-        .collect();
-    if let Some(ev) = &e.events
-        && &types != ev
-    {
-        return Err(format!("events: expected {ev:?}\n got {types:?}"));
+    Ok(())
+}
+
+async fn run_case(case: &Case) -> Result<(), String> {
+    let parsed = StateMachine::from_value(&case.definition);
+    if let Some(expected) = &case.expect.problems {
+        return match parsed {
+            Ok(_) => Err("expected the definition to be rejected, but it parsed".into()),
+            Err(problems) => check_problems(expected, &problems),
+        };
     }
-    if let Some(ev) = &e.events_include {
-        let mut it = types.iter();
-        for want in ev {
-            if !it.any(|t| t == want) {
-                return Err(format!(
-                    "events should include {ev:?} in order; got {types:?}"
-                ));
-            }
-        }
-    }
+    let machine = parsed.map_err(|p| format!("definition rejected: {p:?}"))?;
+    let clock = ManualClock::default();
+    let host = Arc::new(ScriptedHost {
+        mocks: case.mocks.clone(),
+        clock: clock.clone(),
+        counts: Mutex::new(HashMap::new()),
+        calls: Mutex::new(Vec::new()),
+    });
+    let engine = Engine::new(host.clone(), Arc::new(clock.clone()));
+    let fut = engine
+        .run(
+            &machine,
+            StartExecution::new("conformance", case.input.clone()),
+        )
+        .map_err(|e| e.to_string())?;
+    let outcome = tokio::time::timeout(Duration::from_secs(20), clock.run(fut))
+        .await
+        .map_err(|_| "the execution did not finish (deadlock?)".to_string())?;
+    let e = &case.expect;
+    check_outcome(e, &outcome)?;
+    check_history(e, &outcome.history)?;
     if let Some(calls) = &e.calls {
         let actual = host.calls.lock().unwrap().clone();
         if actual.len() != calls.len() || !calls.iter().zip(&actual).all(|(c, a)| subset(c, a)) {
@@ -314,7 +453,8 @@ async fn run_case(case: &Case) -> Result<(), String> {
         let elapsed = (outcome.stop_time - start).num_milliseconds() as f64 / 1000.0;
         if (elapsed - secs).abs() > 0.001 {
             return Err(format!(
-                "elapsed: expected {secs}s, got {elapsed}s; {summary}"
+                "elapsed: expected {secs}s, got {elapsed}s; status={} output={:?}",
+                outcome.status, outcome.output
             ));
         }
     }
@@ -348,14 +488,21 @@ async fn conformance_suite() {
         let text = std::fs::read_to_string(f).unwrap();
         let cases: Vec<Case> = serde_json::from_str(&text)
             .unwrap_or_else(|e| panic!("{}: cannot read cases: {e}", f.display()));
+        let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("?");
+        let from_docs = stem.starts_with("jsonata_") || stem.starts_with("variables_");
         for case in &cases {
-            let _ = &case.comment;
-            let label = format!(
-                "{}::{}",
-                f.file_stem().and_then(|s| s.to_str()).unwrap_or("?"),
-                case.name
-            );
+            let _ = (&case.comment, &case.reference, &case.computed);
+            let label = format!("{stem}::{}", case.name);
             assert!(names.insert(label.clone()), "duplicate case name {label}");
+            // The JSONata/Variables cases each cite the page they were written from.
+            assert!(
+                !from_docs
+                    || case
+                        .source
+                        .as_deref()
+                        .is_some_and(|s| s.starts_with("https://docs.aws.amazon.com/")),
+                "{label}: no source (the AWS documentation page)"
+            );
             if filter.as_deref().is_some_and(|flt| !label.contains(flt)) {
                 continue;
             }

@@ -297,3 +297,38 @@ fn graph_rejects_invalid_definitions() {
     let out = saga_local(&["graph", &fixture("invalid.asl.json")]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn validate_and_exec_reject_jsonata_definition_errors_with_exit_2() {
+    let dir = std::env::temp_dir().join(format!("saga-local-ql-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("ql.asl.json");
+    std::fs::write(
+        &f,
+        r#"{"QueryLanguage": "JSONata", "StartAt": "A", "States": {
+            "A": {"Type": "Pass", "InputPath": "$.x", "Output": {"v": "{% $.x %}"}, "Next": "B"},
+            "B": {"Type": "Pass", "QueryLanguage": "JSONPath", "End": true}}}"#,
+    )
+    .unwrap();
+    let path = f.to_str().unwrap();
+
+    let out = saga_local(&["validate", path]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/States/A/InputPath: 'InputPath' is a JSONPath field"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/States/A/Output/v: a JSONata expression cannot use $"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/States/B: \"QueryLanguage\": \"JSONPath\" is not allowed"),
+        "{err}"
+    );
+
+    let exec = saga_local(&["exec", path]);
+    assert_eq!(exec.status.code(), Some(2));
+    assert!(stderr(&exec).contains("/States/A/InputPath"));
+}

@@ -149,9 +149,20 @@ impl Builder {
         ptr: &str,
         names: &HashMap<String, usize>,
     ) -> Vec<Catcher> {
-        const FIELDS: &[&str] = &["ErrorEquals", "Next", "ResultPath", "Comment"];
+        const FIELDS: &[&str] = &[
+            "ErrorEquals",
+            "Next",
+            "ResultPath",
+            "Output",
+            "Assign",
+            "Comment",
+        ];
         self.error_handlers(v, ptr, "Catch", "catcher", FIELDS, |b, p, obj, errors| {
             let result_path = b.result_path(obj.get("ResultPath"), &format!("{p}/ResultPath"));
+            let assign = b.assign(obj.get("Assign"), &format!("{p}/Assign"));
+            let ql = b.state_ql;
+            b.catcher_language(obj, p, ql);
+            let output = b.catcher_output(obj, p);
             let next = match obj.get("Next") {
                 Some(n) => b.target(n, &format!("{p}/Next"), names),
                 None => {
@@ -162,6 +173,8 @@ impl Builder {
             Catcher {
                 errors,
                 result_path,
+                assign,
+                output,
                 next: next.unwrap_or(0),
             }
         })
@@ -178,6 +191,7 @@ impl Builder {
         Handling {
             result_selector: self
                 .template(obj.get("ResultSelector"), &format!("{ptr}/ResultSelector")),
+            assign: self.assign(obj.get("Assign"), &format!("{ptr}/Assign")),
             result_path: self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
             retry: self.retriers(obj.get("Retry"), ptr),
             catch: self.catchers(obj.get("Catch"), ptr, names),

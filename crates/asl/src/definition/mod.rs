@@ -4,6 +4,8 @@
 //! the `Retry` and `Catch` fields.
 
 mod handlers;
+mod jsonata;
+mod language;
 mod states;
 
 use std::collections::HashMap;
@@ -12,9 +14,13 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use crate::error::{Problem, pointer_token};
-use crate::model::{FailField, IoPath, Machine, ResultPath, Seconds, StateMachine, Transition};
+use crate::model::{
+    Assign, FailField, IoPath, Machine, QueryLanguage, ResultPath, Seconds, StateMachine,
+    Transition,
+};
 use crate::path::{Path, ReferencePath};
 use crate::template::{Expr, Template};
+use crate::vars::check_name;
 
 /// Longest state name AWS accepts.
 const MAX_NAME_LEN: usize = 80;
@@ -26,10 +32,16 @@ const MAX_DELAY_LIMIT: u64 = 31_622_401;
 const MAX_GRAPH_DEPTH: usize = 32;
 
 /// Fields of a state, in groups several state types share.
-const COMMON: &[&str] = &["Type", "Comment"];
+const COMMON: &[&str] = &["Type", "Comment", "QueryLanguage"];
 const FLOW: &[&str] = &["Next", "End"];
 const IO: &[&str] = &["InputPath", "OutputPath"];
 const RESULT: &[&str] = &["ResultPath", "Parameters"];
+/// The states that can set variables.
+const ASSIGN: &[&str] = &["Assign"];
+/// JSONata states: the state's output (all but Fail) and a Task's or
+/// Parallel's input.
+const OUTPUT: &[&str] = &["Output"];
+const ARGUMENTS: &[&str] = &["Arguments"];
 /// Task, Parallel and Map: what shapes their result and handles their errors.
 const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 
@@ -37,12 +49,15 @@ const HANDLING: &[&str] = &["ResultSelector", "Retry", "Catch"];
 /// for an unknown type.
 fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
     Some(match ty {
-        "Pass" => &[FLOW, IO, RESULT, &["Result"]],
+        "Pass" => &[FLOW, IO, RESULT, ASSIGN, OUTPUT, &["Result"]],
         "Task" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
+            ASSIGN,
+            OUTPUT,
+            ARGUMENTS,
             &[
                 "Resource",
                 "TimeoutSeconds",
@@ -52,21 +67,35 @@ fn allowed_fields(ty: &str) -> Option<&'static [&'static [&'static str]]> {
                 "Credentials",
             ],
         ],
-        "Choice" => &[IO, &["Choices", "Default"]],
+        "Choice" => &[IO, ASSIGN, OUTPUT, &["Choices", "Default"]],
         "Wait" => &[
             FLOW,
             IO,
+            ASSIGN,
+            OUTPUT,
             &["Seconds", "Timestamp", "SecondsPath", "TimestampPath"],
         ],
-        "Succeed" => &[IO],
+        "Succeed" => &[IO, OUTPUT],
         "Fail" => &[&["Error", "Cause", "ErrorPath", "CausePath"]],
-        "Parallel" => &[FLOW, IO, RESULT, HANDLING, &["Branches"]],
+        "Parallel" => &[
+            FLOW,
+            IO,
+            RESULT,
+            HANDLING,
+            ASSIGN,
+            OUTPUT,
+            ARGUMENTS,
+            &["Branches"],
+        ],
         "Map" => &[
             FLOW,
             IO,
             RESULT,
             HANDLING,
+            ASSIGN,
+            OUTPUT,
             &[
+                "Items",
                 "ItemSelector",
                 "ItemsPath",
                 "Iterator",
@@ -95,6 +124,8 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
     let mut b = Builder {
         problems: Vec::new(),
         names: HashMap::new(),
+        language: QueryLanguage::JsonPath,
+        state_ql: QueryLanguage::JsonPath,
     };
     let Some(obj) = v.as_object() else {
         return Err(vec![Problem::new(
@@ -102,22 +133,20 @@ pub(crate) fn build(v: &Value) -> Result<StateMachine, Vec<Problem>> {
             "the definition must be a JSON object",
         )]);
     };
+    if let Some(ql) = obj.get("QueryLanguage") {
+        b.language = b.machine_language(ql, "/QueryLanguage");
+    }
     let mut timeout_seconds = None;
     for (k, val) in obj {
         let ptr = format!("/{}", pointer_token(k));
         match k.as_str() {
-            "StartAt" | "States" | "Comment" => {}
+            "StartAt" | "States" | "Comment" | "QueryLanguage" => {}
             "Version" => {
                 if val.as_str() != Some("1.0") {
                     b.problem(ptr, "Version must be \"1.0\"");
                 }
             }
             "TimeoutSeconds" => timeout_seconds = b.positive_int(val, &ptr),
-            "QueryLanguage" => {
-                if val.as_str() != Some("JSONPath") {
-                    b.problem(ptr, "only the JSONPath query language is supported");
-                }
-            }
             other => b.problem(ptr, format!("unknown top-level field '{other}'")),
         }
     }
@@ -152,6 +181,11 @@ struct Builder {
     problems: Vec<Problem>,
     /// Every state name in the machine (names are unique machine-wide).
     names: HashMap<String, String>,
+    /// The machine's `QueryLanguage`: the default of every state.
+    language: QueryLanguage,
+    /// The language of the state being built (nested states set and
+    /// restore it).
+    state_ql: QueryLanguage,
 }
 
 impl Builder {
@@ -228,6 +262,13 @@ impl Builder {
                     self.problem(ptr, "ResultPath cannot write into the context object ($$)");
                     ResultPath::Replace
                 }
+                Ok(p) if p.is_variable() => {
+                    self.problem(
+                        ptr,
+                        "ResultPath cannot write into a variable: use Assign to set variables",
+                    );
+                    ResultPath::Replace
+                }
                 Ok(p) if p.as_str() == "$" => ResultPath::Replace,
                 Ok(p) => ResultPath::Path(p),
                 Err(e) => {
@@ -249,6 +290,30 @@ impl Builder {
             return None;
         }
         Some(Template::compile(v, ptr, &mut self.problems))
+    }
+
+    /// An `Assign` field: an object whose keys (without a trailing `.$`)
+    /// are variable names; `.$` values are paths or intrinsics evaluated
+    /// against what the state defines as `$` for Assign.
+    fn assign(&mut self, v: Option<&Value>, ptr: &str) -> Option<Assign> {
+        let v = v?;
+        let Some(obj) = v.as_object() else {
+            self.problem(
+                ptr,
+                "Assign must be a JSON object of variable names and values",
+            );
+            return None;
+        };
+        if self.state_ql == QueryLanguage::Jsonata {
+            return self.jsonata_assign(obj, v, ptr);
+        }
+        for k in obj.keys() {
+            let name = k.strip_suffix(".$").unwrap_or(k);
+            if let Err(e) = check_name(name) {
+                self.problem(format!("{ptr}/{}", pointer_token(k)), e);
+            }
+        }
+        Some(Assign::Path(Template::compile(v, ptr, &mut self.problems)))
     }
 
     fn target(&mut self, v: &Value, ptr: &str, names: &HashMap<String, usize>) -> Option<usize> {
@@ -319,6 +384,9 @@ impl Builder {
     }
 
     fn seconds(&mut self, obj: &Map<String, Value>, key: &str, ptr: &str) -> Option<Seconds> {
+        if let Some(s) = self.jsonata_seconds(obj.get(key), &format!("{ptr}/{key}")) {
+            return Some(s);
+        }
         let path_key = format!("{key}Path");
         match self.one_of(obj, key, &path_key, ptr) {
             OneOf::Key(v) => self
@@ -332,6 +400,9 @@ impl Builder {
     }
 
     fn fail_field(&mut self, obj: &Map<String, Value>, key: &str, ptr: &str) -> FailField {
+        if let Some(f) = self.jsonata_fail_field(obj.get(key), &format!("{ptr}/{key}")) {
+            return f;
+        }
         let path_key = format!("{key}Path");
         match self.one_of(obj, key, &path_key, ptr) {
             OneOf::Key(v) => match self.string(v, &format!("{ptr}/{key}")) {

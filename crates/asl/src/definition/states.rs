@@ -9,10 +9,13 @@ use super::{
     Builder, COMMON, MAX_GRAPH_DEPTH, MAX_NAME_LEN, MAX_SECONDS, OneOf, UNSUPPORTED_MAP_FIELDS,
     allowed_fields,
 };
-use crate::choice::{parse_rule, parse_timestamp};
+use crate::choice::parse_timestamp;
 use crate::error::pointer_token;
 use crate::host::Resource;
-use crate::model::{Graph, Kind, MapState, ParallelState, Seconds, State, TaskState, WaitFor};
+use crate::model::{
+    ChoiceRule, Graph, Kind, MapState, ParallelState, Payload, QueryLanguage, Seconds, State,
+    TaskState, WaitFor,
+};
 
 /// The names of a graph's states, by index.
 type Names = HashMap<String, usize>;
@@ -143,8 +146,30 @@ impl Builder {
         depth: usize,
     ) -> Option<State> {
         let (obj, ty) = self.state_fields(v, ptr)?;
+        let ql = self.state_language(obj, ptr);
+        let outer_ql = std::mem::replace(&mut self.state_ql, ql);
+        let state = self.state_of_type(name, obj, ty, ptr, names, depth);
+        self.state_ql = outer_ql;
+        state
+    }
+
+    /// The state `name` of type `ty`, in the language `self.state_ql`.
+    fn state_of_type(
+        &mut self,
+        name: &str,
+        obj: &Map<String, Value>,
+        ty: &str,
+        ptr: &str,
+        names: &Names,
+        depth: usize,
+    ) -> Option<State> {
+        let ql = self.state_ql;
         let input_path = self.io_path(obj, "InputPath", ptr);
         let output_path = self.io_path(obj, "OutputPath", ptr);
+        let output = match ql {
+            QueryLanguage::Jsonata => self.jx(obj.get("Output"), &format!("{ptr}/Output")),
+            QueryLanguage::JsonPath => None,
+        };
         let kind = match ty {
             "Pass" => self.pass(obj, ptr, names),
             "Task" => Kind::Task(Box::new(self.task(obj, ptr, names)?)),
@@ -159,6 +184,7 @@ impl Builder {
         };
         Some(State {
             name: name.to_owned(),
+            output,
             input_path,
             output_path,
             kind,
@@ -221,39 +247,16 @@ impl Builder {
             parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
             result: obj.get("Result").cloned(),
             result_path: self.result_path(obj.get("ResultPath"), &format!("{ptr}/ResultPath")),
+            assign: self.assign(obj.get("Assign"), &format!("{ptr}/Assign")),
             transition: self.transition(obj, ptr, names),
         }
     }
 
     fn task(&mut self, obj: &Map<String, Value>, ptr: &str, names: &Names) -> Option<TaskState> {
         let (resource, resource_arn) = self.resource(obj, ptr);
-        let parameters = self.template(obj.get("Parameters"), &format!("{ptr}/Parameters"));
+        let parameters = self.payload(obj, "Parameters", "Arguments", ptr);
         if let Some(r) = &resource {
-            let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
-            if token_needed
-                && !parameters
-                    .as_ref()
-                    .is_some_and(|p| p.mentions("$$.Task.Token"))
-            {
-                self.problem(
-                    format!("{ptr}/Parameters"),
-                    "a .waitForTaskToken task must pass the task token: add a field like \"TaskToken.$\": \"$$.Task.Token\" to Parameters",
-                );
-            }
-            if matches!(r, Resource::LambdaInvoke { .. }) {
-                let has_fn = obj
-                    .get("Parameters")
-                    .and_then(Value::as_object)
-                    .is_some_and(|p| {
-                        p.contains_key("FunctionName") || p.contains_key("FunctionName.$")
-                    });
-                if !has_fn {
-                    self.problem(
-                        format!("{ptr}/Parameters"),
-                        "lambda:invoke needs a FunctionName parameter",
-                    );
-                }
-            }
+            self.task_payload_checks(r, obj, parameters.as_ref(), ptr);
         }
         let timeout = self.seconds(obj, "TimeoutSeconds", ptr);
         let heartbeat = self.seconds(obj, "HeartbeatSeconds", ptr);
@@ -274,6 +277,51 @@ impl Builder {
             heartbeat,
             handling,
         })
+    }
+
+    /// `.waitForTaskToken` tasks must pass the token, `lambda:invoke` a
+    /// `FunctionName`, in `Parameters` (JSONPath) or `Arguments` (JSONata).
+    fn task_payload_checks(
+        &mut self,
+        r: &Resource,
+        obj: &Map<String, Value>,
+        payload: Option<&Payload>,
+        ptr: &str,
+    ) {
+        let key = match self.state_ql {
+            QueryLanguage::JsonPath => "Parameters",
+            QueryLanguage::Jsonata => "Arguments",
+        };
+        // A JSONata `Arguments` given as one expression is checked when it
+        // runs, not here.
+        let whole_expression = obj.get(key).is_some_and(Value::is_string);
+        let token_needed = r.waits_for_task_token() && !matches!(r, Resource::Activity { .. });
+        let has_token = match payload {
+            Some(Payload::Path(t)) => t.mentions("$$.Task.Token"),
+            Some(Payload::Jsonata(j)) => j.mentions("context.Task.Token"),
+            None => false,
+        };
+        if token_needed && !has_token && !whole_expression {
+            let example = match self.state_ql {
+                QueryLanguage::JsonPath => "\"TaskToken.$\": \"$$.Task.Token\"",
+                QueryLanguage::Jsonata => "\"TaskToken\": \"{% $states.context.Task.Token %}\"",
+            };
+            self.problem(
+                format!("{ptr}/{key}"),
+                format!("a .waitForTaskToken task must pass the task token: add a field like {example} to {key}"),
+            );
+        }
+        if matches!(r, Resource::LambdaInvoke { .. }) && !whole_expression {
+            let has_fn = obj.get(key).and_then(Value::as_object).is_some_and(|p| {
+                p.contains_key("FunctionName") || p.contains_key("FunctionName.$")
+            });
+            if !has_fn {
+                self.problem(
+                    format!("{ptr}/{key}"),
+                    format!("lambda:invoke needs a FunctionName in {key}"),
+                );
+            }
+        }
     }
 
     /// A Task's `Resource`, parsed, and as written.
@@ -305,11 +353,25 @@ impl Builder {
             Some(arr) if !arr.is_empty() => {
                 for (i, r) in arr.iter().enumerate() {
                     let p = format!("{cp}/{i}");
-                    let (rule, next) = parse_rule(r, &p, true, &mut self.problems);
+                    if let Some(o) = r.as_object() {
+                        let ql = self.state_ql;
+                        self.rule_language(o, &p, ql);
+                    }
+                    let (rule, next) = self.choice_rule(r, &p);
                     let next = next
                         .and_then(|n| self.target(&Value::String(n), &format!("{p}/Next"), names));
+                    let assign = self.assign(r.get("Assign"), &format!("{p}/Assign"));
+                    let output = match self.state_ql {
+                        QueryLanguage::Jsonata => self.jx(r.get("Output"), &format!("{p}/Output")),
+                        QueryLanguage::JsonPath => None,
+                    };
                     if let (Some(rule), Some(next)) = (rule, next) {
-                        choices.push((rule, next));
+                        choices.push(ChoiceRule {
+                            rule,
+                            next,
+                            assign,
+                            output,
+                        });
                     }
                 }
             }
@@ -318,15 +380,22 @@ impl Builder {
         let default = obj
             .get("Default")
             .and_then(|d| self.target(d, &format!("{ptr}/Default"), names));
-        Kind::Choice { choices, default }
+        let assign = self.assign(obj.get("Assign"), &format!("{ptr}/Assign"));
+        Kind::Choice {
+            choices,
+            default,
+            assign,
+        }
     }
 
     fn wait(&mut self, obj: &Map<String, Value>, ptr: &str, names: &Names) -> Option<Kind> {
         let wait = self.wait_for(obj, ptr);
         // Checked even when the wait itself is broken, to report it all.
         let transition = self.transition(obj, ptr, names);
+        let assign = self.assign(obj.get("Assign"), &format!("{ptr}/Assign"));
         Some(Kind::Wait {
             wait: wait?,
+            assign,
             transition,
         })
     }
@@ -359,6 +428,9 @@ impl Builder {
         };
         let kp = format!("{ptr}/{k}");
         let val = obj.get(k).unwrap_or(&Value::Null);
+        if let Some(w) = self.jsonata_wait(k, val, &kp) {
+            return w;
+        }
         match k {
             "Seconds" => self
                 .uint(val, &kp, 0, MAX_SECONDS)
@@ -417,7 +489,7 @@ impl Builder {
         }
         ParallelState {
             branches,
-            parameters: self.template(obj.get("Parameters"), &format!("{ptr}/Parameters")),
+            parameters: self.payload(obj, "Parameters", "Arguments", ptr),
             handling: self.handling(obj, ptr, names),
         }
     }
@@ -431,14 +503,24 @@ impl Builder {
     ) -> Option<MapState> {
         let processor = self.item_processor(obj, ptr, depth);
         let item_selector = match self.one_of(obj, "ItemSelector", "Parameters", ptr) {
-            OneOf::Key(v) => self.template(Some(v), &format!("{ptr}/ItemSelector")),
-            OneOf::Alt(v) => self.template(Some(v), &format!("{ptr}/Parameters")),
+            OneOf::Key(v) if self.state_ql == QueryLanguage::Jsonata => self
+                .jx(Some(v), &format!("{ptr}/ItemSelector"))
+                .map(Payload::Jsonata),
+            OneOf::Key(v) => self
+                .template(Some(v), &format!("{ptr}/ItemSelector"))
+                .map(Payload::Path),
+            OneOf::Alt(v) => self
+                .template(Some(v), &format!("{ptr}/Parameters"))
+                .map(Payload::Path),
             OneOf::Both | OneOf::Neither => None,
         };
         let items_path = obj
             .get("ItemsPath")
             .and_then(|v| self.reference_path(v, &format!("{ptr}/ItemsPath")));
+        let items = self.map_items(obj, ptr);
+        let mc = self.jsonata_seconds(obj.get("MaxConcurrency"), &format!("{ptr}/MaxConcurrency"));
         let max_concurrency = match self.one_of(obj, "MaxConcurrency", "MaxConcurrencyPath", ptr) {
+            _ if mc.is_some() => mc.unwrap_or(Seconds::Fixed(0)),
             OneOf::Key(v) => Seconds::Fixed(
                 self.uint(v, &format!("{ptr}/MaxConcurrency"), 0, MAX_SECONDS)
                     .unwrap_or(0),
@@ -451,6 +533,7 @@ impl Builder {
         let handling = self.handling(obj, ptr, names);
         Some(MapState {
             items_path,
+            items,
             item_selector,
             processor: processor?,
             max_concurrency,

@@ -9,10 +9,12 @@ use futures_util::stream::FuturesUnordered;
 use serde_json::Value;
 
 use super::data::{lookup, resolve_seconds};
+use super::jsonata::StatesData;
 use super::{Extra, Here, Lane, Run};
 use crate::error::Failure;
 use crate::history::{EventDetails, EventType, MapIterationDetails, MapStartedDetails};
 use crate::model::{MapState, ParallelState};
+use crate::vars::Vars;
 
 /// Collect the results of `running` by index into `len` slots, starting the
 /// next piece of work from `more` as each one succeeds. The first failure
@@ -48,22 +50,26 @@ impl Run {
     ) -> Result<Value, Failure> {
         let effective = self.effective_input(here)?;
         let input = match &p.parameters {
-            Some(t) => self.eval_template(t, &effective, here, &Extra::retry(retry_count))?,
+            Some(t) => {
+                self.payload(t, &effective, here, &Extra::retry(retry_count), "Arguments")?
+            }
             None => effective.into_owned(),
         };
         let started = self.emit(lane, EventType::ParallelStateStarted, EventDetails::None);
+        let vars = here.vars.inner();
         let running: FuturesUnordered<_> = p
             .branches
             .iter()
             .enumerate()
             .map(|(i, g)| {
                 let input = input.clone();
+                let vars = vars.clone();
                 async move {
                     let lane = Lane {
                         prev: started,
                         top: false,
                     };
-                    (i, self.run_graph(g, g.start, input, lane, None).await)
+                    (i, self.run_graph(g, g.start, input, lane, None, vars).await)
                 }
             })
             .collect();
@@ -91,16 +97,17 @@ impl Run {
             }),
         );
         let len = inputs.len();
+        let vars = here.vars.inner();
         let mut pending = inputs.into_iter().enumerate();
         let running: FuturesUnordered<_> = pending
             .by_ref()
             .take(limit)
-            .map(|(i, input)| self.iteration(here, m, started, i, input))
+            .map(|(i, input)| self.iteration(here, m, started, i, (input, vars.clone())))
             .collect();
         let next = || {
             pending
                 .next()
-                .map(|(i, input)| self.iteration(here, m, started, i, input))
+                .map(|(i, input)| self.iteration(here, m, started, i, (input, vars.clone())))
         };
         let (result, ended) = match gather(running, len, next).await {
             Ok(v) => (Ok(Value::Array(v)), EventType::MapStateSucceeded),
@@ -121,40 +128,62 @@ impl Run {
         retry_count: u32,
     ) -> Result<(Vec<Value>, usize), Failure> {
         let effective = self.effective_input(here)?;
+        let extra = Extra::retry(retry_count);
+        let jsonata_limit =
+            self.jsonata_seconds(here, Some(&m.max_concurrency), "MaxConcurrency", &extra)?;
+        let items_owned = match &m.items {
+            Some(jx) => Some(self.jsonata(here, jx, "Items", StatesData::default(), &extra)?),
+            None => None,
+        };
         self.with_env(&effective, here, &Extra::default(), |env| {
-            let items = match &m.items_path {
-                Some(p) => lookup(p, env, "ItemsPath")?,
-                None => &effective,
+            let items = match (&items_owned, &m.items_path) {
+                (Some(v), _) => v,
+                (None, Some(p)) => lookup(p, env, "ItemsPath")?,
+                (None, None) => &effective,
             };
             let Value::Array(items) = items else {
-                return Err(Failure::runtime(format!(
-                    "The ItemsPath of the Map state '{}' must point to a JSON array, found {}",
-                    here.state.name,
-                    crate::path::type_name(items)
-                )));
+                return Err(self.not_an_array(here, m, items));
             };
-            let limit = match resolve_seconds(&m.max_concurrency, env, "MaxConcurrencyPath")? {
+            let limit = match jsonata_limit {
+                Some(n) => n,
+                None => resolve_seconds(&m.max_concurrency, env, "MaxConcurrencyPath")?,
+            };
+            let limit = match limit {
                 0 => usize::MAX,
                 n => usize::try_from(n).unwrap_or(usize::MAX),
             };
             let mut inputs = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 inputs.push(match &m.item_selector {
-                    Some(t) => self.eval_template(
-                        t,
-                        &effective,
-                        here,
-                        &Extra {
+                    Some(t) => {
+                        let extra = Extra {
                             retry_count,
                             token: None,
                             map_item: Some((i, item)),
-                        },
-                    )?,
+                        };
+                        self.payload(t, &effective, here, &extra, "ItemSelector")?
+                    }
                     None => item.clone(),
                 });
             }
             Ok((inputs, limit))
         })
+    }
+
+    /// The items of a Map state are not an array.
+    fn not_an_array(&self, here: &Here<'_>, m: &MapState, items: &Value) -> Failure {
+        let found = crate::path::type_name(items);
+        if m.items.is_some() {
+            return self.query_error(
+                here,
+                "Items",
+                format!("The Items field must evaluate to a JSON array: Expected 'array', found '{found}'"),
+            );
+        }
+        Failure::runtime(format!(
+            "The ItemsPath of the Map state '{}' must point to a JSON array, found {found}",
+            here.state.name
+        ))
     }
 
     /// One Map iteration on its own lane, between `MapIterationStarted` and
@@ -165,7 +194,7 @@ impl Run {
         m: &MapState,
         started: u64,
         i: usize,
-        input: Value,
+        (input, vars): (Value, Vars),
     ) -> (usize, Result<Value, Failure>) {
         let mut lane = Lane {
             prev: started,
@@ -181,7 +210,7 @@ impl Run {
             EventDetails::MapIterationStarted(details.clone()),
         );
         let r = self
-            .run_graph(&m.processor, m.processor.start, input, lane, None)
+            .run_graph(&m.processor, m.processor.start, input, lane, None, vars)
             .await;
         let (ty, d) = match &r {
             Ok(_) => (

@@ -5,14 +5,15 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value, json};
 
+use super::jsonata::StatesData;
 use super::{Extra, Here, Run, iso};
 use crate::error::{ErrorName, Failure};
-use crate::model::{IoPath, ResultPath, Seconds};
+use crate::model::{Assign, IoPath, Payload, ResultPath, Seconds};
 use crate::path::ReferencePath;
 use crate::template::{Env, LazyContext, Template, truncate};
 
 impl Run {
-    fn context(&self, here: &Here<'_>, extra: &Extra<'_>, with_input: bool) -> Value {
+    pub(super) fn context(&self, here: &Here<'_>, extra: &Extra<'_>, with_input: bool) -> Value {
         let mut ctx = json!({
             "Execution": {
                 "Id": self.info.id,
@@ -69,7 +70,23 @@ impl Run {
     ) -> R {
         let build = |full: bool| self.context(here, extra, full);
         let ctx = LazyContext::new(&build);
-        f(&Env::new(input, &ctx))
+        f(&Env::new(input, &ctx).with_vars(here.vars))
+    }
+
+    /// `Parameters`, `Arguments` or `ItemSelector` over `input`; `field`
+    /// names a JSONata field in errors.
+    pub(super) fn payload(
+        &self,
+        p: &Payload,
+        input: &Value,
+        here: &Here<'_>,
+        extra: &Extra<'_>,
+        field: &str,
+    ) -> Result<Value, Failure> {
+        match p {
+            Payload::Path(t) => self.eval_template(t, input, here, extra),
+            Payload::Jsonata(jx) => self.jsonata(here, jx, field, StatesData::default(), extra),
+        }
     }
 
     /// `InputPath` (or any path field applied to a borrowed value): the
@@ -150,11 +167,42 @@ impl Run {
     }
 }
 
+impl Run {
+    /// Evaluate an `Assign` field and keep the values for when the state
+    /// exits: a JSONPath one against `dollar` (what the state defines as
+    /// `$` for Assign), a JSONata one with `$states` from `data`.
+    pub(super) fn assign(
+        &self,
+        here: &Here<'_>,
+        assign: Option<&Assign>,
+        dollar: &Value,
+        data: StatesData<'_>,
+        extra: &Extra<'_>,
+    ) -> Result<(), Failure> {
+        let v = match assign {
+            None => return Ok(()),
+            Some(Assign::Path(t)) => self.eval_template(t, dollar, here, extra)?,
+            Some(Assign::Jsonata(jx)) => self.jsonata(here, jx, "Assign", data, extra)?,
+        };
+        match v {
+            Value::Object(values) => {
+                here.assign(values);
+                Ok(())
+            }
+            other => Err(Failure::runtime(format!(
+                "Assign must produce an object of variables, found {other}"
+            ))),
+        }
+    }
+}
+
 /// A `…Seconds` / `…SecondsPath` value (also `MaxConcurrency[Path]`);
 /// `what` names the path field for error messages.
 pub(super) fn resolve_seconds(s: &Seconds, env: &Env<'_>, what: &str) -> Result<u64, Failure> {
     match s {
         Seconds::Fixed(n) => Ok(*n),
+        // Evaluated before the paths (`Run::jsonata_seconds`).
+        Seconds::Jsonata(_) => Err(Failure::runtime(format!("{what}: not a path"))),
         Seconds::Path(p) => {
             let v = lookup(p, env, what)?;
             v.as_u64().ok_or_else(|| {

@@ -16,6 +16,7 @@ use crate::history::{
 use crate::host::Resource;
 use crate::model::{Kind, State, TaskState};
 use crate::snapshot::{StateTransition, TransitionOutcome};
+use crate::vars::Assigned;
 
 impl Run {
     pub(super) fn emit(
@@ -78,8 +79,15 @@ impl Run {
         )
     }
 
-    /// `…StateExited` (a Fail state has none).
-    pub(super) fn state_exited(&self, lane: &mut Lane, state: &State, output: &Value) {
+    /// `…StateExited` (a Fail state has none), with the variables the
+    /// state assigned.
+    pub(super) fn state_exited(
+        &self,
+        lane: &mut Lane,
+        state: &State,
+        output: &Value,
+        assigned: Option<&Assigned>,
+    ) {
         if let Some(ty) = exited_event(&state.kind) {
             self.emit(
                 lane,
@@ -88,6 +96,8 @@ impl Run {
                     name: state.name.clone(),
                     output: text(output),
                     output_details: PayloadDetails::default(),
+                    assigned_variables: assigned.map(|a| a.texts().clone()),
+                    assigned_variables_details: assigned.map(|_| PayloadDetails::default()),
                 }),
             );
         }

@@ -6,8 +6,9 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde_json::{Map, Value};
 
+use super::jsonata::StatesData;
 use super::{Extra, Here, Lane, Run, Step};
-use crate::error::Failure;
+use crate::error::{ErrorName, Failure};
 use crate::model::{
     Catcher, Handling, Jitter, MapState, ParallelState, Retrier, TaskState, Transition,
 };
@@ -95,6 +96,9 @@ impl Run {
                 Work::Parallel(p) => self.parallel_attempt(here, p, lane, retry_count).await,
                 Work::Map(m) => self.map_attempt(here, m, lane, retry_count).await,
             };
+            if let Err(f) = &attempt {
+                self.evaluation_failed(here, lane, f);
+            }
             match attempt {
                 Ok(v) => break Ok(v),
                 Err(f) => match retry_delay(&h.retry, &mut counts, &f) {
@@ -107,9 +111,18 @@ impl Run {
                 },
             }
         };
-        match result {
+        let finished = match result {
             Ok(v) => self.finish(here, h, v, retry_count),
-            Err(f) => self.catch(here, &h.catch, f),
+            Err(f) => return self.catch(here, &h.catch, f),
+        };
+        match finished {
+            // A failed Output or Assign of a JSONata state is caught too
+            // (JSONPath ResultSelector/ResultPath failures are not).
+            Err(f) if f.error == ErrorName::QueryEvaluationError => {
+                self.evaluation_failed(here, lane, &f);
+                self.catch(here, &h.catch, f)
+            }
+            other => other,
         }
     }
 
@@ -138,11 +151,18 @@ impl Run {
         result: Value,
         retry_count: u32,
     ) -> Result<Step, Failure> {
+        let extra = Extra::retry(retry_count);
         let result = match &h.result_selector {
-            Some(s) => self.eval_template(s, &result, here, &Extra::retry(retry_count))?,
+            Some(s) => self.eval_template(s, &result, here, &extra)?,
             None => result,
         };
-        let out = self.apply_result_path(&h.result_path, here.input, result, here)?;
+        // `$` in Assign is the result after ResultSelector.
+        let data = StatesData::result(&result);
+        self.assign(here, h.assign.as_ref(), &result, data, &extra)?;
+        let out = match here.state.output {
+            Some(_) => self.jsonata_output(here, Value::Null, data, &extra)?,
+            None => self.apply_result_path(&h.result_path, here.input, result, here)?,
+        };
         let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(h.transition, out))
     }
@@ -171,7 +191,20 @@ impl Run {
         if let Some(cause) = &failure.cause {
             obj.insert("Cause".into(), Value::String(cause.clone()));
         }
-        let out = self.apply_result_path(&c.result_path, here.input, Value::Object(obj), here)?;
+        let error_output = Value::Object(obj);
+        // `$` in a catcher's Assign is the error output.
+        let data = StatesData::error(&error_output);
+        self.assign(
+            here,
+            c.assign.as_ref(),
+            &error_output,
+            data,
+            &Extra::default(),
+        )?;
+        let out = match &c.output {
+            Some(jx) => self.jsonata(here, jx, "Output", data, &Extra::default())?,
+            None => self.apply_result_path(&c.result_path, here.input, error_output, here)?,
+        };
         Ok(Step::Caught(c.next, out, failure.error.as_str().to_owned()))
     }
 }

@@ -14,6 +14,7 @@ mod branches;
 mod data;
 mod events;
 mod flow;
+mod jsonata;
 mod states;
 mod task;
 
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use futures_util::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::engine::{Shared, StopSignal};
 use crate::error::Failure;
@@ -33,7 +34,24 @@ use crate::snapshot::{
     ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, Phase,
     Position, TransitionOutcome,
 };
+use crate::vars::{Assigned, Vars};
 use flow::{ResumeAt, Work};
+
+/// Check what the state assigned against the scope rules and limits; a
+/// violation fails the state instead.
+fn settle_assign(
+    here: &Here<'_>,
+    step: Result<Step, Failure>,
+) -> (Result<Step, Failure>, Option<Assigned>) {
+    let values = lock(&here.assigned).take();
+    match (step, values) {
+        (Ok(step), Some(values)) => match here.vars.check(values) {
+            Ok(a) => (Ok(step), Some(a)),
+            Err(f) => (Err(f), None),
+        },
+        (step, _) => (step, None),
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -77,9 +95,29 @@ struct Here<'a> {
     input: &'a Value,
     entered: DateTime<Utc>,
     entered_id: u64,
+    /// The variables as they were when the state was entered: every
+    /// expression of the state reads these.
+    vars: &'a Vars,
+    /// What the state's `Assign` fields computed, applied when it exits.
+    assigned: Mutex<Option<Map<String, Value>>>,
+    /// The field whose JSONata evaluation failed, until its
+    /// `EvaluationFailed` event is written.
+    eval_failed: Mutex<Option<String>>,
 }
 
-impl Here<'_> {
+impl<'a> Here<'a> {
+    fn new(state: &'a State, input: &'a Value, vars: &'a Vars) -> Here<'a> {
+        Here {
+            state,
+            input,
+            entered: DateTime::<Utc>::UNIX_EPOCH,
+            entered_id: 0,
+            vars,
+            assigned: Mutex::new(None),
+            eval_failed: Mutex::new(None),
+        }
+    }
+
     /// The snapshot position of this state in `phase`.
     fn position(&self, retry_counts: &[u32], retry_count: u32, phase: Phase) -> Position {
         Position {
@@ -90,6 +128,17 @@ impl Here<'_> {
             retry_counts: retry_counts.to_vec(),
             retry_count,
             phase,
+            variables: self.vars.local(),
+        }
+    }
+
+    /// Record values an `Assign` computed (a Choice rule's after the
+    /// state's own, so the rule wins for a name both set).
+    fn assign(&self, values: Map<String, Value>) {
+        let mut slot = lock(&self.assigned);
+        match slot.as_mut() {
+            Some(m) => m.extend(values),
+            None => *slot = Some(values),
         }
     }
 }
@@ -204,6 +253,10 @@ impl Run {
         let stop = &self.stop;
         let mut lane = Lane { prev: 0, top: true };
         let (start_idx, input, position) = self.begin(&mut lane);
+        let vars = position
+            .as_ref()
+            .map(|p| Vars::from_local(p.variables.clone()))
+            .unwrap_or_default();
         let deadline = self
             .machine
             .timeout_seconds()
@@ -220,7 +273,7 @@ impl Run {
             }
         };
         let root = &self.machine.inner.root;
-        let body = self.run_graph(root, start_idx, input, lane, position);
+        let body = self.run_graph(root, start_idx, input, lane, position, vars);
         let end = tokio::select! {
             biased;
             _ = stop.notify.notified() => End::Stopped,
@@ -335,39 +388,45 @@ impl Run {
         input: Value,
         lane: Lane,
         resume: Option<Position>,
+        vars: Vars,
     ) -> BoxFuture<'a, Result<Value, Failure>> {
         Box::pin(async move {
             let mut lane = lane;
             let mut idx = start;
             let mut input = input;
             let mut resume = resume;
+            let mut vars = vars;
             loop {
                 let Some(state) = graph.state(idx) else {
                     return Err(Failure::runtime(format!("no state at index {idx}")));
                 };
-                let (entered, entered_id, resumed) = match resume.take() {
-                    Some(p) => (
-                        p.entered_time,
-                        p.entered_event_id,
+                let mut here = Here::new(state, &input, &vars);
+                let resumed = match resume.take() {
+                    Some(p) => {
+                        here.entered = p.entered_time;
+                        here.entered_id = p.entered_event_id;
                         ResumeAt {
                             retry_counts: p.retry_counts,
                             retry_count: p.retry_count,
                             phase: p.phase,
-                        },
-                    ),
+                        }
+                    }
                     None => {
-                        let (entered, id) = self.enter(state, &input, &mut lane).await?;
-                        (entered, id, ResumeAt::fresh())
+                        (here.entered, here.entered_id) = self.enter(&here, &mut lane).await?;
+                        ResumeAt::fresh()
                     }
                 };
-                let here = Here {
-                    state,
-                    input: &input,
-                    entered,
-                    entered_id,
-                };
                 let step = self.run_state(&here, &mut lane, resumed).await;
-                match self.leave(graph, &here, &mut lane, step)? {
+                if let Err(f) = &step {
+                    self.evaluation_failed(&here, &mut lane, f);
+                }
+                let (step, assigned) = settle_assign(&here, step);
+                let left = self.leave(graph, &here, &mut lane, step, assigned.as_ref())?;
+                drop(here);
+                if let Some(a) = assigned {
+                    vars.apply(a);
+                }
+                match left {
                     (Some(n), out) => {
                         idx = n;
                         input = out;
@@ -378,23 +437,22 @@ impl Run {
         })
     }
 
-    /// `…StateEntered`, then a snapshot in the `Entered` phase.
+    /// `…StateEntered`, then a snapshot in the `Entered` phase; the time
+    /// and event id of the entry.
     async fn enter(
         &self,
-        state: &State,
-        input: &Value,
+        here: &Here<'_>,
         lane: &mut Lane,
     ) -> Result<(DateTime<Utc>, u64), Failure> {
         let entered = self.now();
-        let entered_id = self.state_entered(lane, state, input);
-        let here = Here {
-            state,
-            input,
-            entered,
-            entered_id,
-        };
-        self.persist(lane, || here.position(&[], 0, Phase::Entered))
-            .await?;
+        let entered_id = self.state_entered(lane, here.state, here.input);
+        self.persist(lane, || {
+            let mut p = here.position(&[], 0, Phase::Entered);
+            p.entered_time = entered;
+            p.entered_event_id = entered_id;
+            p
+        })
+        .await?;
         Ok((entered, entered_id))
     }
 
@@ -406,20 +464,17 @@ impl Run {
         resumed: ResumeAt,
     ) -> Result<Step, Failure> {
         match &here.state.kind {
-            Kind::Pass {
-                parameters,
-                result,
-                result_path,
+            Kind::Pass { .. } => self.pass(here),
+            Kind::Choice {
+                choices,
+                default,
+                assign,
+            } => self.choice(here, choices, *default, assign.as_ref()),
+            Kind::Wait {
+                wait,
+                assign,
                 transition,
-            } => self.pass(
-                here,
-                parameters.as_ref(),
-                result.as_ref(),
-                result_path,
-                *transition,
-            ),
-            Kind::Choice { choices, default } => self.choice(here, choices, *default),
-            Kind::Wait { wait, transition } => self.wait(here, wait, *transition).await,
+            } => self.wait(here, wait, assign.as_ref(), *transition).await,
             Kind::Succeed => self.succeed(here),
             Kind::Fail { error, cause } => Err(self.fail(here, error, cause)),
             Kind::Task(t) => self.with_retries(here, Work::Task(t), lane, resumed).await,
@@ -440,6 +495,7 @@ impl Run {
         here: &Here<'_>,
         lane: &mut Lane,
         step: Result<Step, Failure>,
+        assigned: Option<&Assigned>,
     ) -> Result<(Option<usize>, Value), Failure> {
         let (next, out) = match step {
             Ok(Step::Next(n, out)) => (Some(n), out),
@@ -458,7 +514,7 @@ impl Run {
                 return Err(f);
             }
         };
-        self.state_exited(lane, here.state, &out);
+        self.state_exited(lane, here.state, &out, assigned);
         let next_name = next.map(|n| graph.name_of(n));
         self.observe(lane, here, TransitionOutcome::Succeeded { next: next_name });
         Ok((next, out))

@@ -117,7 +117,7 @@ impl Run {
         let (timeout, heartbeat) = self.task_limits(t, &effective, here, &extra)?;
         // The effective input is only copied when it is the payload itself.
         let parameters = match &t.parameters {
-            Some(p) => self.eval_template(p, &effective, here, &extra)?,
+            Some(p) => self.payload(p, &effective, here, &extra, "Arguments")?,
             None => effective.into_owned(),
         };
         let a = self.attempt(t, token, parked, retry_count, timeout, heartbeat);
@@ -170,6 +170,19 @@ impl Run {
         here: &Here<'_>,
         extra: &Extra<'_>,
     ) -> Result<(Option<u64>, Option<u64>), Failure> {
+        let timeout_x = self.jsonata_seconds(here, t.timeout.as_ref(), "TimeoutSeconds", extra)?;
+        let heartbeat_x =
+            self.jsonata_seconds(here, t.heartbeat.as_ref(), "HeartbeatSeconds", extra)?;
+        if timeout_x.is_some() || heartbeat_x.is_some() {
+            let fixed = |s: &Option<crate::model::Seconds>| match s {
+                Some(crate::model::Seconds::Fixed(n)) => Some(*n),
+                _ => None,
+            };
+            return Ok((
+                timeout_x.or(fixed(&t.timeout)),
+                heartbeat_x.or(fixed(&t.heartbeat)),
+            ));
+        }
         self.with_env(effective, here, extra, |env| {
             let timeout = t
                 .timeout

@@ -25,6 +25,8 @@ pub enum Root {
     Input,
     /// `$$`: the context object.
     Context,
+    /// `$name`: a workflow variable (the name is [`Path::variable`]).
+    Variable,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +78,8 @@ enum CmpOp {
 pub struct Path {
     src: String,
     root: Root,
+    /// The variable name when the root is [`Root::Variable`].
+    variable: Option<String>,
     segments: Vec<Segment>,
 }
 
@@ -94,7 +98,7 @@ impl Path {
             return Err(format!("path longer than {MAX_PATH_LEN} characters"));
         }
         let mut p = Scanner::new(src);
-        let root = p.root()?;
+        let (root, variable) = p.root()?;
         let mut segments = Vec::new();
         while !p.done() {
             segments.push(p.segment()?);
@@ -102,6 +106,7 @@ impl Path {
         Ok(Path {
             src: src.to_owned(),
             root,
+            variable,
             segments,
         })
     }
@@ -114,6 +119,11 @@ impl Path {
     /// `$` or `$$`.
     pub fn root(&self) -> Root {
         self.root
+    }
+
+    /// The workflow variable a `$name…` path reads.
+    pub fn variable(&self) -> Option<&str> {
+        self.variable.as_deref()
     }
 
     /// True when the path refers to the context object (`$$…`).
@@ -226,6 +236,11 @@ impl ReferencePath {
         self.0.is_context()
     }
 
+    /// True for `$name…` (a workflow variable).
+    pub fn is_variable(&self) -> bool {
+        self.0.root() == Root::Variable
+    }
+
     /// The node at this path inside `root`, if any. `root` is used as
     /// given: for a `$$…` path the caller passes the context object (the
     /// engine picks the root in one place for every path field).
@@ -302,6 +317,8 @@ impl fmt::Display for ReferencePath {
         f.write_str(self.0.as_str())
     }
 }
+
+pub(crate) use parse::{is_name_char, is_name_start};
 
 pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {

@@ -6,6 +6,16 @@ use serde_json::Value;
 use super::{CmpOp, Condition, Filter, Key, Root, Segment, Selector};
 use crate::scan::Scanner;
 
+/// The first character of a variable name (`$name`).
+pub(crate) fn is_name_start(c: char) -> bool {
+    c.is_alphabetic() || c == '_'
+}
+
+/// The other characters of a variable name.
+pub(crate) fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
 /// The path grammar, as methods of the shared cursor.
 impl Scanner {
     fn expect(&mut self, c: char) -> Result<(), String> {
@@ -19,15 +29,22 @@ impl Scanner {
         }
     }
 
-    pub(super) fn root(&mut self) -> Result<Root, String> {
+    /// `$`, `$$` or `$name` (a workflow variable); the variable's name.
+    pub(super) fn root(&mut self) -> Result<(Root, Option<String>), String> {
         if !self.eat('$') {
             return Err("a path must start with '$'".into());
         }
         if self.eat('$') {
-            Ok(Root::Context)
-        } else {
-            Ok(Root::Input)
+            return Ok((Root::Context, None));
         }
+        if !self.peek().is_some_and(is_name_start) {
+            return Ok((Root::Input, None));
+        }
+        let start = self.pos;
+        while self.peek().is_some_and(is_name_char) {
+            self.pos += 1;
+        }
+        Ok((Root::Variable, Some(self.text(start))))
     }
 
     pub(super) fn segment(&mut self) -> Result<Segment, String> {
