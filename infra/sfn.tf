@@ -25,7 +25,7 @@ resource "aws_sfn_state_machine" "this" {
 
   # Placeholders: docs/contracts.md. Each one sits inside a JSON string, so the
   # file stays valid JSON; approval_timeout_seconds becomes a number in the ASL
-  # through States.StringToJson.
+  # inside a JSONata expression ("{% ${approval_timeout_seconds} %}").
   definition = templatefile("${path.module}/../statemachines/order-saga.asl.json", {
     validate_function_arn         = aws_lambda_function.this["validate"].arn
     reserve_function_arn          = aws_lambda_function.this["reserve"].arn

@@ -213,6 +213,38 @@ fn attempts_of(outcome: &ExecutionOutcome, function: &str) -> usize {
         .count()
 }
 
+/// The state transitions AWS bills for the execution: one per state entered
+/// plus one per retry of a task ("Step Functions counts a state transition
+/// each time a step of your workflow is executed ... including retries",
+/// aws.amazon.com/step-functions/pricing). A retry is a `TaskScheduled` with
+/// no `TaskStateEntered` of its own.
+fn billed_transitions(outcome: &ExecutionOutcome) -> usize {
+    let count = |suffix: &str| {
+        outcome
+            .history
+            .iter()
+            .filter(|e| e.event_type.as_str().ends_with(suffix))
+            .count()
+    };
+    let retries = count("TaskScheduled") - count("TaskStateEntered");
+    count("StateEntered") + retries
+}
+
+/// The states the execution entered, in order (for failure messages).
+fn states_entered(outcome: &ExecutionOutcome) -> Vec<String> {
+    outcome
+        .history
+        .iter()
+        .filter(|e| e.event_type.as_str().ends_with("StateEntered"))
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .filter_map(|e| {
+            e["stateEnteredEventDetails"]["name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
 use OrderStatus::*;
 
 #[tokio::test]
@@ -247,6 +279,18 @@ async fn a_small_order_completes_without_approval() {
         "{notes:?}"
     );
     assert!(notes.iter().all(|(t, _)| *t != Topic::Approvals));
+    // ValidateOrder, ReserveInventory, NeedsApproval, ProcessPayment,
+    // ShipOrder, NotifyCustomer (the JSONPath saga took 8).
+    assert_eq!(
+        billed_transitions(&outcome),
+        6,
+        "{:?}",
+        states_entered(&outcome)
+    );
+    assert_eq!(
+        outcome.output,
+        Some(json!({"orderId": id, "status": "COMPLETED", "trackingNumber": format!("TRK{id}")}))
+    );
 }
 
 #[tokio::test]
@@ -285,6 +329,13 @@ async fn a_big_order_waits_for_approval_and_completes_when_approved() {
         mail.body.contains("http://127.0.0.1:3000/approvals/")
             && mail.body.contains("?decision=approve")
     );
+    // ... plus RequestApproval and ApprovalDecision (the JSONPath saga took 10).
+    assert_eq!(
+        billed_transitions(&outcome),
+        8,
+        "{:?}",
+        states_entered(&outcome)
+    );
 }
 
 #[tokio::test]
@@ -297,6 +348,10 @@ async fn a_rejected_order_ends_rejected_with_its_stock_back() {
     let order = s.order(&id);
     assert_eq!(order.status(), Rejected);
     assert_eq!(order.failure().unwrap().error, "ApprovalRejected");
+    assert_eq!(
+        order.failure().unwrap().cause,
+        "the approver rejected the order"
+    );
     assert!(order.payment().is_none(), "never charged");
     assert_eq!(s.stock("SKU-4"), 5);
 }
@@ -311,6 +366,11 @@ async fn no_decision_within_the_timeout_rejects_the_order() {
     failed_with(&outcome, "ApprovalTimedOut");
     assert!(s.clock.now() - started >= chrono::TimeDelta::from_std(APPROVAL_TIMEOUT).unwrap());
     assert_eq!(s.order(&id).status(), Rejected);
+    assert_eq!(
+        outcome.cause.as_deref(),
+        Some("no approval decision within 86400 seconds"),
+        "the placeholder, filled"
+    );
     assert_eq!(s.stock("SKU-4"), 5);
     // The link in the e-mail now says so.
     let approval = s.store.approvals_of(&id).remove(0);

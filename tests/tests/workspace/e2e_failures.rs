@@ -83,19 +83,21 @@ async fn an_internal_failure_shows_a_reference_not_the_cause_chain() {
     let mut machine: Value = serde_json::from_str(saga_local::serve::ORDER_SAGA_ASL).unwrap();
     let next = machine["States"]["ReserveInventory"]["Next"].clone();
     // A Choice keeps the states after ReserveInventory reachable (the engine
-    // refuses a definition with unreachable states).
+    // refuses a definition with unreachable states). The saga is JSONata: the
+    // caught error travels in the `failure` variable.
     machine["States"]["ReserveInventory"] = json!({
         "Type": "Choice",
-        "Choices": [{"Variable": "$.orderId", "StringEquals": "never", "Next": next}],
+        "Choices": [{"Condition": "{% $orderId = 'never' %}", "Next": next}],
         "Default": "ReserveFailsInternally",
     });
     machine["States"]["ReserveFailsInternally"] = json!({
         "Type": "Pass",
-        "Parameters": {
-            "Error": "InternalError",
-            "Cause": json!({"errorType": "InternalError", "errorMessage": chain}).to_string(),
+        "Assign": {
+            "failure": {
+                "Error": "InternalError",
+                "Cause": json!({"errorType": "InternalError", "errorMessage": chain}).to_string(),
+            },
         },
-        "ResultPath": "$.error",
         "Next": "Compensate",
     });
     let dir = tempfile::tempdir().unwrap();
