@@ -42,6 +42,7 @@ local: ## Build and run the whole system on this machine (saga-local serve)
 test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, infra checks
 	cargo fmt --all --check
 	bash scripts/with-moto.sh cargo test --workspace --locked
+	bash scripts/sfn-cli-test.sh
 	bash scripts/infra-checks.sh
 
 .PHONY: test-aws
