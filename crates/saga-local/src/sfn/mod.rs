@@ -26,6 +26,7 @@ pub mod protocol;
 mod run;
 pub mod saga;
 pub mod serve;
+mod sync;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -115,6 +116,7 @@ impl SfnApi {
             "DeleteStateMachine" => self.delete_state_machine(req).await,
             "ValidateStateMachineDefinition" => Self::validate_definition(req),
             "StartExecution" => self.start_execution(req).await,
+            "StartSyncExecution" => self.start_sync_execution(req).await,
             "DescribeExecution" => self.describe_execution(req).await,
             "ListExecutions" => self.list_executions(req).await,
             "GetExecutionHistory" => self.get_execution_history(req).await,

@@ -21,7 +21,7 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// A version 4 UUID, the name AWS gives an execution started without one.
-fn uuid_v4() -> Result<String, ApiError> {
+pub(super) fn uuid_v4() -> Result<String, ApiError> {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).map_err(|e| ApiError::internal(format!("no randomness: {e}")))?;
     b[6] = (b[6] & 0x0f) | 0x40;
@@ -64,7 +64,7 @@ fn same_execution(existing: &ExecutionView, input: &Value) -> Result<Value, ApiE
 
 impl SfnApi {
     /// The engine's machine for a stored row (parsed once per revision).
-    fn parsed(&self, row: &StateMachineRow) -> Result<StateMachine, ApiError> {
+    pub(super) fn parsed(&self, row: &StateMachineRow) -> Result<StateMachine, ApiError> {
         if let Some((rev, m)) = lock(&self.parsed).get(&row.arn)
             && *rev == row.revision
         {
@@ -147,7 +147,11 @@ impl SfnApi {
     }
 
     /// The test case of `arn#case`, as Step Functions Local finds it.
-    fn test_case(&self, machine: &str, case: &str) -> Result<crate::mock::MockHost, ApiError> {
+    pub(super) fn test_case(
+        &self,
+        machine: &str,
+        case: &str,
+    ) -> Result<crate::mock::MockHost, ApiError> {
         let Some(config) = &self.mock else {
             return Err(ApiError::validation(format!(
                 "the execution names the test case {case:?}, but saga-local serve was started without --mock-config (or SFN_MOCK_CONFIG)"

@@ -386,3 +386,47 @@ async fn the_sagas_executions_are_watched_through_the_api() {
     assert_eq!(t.last().map(String::as_str), Some("ExecutionSucceeded"));
     local.server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_express_machine_runs_synchronously_and_a_standard_one_does_not() {
+    let local = Local::start().await;
+    let c = &local.client;
+    let express = c
+        .create_state_machine()
+        .name("fast")
+        .definition(choice().to_string())
+        .role_arn(crate::support::ROLE)
+        .r#type(aws_sdk_sfn::types::StateMachineType::Express)
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+
+    let r = c
+        .start_sync_execution()
+        .state_machine_arn(&express)
+        .name("s-1")
+        .input("{}")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(r.status, aws_sdk_sfn::types::SyncExecutionStatus::Succeeded);
+    assert!(
+        r.execution_arn
+            .starts_with("arn:aws:states:us-east-1:000000000000:express:fast:s-1:"),
+        "{}",
+        r.execution_arn
+    );
+    let out: Value = serde_json::from_str(r.output.as_deref().unwrap()).unwrap();
+    assert_eq!(out, json!({"n": 7, "size": "big"}));
+    let standard = local.create("slow", &choice()).await;
+    let e = c
+        .start_sync_execution()
+        .state_machine_arn(&standard)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "StateMachineTypeNotSupported");
+    local.server.shutdown().await.unwrap();
+}

@@ -138,8 +138,34 @@ pub fn client(url: &str) -> Client {
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(Credentials::new("test", "test", None, None, "static"))
+        .interceptor(NoHostPrefix)
         .build();
     Client::from_conf(config)
+}
+
+/// StartSyncExecution's endpoint has the host prefix `sync-` (AWS serves
+/// it at `sync-states.<region>.amazonaws.com`); against a local endpoint
+/// it must go (as boto3's `inject_host_prefix=False` does).
+#[derive(Debug)]
+pub struct NoHostPrefix;
+
+impl aws_sdk_sfn::config::Intercept for NoHostPrefix {
+    fn name(&self) -> &'static str {
+        "NoHostPrefix"
+    }
+
+    fn modify_before_serialization(
+        &self,
+        _context: &mut aws_sdk_sfn::config::interceptors::BeforeSerializationInterceptorContextMut<
+            '_,
+        >,
+        _runtime_components: &aws_sdk_sfn::config::RuntimeComponents,
+        cfg: &mut aws_sdk_sfn::config::ConfigBag,
+    ) -> Result<(), aws_sdk_sfn::error::BoxError> {
+        cfg.interceptor_state()
+            .unset::<aws_smithy_runtime_api::client::endpoint::EndpointPrefix>();
+        Ok(())
+    }
 }
 
 /// The code of an SDK error (`StateMachineDoesNotExist`, …).
