@@ -37,6 +37,20 @@ pub(super) fn uuid_v4() -> Result<String, ApiError> {
     ))
 }
 
+/// A StartExecution's `name` (`default` when absent) and `input` (`{}`),
+/// checked as AWS checks them.
+pub(super) fn name_and_input(req: &Request, default: String) -> Result<(String, Value), ApiError> {
+    let name = req.opt_str("name")?.map_or(default, str::to_owned);
+    check_name(&name)?;
+    let input = serde_json::from_str(req.opt_str("input")?.unwrap_or("{}")).map_err(|e| {
+        ApiError::new(
+            "InvalidExecutionInput",
+            format!("Invalid Execution Input: {e}"),
+        )
+    })?;
+    Ok((name, input))
+}
+
 fn already_exists(arn: &str) -> ApiError {
     ApiError::new(
         "ExecutionAlreadyExists",
@@ -81,18 +95,7 @@ impl SfnApi {
 
     pub(super) async fn start_execution(&self, req: &Request) -> Result<Value, ApiError> {
         let (row, test_case) = self.machine_row(req.str("stateMachineArn")?).await?;
-        let name = match req.opt_str("name")? {
-            Some(n) => n.to_owned(),
-            None => uuid_v4()?,
-        };
-        check_name(&name)?;
-        let input: Value =
-            serde_json::from_str(req.opt_str("input")?.unwrap_or("{}")).map_err(|e| {
-                ApiError::new(
-                    "InvalidExecutionInput",
-                    format!("Invalid Execution Input: {e}"),
-                )
-            })?;
+        let (name, input) = name_and_input(req, uuid_v4()?)?;
         let arn = self.arns.execution(&row.name, &name);
         if self.is_saga(&row.name) {
             return self

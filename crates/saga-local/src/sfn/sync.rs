@@ -7,7 +7,7 @@ use asl::{ExecutionStatus, StartExecution};
 use serde_json::{Value, json};
 
 use super::SfnApi;
-use super::protocol::{ApiError, Request, check_name, epoch, epoch_ms};
+use super::protocol::{ApiError, Request, epoch, epoch_ms};
 
 impl SfnApi {
     pub(super) async fn start_sync_execution(&self, req: &Request) -> Result<Value, ApiError> {
@@ -19,17 +19,7 @@ impl SfnApi {
             ));
         }
         let id = super::run::uuid_v4()?;
-        let name = req
-            .opt_str("name")?
-            .map_or_else(|| id.clone(), str::to_owned);
-        check_name(&name)?;
-        let input: Value =
-            serde_json::from_str(req.opt_str("input")?.unwrap_or("{}")).map_err(|e| {
-                ApiError::new(
-                    "InvalidExecutionInput",
-                    format!("Invalid Execution Input: {e}"),
-                )
-            })?;
+        let (name, input) = super::run::name_and_input(req, id.clone())?;
         let machine = self.parsed(&row)?;
         // The engine's id for the execution (what the task host is asked with).
         let engine_id = self.arns.execution(&row.name, &name);
