@@ -71,6 +71,7 @@ fmt: ## Format the code
 bench: ## Benchmarks: ASL engine (criterion) and saga-local orders per second
 	cargo bench --locked -p asl
 	bash scripts/bench-local.sh
+	cargo bench --locked --profile local -p saga-local --bench sfn
 
 # ---------------------------------------------------------------- build ----
 
