@@ -43,6 +43,7 @@ test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, 
 	cargo fmt --all --check
 	bash scripts/conformance-reference.sh --check
 	bash scripts/with-moto.sh cargo test --workspace --locked
+	bash scripts/sfn-cli-test.sh
 	bash scripts/infra-checks.sh
 
 .PHONY: conformance-reference
@@ -75,6 +76,7 @@ fmt: ## Format the code
 bench: ## Benchmarks: ASL engine (criterion) and saga-local orders per second
 	cargo bench --locked -p asl
 	bash scripts/bench-local.sh
+	cargo bench --locked --profile local -p saga-local --bench sfn
 
 # ---------------------------------------------------------------- build ----
 

@@ -298,12 +298,13 @@ pub struct ServeProcess {
     stdout: Arc<Mutex<Vec<String>>>,
 }
 
-/// Start `bin serve --port 0 <args>` and read its URL from the first line of
+/// Start `bin serve --port 0 --sfn-port 0 <args>` (the Step Functions API
+/// off: tests run side by side, and its default port is fixed) and read its URL from the first line of
 /// stdout (`--quiet` keeps that line); stdout is drained from then on. The
 /// outbox is `outbox` (pass the `--outbox` or `<data-dir>/outbox` it uses).
 pub async fn spawn_serve(bin: &str, args: &[&std::ffi::OsStr], outbox: &Path) -> ServeProcess {
     let mut child = Command::new(bin)
-        .args(["serve", "--port", "0"])
+        .args(["serve", "--port", "0", "--sfn-port", "0"])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

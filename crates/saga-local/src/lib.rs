@@ -24,5 +24,6 @@ pub mod load;
 pub mod mock;
 pub mod placeholders;
 pub mod serve;
+pub mod sfn;
 pub mod steps;
 pub mod virtual_run;

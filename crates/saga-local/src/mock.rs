@@ -208,6 +208,12 @@ pub struct MockHost {
 }
 
 impl MockHost {
+    /// Whether the test case mocks this state (the others call the service,
+    /// as in Step Functions Local).
+    pub fn mocks(&self, state: &str) -> bool {
+        self.states.contains_key(state)
+    }
+
     /// How many times each state was invoked so far.
     pub fn invocations(&self) -> HashMap<String, u32> {
         self.counts.lock().map(|c| c.clone()).unwrap_or_default()

@@ -331,7 +331,15 @@ async fn a_second_server_on_the_same_data_dir_refuses_to_start() {
     let second = tokio::time::timeout(
         DEADLINE,
         tokio::process::Command::new(env!("CARGO_BIN_EXE_saga-local"))
-            .args(["serve", "--port", "0", "--quiet", "--data-dir"])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--sfn-port",
+                "0",
+                "--quiet",
+                "--data-dir",
+            ])
             .arg(&data)
             .stdin(std::process::Stdio::null())
             .output(),

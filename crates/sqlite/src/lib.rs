@@ -26,9 +26,11 @@ mod approvals;
 mod catalog;
 mod executions;
 mod orders;
+mod state_machines;
 
 pub use catalog::{SeedStock, Seeded};
 pub use executions::ExecutionRow;
+pub use state_machines::StateMachineRow;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS products (
@@ -139,6 +141,7 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        conn.execute_batch(state_machines::SCHEMA).map_err(err)?;
         // Room for every statement of the hot path (see `execute` / `query_opt`).
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(Self {

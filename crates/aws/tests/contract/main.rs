@@ -21,6 +21,7 @@ mod notifier;
 mod open_orders;
 mod orders;
 mod saga;
+mod sfn_local;
 mod stock;
 mod support;
 mod tables;

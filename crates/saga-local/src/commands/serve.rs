@@ -75,6 +75,21 @@ pub struct Args {
     /// An `aud` tokens may have; repeat for several (with --auth-hs256-secret).
     #[arg(long, value_name = "AUDIENCE", requires = "auth_hs256_secret")]
     pub auth_audience: Vec<String>,
+    /// Port of the Step Functions API (AWS JSON 1.0: `aws stepfunctions
+    /// --endpoint-url http://127.0.0.1:8083 …`); 0 turns it off.
+    #[arg(long, default_value_t = saga_local::sfn::DEFAULT_SFN_PORT)]
+    pub sfn_port: u16,
+    /// The Lambda Invoke API that runs the Lambda tasks of state machines
+    /// created through the Step Functions API (e.g. `cargo lambda watch`,
+    /// http://127.0.0.1:9000). The order saga runs its own handlers.
+    #[arg(long, value_name = "URL")]
+    pub lambda_endpoint: Option<String>,
+    /// A Step Functions Local MockConfigFile for the Step Functions API:
+    /// start an execution as `<stateMachineArn>#<TestCase>` to answer its
+    /// tasks from that test case. Default: the file SFN_MOCK_CONFIG names,
+    /// as Step Functions Local reads it.
+    #[arg(long, value_name = "FILE")]
+    pub mock_config: Option<PathBuf>,
     /// Print only the URL line (no banner, transitions or messages).
     #[arg(long)]
     pub quiet: bool,
@@ -110,6 +125,14 @@ impl Args {
                     issuer: self.auth_issuer.clone(),
                     audience: self.auth_audience.clone(),
                 }),
+            sfn: (self.sfn_port != 0).then(|| saga_local::sfn::serve::SfnConfig {
+                port: self.sfn_port,
+                lambda_endpoint: self.lambda_endpoint.clone(),
+                mock_config: self
+                    .mock_config
+                    .clone()
+                    .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from)),
+            }),
         }
     }
 }

@@ -96,6 +96,8 @@ pub struct ServeConfig {
     pub console: ConsoleMode,
     /// The JWT authorizer on the order routes (`--auth-hs256-secret`); none when `None`.
     pub auth: Option<auth::AuthConfig>,
+    /// The Step Functions API (`--sfn-port`, [`crate::sfn`]); off when `None`.
+    pub sfn: Option<crate::sfn::serve::SfnConfig>,
 }
 
 impl ServeConfig {
@@ -115,6 +117,7 @@ impl ServeConfig {
             definition: None,
             console: ConsoleMode::Stdout,
             auth: None,
+            sfn: None,
         }
     }
 
@@ -176,6 +179,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("the HTTP server failed")]
     Http(#[source] std::io::Error),
+    #[error("the Step Functions API cannot start")]
+    Sfn(#[from] crate::sfn::serve::SfnStartError),
 }
 
 impl ServeError {
@@ -313,6 +318,8 @@ pub struct RunningServer {
     gate: Arc<Gate>,
     console: Arc<Console>,
     http: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The Step Functions API's URL and server, when on.
+    sfn: Option<(String, tokio::task::JoinHandle<std::io::Result<()>>)>,
     redelivery: tokio::task::JoinHandle<()>,
     _lock: lock::DataDirLock,
 }
@@ -338,6 +345,11 @@ impl RunningServer {
         &self.outbox
     }
 
+    /// The Step Functions API's URL (`http://127.0.0.1:8083`), when on.
+    pub fn sfn_url(&self) -> Option<&str> {
+        self.sfn.as_ref().map(|(url, _)| url.as_str())
+    }
+
     /// Executions continued at start-up.
     pub fn resumed(&self) -> &ResumeReport {
         &self.resumed
@@ -358,6 +370,9 @@ impl RunningServer {
     /// next step, with their state saved for the next start.
     pub async fn join(self) -> Result<(), ServeError> {
         let result = self.http.await;
+        if let Some((_, sfn)) = self.sfn {
+            let _ = sfn.await;
+        }
         // Console first: executions whose next save the closed gate refuses
         // end in States.Runtime failures that must not look like real ones.
         self.console.close();
@@ -403,6 +418,10 @@ impl Server {
         let (data_lock, outbox_dir) = prepare_dirs(&config, &mut tightened)?;
 
         let (listener, addr) = listen(&config).await?;
+        let sfn_listener = match &config.sfn {
+            Some(c) => Some(crate::sfn::serve::Bound::bind(config.bind, c).await?),
+            None => None,
+        };
         let url = config
             .public_url
             .clone()
@@ -437,6 +456,7 @@ impl Server {
             &console,
         );
         let gate = Arc::new(Gate::default());
+        let saga_machine = machine.clone();
         let workflow = Arc::new(DurableWorkflow::new(
             store.clone(),
             engine,
@@ -450,7 +470,7 @@ impl Server {
 
         let state = app_state(
             shared,
-            workflow,
+            workflow.clone(),
             clock,
             &url,
             config.max_open_orders_per_customer,
@@ -460,6 +480,9 @@ impl Server {
         // reach their executions without a second click.
         let redelivery = redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
         let (shutdown, http) = serve_http(listener, state);
+        let sfn = sfn_listener.map(|bound| {
+            crate::sfn::serve::start(bound, &store, &workflow, saga_machine, &shutdown.0)
+        });
 
         let server = RunningServer {
             addr,
@@ -471,6 +494,7 @@ impl Server {
             gate,
             console,
             http,
+            sfn,
             redelivery,
             _lock: data_lock,
         };
@@ -569,6 +593,12 @@ async fn banner(
 ) {
     let console = &server.console;
     console.always(&format!("saga-local serve: listening on {}", server.url));
+    if let Some(url) = server.sfn_url() {
+        console.always(&format!(
+            "  sfn api   {url} (Step Functions API; the saga is {})",
+            crate::sfn::SAGA_ARN
+        ));
+    }
     if !tightened.0.is_empty() {
         // Also with --quiet: the files were readable by others until now.
         let mut paths: Vec<String> = tightened
