@@ -94,7 +94,10 @@ fn choice_rules_and_catchers_follow_their_state_language() {
     assert!(has(&pointers(no_condition), "/States/A/Choices/0"));
     let jsonpath_rule = one(json!({"Type": "Choice",
         "Choices": [{"Condition": "{% true %}", "Next": "B"}]}));
-    assert!(has(&pointers(jsonpath_rule), "/States/A/Choices/0/Condition"));
+    assert!(has(
+        &pointers(jsonpath_rule),
+        "/States/A/Choices/0/Condition"
+    ));
     let catcher = one(json!({"Type": "Task", "QueryLanguage": "JSONata",
         "Resource": "arn:aws:lambda:us-east-1:000000000000:function:f", "End": true,
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.e", "Next": "B"}]}));
