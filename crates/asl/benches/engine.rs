@@ -21,8 +21,16 @@ impl TaskHost for NoTasks {
     }
 }
 
-/// `n` Pass states, each followed by a Choice: `2 n` transitions.
-fn chain(n: usize) -> StateMachine {
+/// The query language a benchmark machine is written in.
+#[derive(Clone, Copy)]
+enum Ql {
+    JsonPath,
+    Jsonata,
+}
+
+/// `n` Pass states, each followed by a Choice: `2 n` transitions. The
+/// JSONata chain does the same work with `Output` and `Condition`.
+fn chain(n: usize, ql: Ql) -> StateMachine {
     let mut states = Map::new();
     for i in 0..n {
         let next_pass = if i + 1 == n {
@@ -30,30 +38,47 @@ fn chain(n: usize) -> StateMachine {
         } else {
             format!("P{}", i + 1)
         };
-        states.insert(
-            format!("P{i}"),
-            json!({"Type": "Pass", "Result": i, "ResultPath": "$.step", "Next": format!("C{i}")}),
-        );
-        states.insert(
-            format!("C{i}"),
-            json!({"Type": "Choice",
-                   "Choices": [{"Variable": "$.step", "NumericGreaterThanEquals": 0, "Next": next_pass}],
-                   "Default": "Done"}),
-        );
+        let (pass, choice) = match ql {
+            Ql::JsonPath => (
+                json!({"Type": "Pass", "Result": i, "ResultPath": "$.step", "Next": format!("C{i}")}),
+                json!({"Type": "Choice",
+                       "Choices": [{"Variable": "$.step", "NumericGreaterThanEquals": 0, "Next": next_pass}],
+                       "Default": "Done"}),
+            ),
+            Ql::Jsonata => (
+                json!({"Type": "Pass", "Output": format!("{{% $merge([$states.input, {{'step': {i}}}]) %}}"), "Next": format!("C{i}")}),
+                json!({"Type": "Choice",
+                       "Choices": [{"Condition": "{% $states.input.step >= 0 %}", "Next": next_pass}],
+                       "Default": "Done"}),
+            ),
+        };
+        states.insert(format!("P{i}"), pass);
+        states.insert(format!("C{i}"), choice);
     }
     states.insert("Done".into(), json!({"Type": "Succeed"}));
-    StateMachine::from_value(&json!({"StartAt": "P0", "States": Value::Object(states)}))
-        .unwrap_or_else(|p| panic!("{p:?}"))
+    let mut def = json!({"StartAt": "P0", "States": Value::Object(states)});
+    if matches!(ql, Ql::Jsonata) {
+        def["QueryLanguage"] = json!("JSONata");
+    }
+    StateMachine::from_value(&def).unwrap_or_else(|p| panic!("{p:?}"))
 }
 
-fn map_machine() -> StateMachine {
-    StateMachine::parse(
-        r#"{"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
+fn map_machine(ql: Ql) -> StateMachine {
+    let def = match ql {
+        Ql::JsonPath => {
+            r#"{"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items",
             "ItemSelector": {"i.$": "$$.Map.Item.Index", "v.$": "$$.Map.Item.Value"},
             "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "OutputPath": "$.v", "End": true}}},
-            "End": true}}}"#,
-    )
-    .unwrap_or_else(|p| panic!("{p:?}"))
+            "End": true}}}"#
+        }
+        Ql::Jsonata => {
+            r#"{"QueryLanguage": "JSONata", "StartAt": "M", "States": {"M": {"Type": "Map", "Items": "{% $states.input.items %}",
+            "ItemSelector": {"i": "{% $states.context.Map.Item.Index %}", "v": "{% $states.context.Map.Item.Value %}"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "Output": "{% $states.input.v %}", "End": true}}},
+            "End": true}}}"#
+        }
+    };
+    StateMachine::parse(def).unwrap_or_else(|p| panic!("{p:?}"))
 }
 
 fn bench(c: &mut Criterion) {
@@ -62,39 +87,32 @@ fn bench(c: &mut Criterion) {
         .unwrap_or_else(|e| panic!("{e}"));
     let clock = ManualClock::default();
     let engine = Engine::new(Arc::new(NoTasks), Arc::new(clock.clone()));
+    let run = |machine: &StateMachine, input: &Value| {
+        let fut = engine
+            .run(machine, StartExecution::new("bench", input.clone()))
+            .unwrap_or_else(|e| panic!("{e}"));
+        black_box(rt.block_on(clock.run(fut)).status)
+    };
 
     let n = 500;
-    let machine = chain(n);
-    let mut g = c.benchmark_group("transitions");
-    g.throughput(Throughput::Elements((2 * n) as u64));
-    g.bench_function("pass_choice_chain_1000", |b| {
-        b.iter(|| {
-            let fut = engine
-                .run(
-                    &machine,
-                    StartExecution::new("bench", json!({"order": {"id": "o-1", "total": 1500}})),
-                )
-                .unwrap_or_else(|e| panic!("{e}"));
-            let out = rt.block_on(clock.run(fut));
-            black_box(out.status)
-        });
-    });
-
-    let map = map_machine();
+    let order = json!({"order": {"id": "o-1", "total": 1500}});
     let items: Vec<Value> = (0..1000)
         .map(|i| json!({"sku": format!("SKU-{i}"), "q": i}))
         .collect();
-    let input = json!({ "items": items });
-    g.throughput(Throughput::Elements(1000));
-    g.bench_function("map_1000_items", |b| {
-        b.iter(|| {
-            let fut = engine
-                .run(&map, StartExecution::new("bench", input.clone()))
-                .unwrap_or_else(|e| panic!("{e}"));
-            let out = rt.block_on(clock.run(fut));
-            black_box(out.status)
+    let items = json!({ "items": items });
+    let mut g = c.benchmark_group("transitions");
+    for (ql, suffix) in [(Ql::JsonPath, ""), (Ql::Jsonata, "_jsonata")] {
+        let machine = chain(n, ql);
+        g.throughput(Throughput::Elements((2 * n) as u64));
+        g.bench_function(format!("pass_choice_chain_1000{suffix}"), |b| {
+            b.iter(|| run(&machine, &order));
         });
-    });
+        let map = map_machine(ql);
+        g.throughput(Throughput::Elements(1000));
+        g.bench_function(format!("map_1000_items{suffix}"), |b| {
+            b.iter(|| run(&map, &items));
+        });
+    }
     g.finish();
 }
 

@@ -320,7 +320,7 @@ fn validate_and_exec_reject_jsonata_definition_errors_with_exit_2() {
         "{err}"
     );
     assert!(
-        err.contains("/States/A/Output/v: a JSONata expression cannot use $"),
+        err.contains("/States/A/Output/v: UNSUPPORTED_JSONATA_EXPRESSION"),
         "{err}"
     );
     assert!(
@@ -331,4 +331,57 @@ fn validate_and_exec_reject_jsonata_definition_errors_with_exit_2() {
     let exec = saga_local(&["exec", path]);
     assert_eq!(exec.status.code(), Some(2));
     assert!(stderr(&exec).contains("/States/A/InputPath"));
+}
+
+/// A JSONata version of the fixture's first three steps, named `saga` so
+/// the same MockConfigFile test cases apply.
+const JSONATA_SAGA: &str = r#"{"QueryLanguage": "JSONata", "StartAt": "ValidateOrder", "States": {
+  "ValidateOrder": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+    "Arguments": {"FunctionName": "validate", "Payload": "{% $states.input %}"},
+    "Retry": [{"ErrorEquals": ["Transient"], "MaxAttempts": 3, "IntervalSeconds": 1}],
+    "Assign": {"order": "{% $states.result.Payload %}"}, "Next": "ProcessPayment"},
+  "ProcessPayment": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+    "Arguments": {"FunctionName": "pay", "Payload": {"orderId": "{% $order.orderId %}"}},
+    "Catch": [{"ErrorEquals": ["States.ALL"], "Output": {"failed": "{% $states.errorOutput.Error %}"}, "Next": "Failed"}],
+    "Next": "Notify"},
+  "Notify": {"Type": "Task", "Resource": "arn:aws:states:::sns:publish",
+    "Arguments": {"TopicArn": "arn:aws:sns:us-east-1:000000000000:t", "Message": "{% $string($order.totalCents) %}"},
+    "Output": {"orderId": "{% $order.orderId %}", "total": "{% $order.totalCents %}"}, "End": true},
+  "Failed": {"Type": "Fail", "Error": "{% $states.input.failed %}"}
+}}"#;
+
+fn exec_jsonata(case: &str) -> (Output, Value) {
+    let dir = std::env::temp_dir().join(format!("saga-local-jsonata-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("saga.asl.json");
+    std::fs::write(&f, JSONATA_SAGA).unwrap();
+    let mocks = fixture("mock-config.json");
+    let out = saga_local(&[
+        "exec",
+        f.to_str().unwrap(),
+        "--input",
+        r#"{"orderId": "o-1"}"#,
+        "--mock-config",
+        &mocks,
+        "--test-case",
+        case,
+    ]);
+    let v: Value = serde_json::from_str(stdout(&out).trim()).unwrap_or_default();
+    (out, v)
+}
+
+#[test]
+fn exec_runs_a_jsonata_machine_with_the_mock_config() {
+    let (out, v) = exec_jsonata("HappyPath");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(v["output"], json!({"orderId": "o-1", "total": 1500}));
+
+    let (flaky, v) = exec_jsonata("FlakyValidation");
+    assert_eq!(flaky.status.code(), Some(0), "{}", stderr(&flaky));
+    assert_eq!(v["status"], "SUCCEEDED");
+
+    let (declined, v) = exec_jsonata("Declined");
+    assert_eq!(declined.status.code(), Some(1));
+    assert_eq!(v["status"], "FAILED");
+    assert_ne!(v["error"], Value::Null);
 }
