@@ -11,9 +11,16 @@
 //! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
 //! timestamps).
 //!
-//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--url URL]`
+//! Then, unless `--url` is given, it keeps posting orders (concurrency 32)
+//! up to `--rss-orders` in all (10,000) and prints the server's resident
+//! memory (`VmRSS`) and its peak (`VmHWM`, from `/proc/<pid>/status`) at
+//! each quarter: finished executions must not be kept in memory, so the
+//! peak stays flat.
+//!
+//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--rss-orders N (10000, 0: skip)] [--url URL]`
 //! (`--url`: load a server that is already running, e.g. under a profiler;
-//! its catalog must hold `BENCH-1`).
+//! its catalog must hold `BENCH-1` and it must allow many open orders per
+//! customer, `--max-open-orders-per-customer`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark binary: panics and prints are its interface
 
@@ -30,6 +37,8 @@ struct Settings {
     poll: Duration,
     /// A server that is already running (its catalog must hold BENCH-1).
     url: Option<String>,
+    /// Orders in all before the last memory reading.
+    rss_orders: usize,
 }
 
 fn settings() -> Settings {
@@ -38,6 +47,7 @@ fn settings() -> Settings {
         concurrency: vec![1, 32],
         poll: Duration::from_millis(2),
         url: None,
+        rss_orders: 10_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +59,10 @@ fn settings() -> Settings {
             }
             "--poll-ms" => {
                 s.poll = Duration::from_millis(args[i + 1].parse().expect("--poll-ms N"));
+                i += 1;
+            }
+            "--rss-orders" => {
+                s.rss_orders = args[i + 1].parse().expect("--rss-orders N");
                 i += 1;
             }
             "--url" => {
@@ -183,7 +197,43 @@ async fn main() {
         );
     }
     if let Some(server) = server {
+        let done = 30 + s.orders * s.concurrency.len();
+        memory(&api, &server, done, s.rss_orders, s.poll).await;
         server.kill().await;
+    }
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in MiB.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+}
+
+/// More orders up to `total`, with the server's memory at each quarter.
+async fn memory(api: &Api, server: &ServeProcess, done: usize, total: usize, poll: Duration) {
+    if total <= done {
+        return;
+    }
+    println!("memory of the server (VmRSS / peak VmHWM) as orders finish, concurrency 32:");
+    let (rss, hwm) = rss_mib(server.pid());
+    println!("{done:>11} orders  {rss:>7.1} MiB / {hwm:>7.1} MiB");
+    let mut done = done;
+    for quarter in 1..=4 {
+        let target = total * quarter / 4;
+        if target <= done {
+            continue;
+        }
+        run(api, target - done, 32, poll).await;
+        done = target;
+        let (rss, hwm) = rss_mib(server.pid());
+        println!("{done:>11} orders  {rss:>7.1} MiB / {hwm:>7.1} MiB");
     }
 }
 
@@ -204,6 +254,9 @@ async fn start_server(dir: &Path) -> ServeProcess {
             data.as_os_str(),
             "--catalog".as_ref(),
             catalog.as_os_str(),
+            // One customer posts every order: no cap on its open orders.
+            "--max-open-orders-per-customer".as_ref(),
+            "1000000".as_ref(),
         ],
         &data.join("outbox"),
     )
