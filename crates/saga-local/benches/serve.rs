@@ -95,18 +95,20 @@ fn at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
         .unwrap()
 }
 
-/// One order: (client latency, server latency).
-async fn one(api: &Api, poll: Duration) -> (Duration, Duration) {
+/// One order: (client latency, server latency, GETs it took).
+async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
     let start = Instant::now();
     let id = api.post_order(&[("BENCH-1", 1)], "tok_visa", "10115").await;
+    let mut gets = 0;
     loop {
         let order = api.order(&id).await;
+        gets += 1;
         match order["status"].as_str() {
             Some("COMPLETED") => {
                 let server = (at(&order, "COMPLETED") - at(&order, "RECEIVED"))
                     .to_std()
                     .unwrap_or_default();
-                return (start.elapsed(), server);
+                return (start.elapsed(), server, gets);
             }
             Some("FAILED" | "REJECTED" | "NEEDS_ATTENTION") => panic!("order failed: {order}"),
             _ => tokio::time::sleep(poll).await,
@@ -120,6 +122,8 @@ struct Run {
     wall: Duration,
     client: Vec<Duration>,
     server: Vec<Duration>,
+    /// `GET /orders/{id}` per order (the polling is load on the server too).
+    gets: f64,
 }
 
 async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Run {
@@ -141,7 +145,8 @@ async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Ru
         all.extend(w.await.unwrap());
     }
     let wall = start.elapsed();
-    let (mut c, mut s): (Vec<_>, Vec<_>) = all.into_iter().unzip();
+    let gets = all.iter().map(|(_, _, g)| *g).sum::<usize>() as f64 / all.len().max(1) as f64;
+    let (mut c, mut s): (Vec<_>, Vec<_>) = all.into_iter().map(|(c, s, _)| (c, s)).unzip();
     c.sort();
     s.sort();
     Run {
@@ -150,6 +155,7 @@ async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Ru
         wall,
         client: c,
         server: s,
+        gets,
     }
 }
 
@@ -181,19 +187,26 @@ async fn main() {
         s.poll.as_millis()
     );
     println!(
-        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12}",
-        "concurrency", "orders/s", "p50 client", "p99 client", "p50 server", "p99 server"
+        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "concurrency",
+        "orders/s",
+        "p50 client",
+        "p99 client",
+        "p50 server",
+        "p99 server",
+        "GETs/order"
     );
     for c in &s.concurrency {
         let r = run(&api, s.orders, *c, s.poll).await;
         println!(
-            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms",
+            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1}",
             r.concurrency,
             r.orders as f64 / r.wall.as_secs_f64(),
             pct(&r.client, 0.50),
             pct(&r.client, 0.99),
             pct(&r.server, 0.50),
             pct(&r.server, 0.99),
+            r.gets,
         );
     }
     if let Some(server) = server {

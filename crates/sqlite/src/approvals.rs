@@ -110,11 +110,7 @@ impl ApprovalStore for SqliteStore {
     }
 
     async fn get(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
-        let id = id.to_string();
-        self.run("approvals.get", move |c| {
-            load_approval(c, "approvals.get", &id)
-        })
-        .await
+        self.read(|c| load_approval(c, "approvals.get", id.as_str()))
     }
 
     async fn decide(

@@ -30,17 +30,11 @@ pub enum Seeded {
 impl SqliteStore {
     /// Current stock of a product.
     pub async fn stock(&self, sku: &Sku) -> Result<Option<i64>, StoreError> {
-        let sku = sku.to_string();
-        self.run("products.stock", move |c| {
-            c.query_row(
-                "SELECT stock FROM products WHERE sku = ?1",
-                params![sku],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| classify("products.stock", e))
+        self.read(|c| {
+            c.prepare_cached("SELECT stock FROM products WHERE sku = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![sku.as_str()], |r| r.get(0)).optional())
+                .map_err(|e| classify("products.stock", e))
         })
-        .await
     }
 
     /// Every product, by SKU.
@@ -124,17 +118,16 @@ fn product_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreE
 #[async_trait]
 impl Catalog for SqliteStore {
     async fn products(&self, skus: &[Sku]) -> Result<Vec<Product>, StoreError> {
-        let skus: Vec<String> = skus.iter().map(ToString::to_string).collect();
-        self.run("products.get", move |c| {
+        self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT sku, name, price_cents, currency, stock FROM products WHERE sku = ?1",
                 )
                 .map_err(|e| classify("products.get", e))?;
             let mut out = Vec::with_capacity(skus.len());
-            for sku in &skus {
+            for sku in skus {
                 if let Some(p) = stmt
-                    .query_row(params![sku], product_row)
+                    .query_row(params![sku.as_str()], product_row)
                     .optional()
                     .map_err(|e| classify("products.get", e))?
                 {
@@ -143,7 +136,6 @@ impl Catalog for SqliteStore {
             }
             Ok(out)
         })
-        .await
     }
 }
 

@@ -106,8 +106,7 @@ impl SqliteStore {
     }
 
     pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRow>, StoreError> {
-        let name = name.to_owned();
-        self.run("executions.get", move |c| {
+        self.read(|c| {
             query_opt(
                 c,
                 "executions.get",
@@ -116,7 +115,6 @@ impl SqliteStore {
                 execution_row,
             )
         })
-        .await
     }
 
     /// A page of the execution's history: at most `limit` events starting

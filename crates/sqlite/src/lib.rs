@@ -130,7 +130,8 @@ impl SqliteStore {
         let mut conn = connect(path).map_err(err)?;
         schema::prepare(&mut conn, path)?;
         let reader = connect(path).map_err(err)?;
-        let writer = Writer::spawn(conn).map_err(|source| OpenError::Thread {
+        let checkpointer = connect(path).map_err(err)?;
+        let writer = Writer::spawn(conn, checkpointer).map_err(|source| OpenError::Thread {
             path: path.to_owned(),
             source,
         })?;
@@ -145,7 +146,19 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Run the read `f` on the reading connection, off the async runtime.
+    /// Run the point read `f` (a lookup by key: tens of microseconds) on
+    /// the reading connection, right here: a hop to a blocking thread
+    /// would cost more than the read. In WAL mode a reader never waits for
+    /// the writer.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&lock(&self.reader))
+    }
+
+    /// Run the read `f` that may scan many rows on the reading connection,
+    /// off the async runtime.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,

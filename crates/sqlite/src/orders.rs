@@ -292,9 +292,7 @@ impl OrderStore for SqliteStore {
     }
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        let id = id.to_string();
-        self.run("orders.get", move |c| load_order(c, "orders.get", &id))
-            .await
+        self.read(|c| load_order(c, "orders.get", id.as_str()))
     }
 
     async fn update(

@@ -72,12 +72,29 @@ pub(crate) struct Writer {
 struct WriteDropped;
 
 impl Writer {
-    /// Start the thread that writes through `conn`.
-    pub(crate) fn spawn(conn: Connection) -> std::io::Result<Self> {
+    /// Start the thread that writes through `conn`, and the one that
+    /// checkpoints the WAL through `checkpointer` (both end once the last
+    /// clone of the writer is dropped).
+    ///
+    /// Checkpoints are taken off the writer: with `synchronous = NORMAL` a
+    /// checkpoint is where SQLite fsyncs, and run inside a commit (SQLite's
+    /// automatic checkpoint) it would hold every waiting write for the time
+    /// of two fsyncs. A passive checkpoint on its own connection never
+    /// blocks the writer.
+    pub(crate) fn spawn(conn: Connection, checkpointer: Connection) -> std::io::Result<Self> {
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(std::io::Error::other)?;
         let (jobs, rx) = mpsc::channel::<Job>();
+        let (running, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoints(&checkpointer, &stopped))?;
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(&conn, &rx))?;
+            .spawn(move || {
+                run(&conn, &rx);
+                drop(running);
+            })?;
         Ok(Self { jobs })
     }
 
@@ -127,6 +144,23 @@ fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
         }
         batch(conn, &mut waiting);
     }
+}
+
+/// How often the WAL is checkpointed.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// A passive checkpoint every [`CHECKPOINT_EVERY`] until the writer ends,
+/// then a last one.
+fn checkpoints(conn: &Connection, writer_ended: &mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = writer_ended.recv_timeout(CHECKPOINT_EVERY) {
+        checkpoint();
+    }
+    checkpoint();
 }
 
 /// One transaction over the waiting writes (all of them, unless SQLite
