@@ -32,7 +32,10 @@ impl SqliteStore {
     pub async fn stock(&self, sku: &Sku) -> Result<Option<i64>, StoreError> {
         self.read(|c| {
             c.prepare_cached("SELECT stock FROM products WHERE sku = ?1")
-                .and_then(|mut stmt| stmt.query_row(params![sku.as_str()], |r| r.get(0)).optional())
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![sku.as_str()], |r| r.get(0))
+                        .optional()
+                })
                 .map_err(|e| classify("products.stock", e))
         })
     }
