@@ -27,9 +27,10 @@
 //!   [`TaskFailure`]).
 //! - [`Clock`]: [`RealClock`] for servers, [`ManualClock`] for tests and
 //!   virtual-time runs ([`ManualClock::run`] auto-advances).
-//! - [`Persistence`] (optional, per execution): receives an
-//!   [`ExecutionSnapshot`] before every top-level state does its work;
-//!   [`Engine::resume`] continues from one.
+//! - [`Persistence`] (optional, per execution): receives a [`Checkpoint`]
+//!   (the events since the last save and the small current position)
+//!   before every top-level state does its work; [`Engine::resume`]
+//!   continues from the last position and the history saved up to it.
 //! - [`Observer`] (optional, per engine): every [`HistoryEvent`] and every
 //!   [`StateTransition`].
 //!
@@ -85,8 +86,8 @@ pub use intrinsic::{Function, Intrinsic};
 pub use model::{Edge, EdgeKind, Outline, StateMachine, StateOutline};
 pub use path::{Path, ReferencePath, Root};
 pub use snapshot::{
-    ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer, Persistence,
-    PersistenceError, Phase, Position, StateTransition, TransitionOutcome,
+    Checkpoint, ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer,
+    Persistence, PersistenceError, Phase, Position, StateTransition, TransitionOutcome,
 };
 pub use template::Expr;
 pub use tokens::CallbackError;

@@ -125,6 +125,11 @@ pub struct Position {
 ///
 /// Parallel and Map states are resumed by running the whole state again
 /// from its input.
+///
+/// Without its history (`history` empty) it is the *head* of a
+/// [`Checkpoint`]: the small part a host overwrites in place, while the
+/// events are appended. A host that stores the two apart puts them back
+/// together ([`ExecutionSnapshot::with_history`]) to resume.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutionSnapshot {
@@ -136,7 +141,9 @@ pub struct ExecutionSnapshot {
     pub status: ExecutionStatus,
     /// Current state while running.
     pub position: Option<Position>,
-    /// History so far.
+    /// History so far (empty in a [`Checkpoint`]'s head; absent in JSON
+    /// means empty).
+    #[serde(default)]
     pub history: Vec<HistoryEvent>,
     /// Id of the next history event.
     pub next_event_id: u64,
@@ -150,19 +157,65 @@ pub struct ExecutionSnapshot {
     pub stop_time: Option<DateTime<Utc>>,
 }
 
+impl ExecutionSnapshot {
+    /// This head with `history` as its history (what a host that stores
+    /// the two apart resumes from).
+    #[must_use]
+    pub fn with_history(mut self, history: Vec<HistoryEvent>) -> Self {
+        self.history = history;
+        self
+    }
+}
+
+/// What one save hands the host: the history events appended since the
+/// previous successful save of this run (or since the snapshot it resumed
+/// from), and the execution as it stands after them, without its history.
+///
+/// The cost of a save is the size of what changed, not of the whole
+/// history: store the events append-only and overwrite the head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    /// The execution without its history (`head.history` is empty):
+    /// status, position (with its phase), the next event id and, once it
+    /// ended, output or error.
+    pub head: ExecutionSnapshot,
+    /// The new events, oldest first. Their ids are contiguous and end at
+    /// `head.next_event_id - 1`; none was in an earlier successful save. A
+    /// failed save's events come again in the next one.
+    pub events: Vec<HistoryEvent>,
+}
+
+impl Checkpoint {
+    /// The whole snapshot after this save: `previous` (the whole snapshot
+    /// after the save before, `None` for the first) with this checkpoint's
+    /// events appended and its head taken over. For hosts that keep one
+    /// value per execution.
+    #[must_use]
+    pub fn applied_to(&self, previous: Option<ExecutionSnapshot>) -> ExecutionSnapshot {
+        let mut history = previous.map(|p| p.history).unwrap_or_default();
+        history.extend(self.events.iter().cloned());
+        self.head.clone().with_history(history)
+    }
+}
+
 /// The persistence hook failed; the execution fails with `States.Runtime`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("persisting the execution failed: {0}")]
 pub struct PersistenceError(pub String);
 
-/// A host-provided store for snapshots. `save` is awaited at every
+/// A host-provided store for executions. `save` is awaited at every
 /// top-level state transition, when a task parks on a token (and on every
 /// heartbeat), before a retry wait, and once more when the execution ends;
 /// always *before* the state's side effects run.
+///
+/// Resuming needs the head of the last successful save and every event
+/// saved so far ([`ExecutionSnapshot::with_history`]).
 #[async_trait]
 pub trait Persistence: Send + Sync + fmt::Debug {
-    /// Store the snapshot (replacing the previous one of this execution).
-    async fn save(&self, snapshot: &ExecutionSnapshot) -> Result<(), PersistenceError>;
+    /// Store the checkpoint: append its events, replace the head. Both or
+    /// neither (one transaction): a resumed execution continues from a head
+    /// and the history up to it.
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), PersistenceError>;
 }
 
 /// How a state ended.

@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use asl::{
-    CallbackError, Clock, Engine, ExecutionSnapshot, ExecutionStatus, HistoryEvent, ManualClock,
-    Observer, Persistence, PersistenceError, Phase, StartError, StartExecution, StateMachine,
-    StateTransition, TaskFailure, TaskHost, TaskOutput, TaskRequest, TransitionOutcome,
-    async_trait,
+    CallbackError, Checkpoint, Clock, Engine, ExecutionSnapshot, ExecutionStatus, HistoryEvent,
+    ManualClock, Observer, Persistence, PersistenceError, Phase, StartError, StartExecution,
+    StateMachine, StateTransition, TaskFailure, TaskHost, TaskOutput, TaskRequest,
+    TransitionOutcome, async_trait,
 };
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -59,10 +59,14 @@ struct Store {
     saved: Mutex<Vec<ExecutionSnapshot>>,
 }
 
+/// Keeps the whole snapshot after every save (each checkpoint applied to
+/// the one before), so a test can resume from any of them.
 #[async_trait]
 impl Persistence for Store {
-    async fn save(&self, snapshot: &ExecutionSnapshot) -> Result<(), PersistenceError> {
-        self.saved.lock().unwrap().push(snapshot.clone());
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), PersistenceError> {
+        let mut saved = self.saved.lock().unwrap();
+        let whole = checkpoint.applied_to(saved.last().cloned());
+        saved.push(whole);
         Ok(())
     }
 }

@@ -11,9 +11,16 @@
 //! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
 //! timestamps).
 //!
-//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--url URL]`
+//! Then, unless `--url` is given, it keeps posting orders (concurrency 32)
+//! up to `--rss-orders` in all (10,000) and prints the server's resident
+//! memory (`VmRSS`) and its peak (`VmHWM`, from `/proc/<pid>/status`) at
+//! each quarter: finished executions must not be kept in memory, so the
+//! peak stays flat.
+//!
+//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--rss-orders N (10000, 0: skip)] [--url URL]`
 //! (`--url`: load a server that is already running, e.g. under a profiler;
-//! its catalog must hold `BENCH-1`).
+//! its catalog must hold `BENCH-1` and it must allow many open orders per
+//! customer, `--max-open-orders-per-customer`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)] // a benchmark binary: panics and prints are its interface
 
@@ -30,6 +37,8 @@ struct Settings {
     poll: Duration,
     /// A server that is already running (its catalog must hold BENCH-1).
     url: Option<String>,
+    /// Orders in all before the last memory reading.
+    rss_orders: usize,
 }
 
 fn settings() -> Settings {
@@ -38,6 +47,7 @@ fn settings() -> Settings {
         concurrency: vec![1, 32],
         poll: Duration::from_millis(2),
         url: None,
+        rss_orders: 10_000,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -49,6 +59,10 @@ fn settings() -> Settings {
             }
             "--poll-ms" => {
                 s.poll = Duration::from_millis(args[i + 1].parse().expect("--poll-ms N"));
+                i += 1;
+            }
+            "--rss-orders" => {
+                s.rss_orders = args[i + 1].parse().expect("--rss-orders N");
                 i += 1;
             }
             "--url" => {
@@ -81,18 +95,20 @@ fn at(order: &Value, status: &str) -> chrono::DateTime<chrono::Utc> {
         .unwrap()
 }
 
-/// One order: (client latency, server latency).
-async fn one(api: &Api, poll: Duration) -> (Duration, Duration) {
+/// One order: (client latency, server latency, GETs it took).
+async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
     let start = Instant::now();
     let id = api.post_order(&[("BENCH-1", 1)], "tok_visa", "10115").await;
+    let mut gets = 0;
     loop {
         let order = api.order(&id).await;
+        gets += 1;
         match order["status"].as_str() {
             Some("COMPLETED") => {
                 let server = (at(&order, "COMPLETED") - at(&order, "RECEIVED"))
                     .to_std()
                     .unwrap_or_default();
-                return (start.elapsed(), server);
+                return (start.elapsed(), server, gets);
             }
             Some("FAILED" | "REJECTED" | "NEEDS_ATTENTION") => panic!("order failed: {order}"),
             _ => tokio::time::sleep(poll).await,
@@ -106,6 +122,8 @@ struct Run {
     wall: Duration,
     client: Vec<Duration>,
     server: Vec<Duration>,
+    /// `GET /orders/{id}` per order (the polling is load on the server too).
+    gets: f64,
 }
 
 async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Run {
@@ -127,7 +145,8 @@ async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Ru
         all.extend(w.await.unwrap());
     }
     let wall = start.elapsed();
-    let (mut c, mut s): (Vec<_>, Vec<_>) = all.into_iter().unzip();
+    let gets = all.iter().map(|(_, _, g)| *g).sum::<usize>() as f64 / all.len().max(1) as f64;
+    let (mut c, mut s): (Vec<_>, Vec<_>) = all.into_iter().map(|(c, s, _)| (c, s)).unzip();
     c.sort();
     s.sort();
     Run {
@@ -136,6 +155,7 @@ async fn run(api: &Api, orders: usize, concurrency: usize, poll: Duration) -> Ru
         wall,
         client: c,
         server: s,
+        gets,
     }
 }
 
@@ -167,23 +187,66 @@ async fn main() {
         s.poll.as_millis()
     );
     println!(
-        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12}",
-        "concurrency", "orders/s", "p50 client", "p99 client", "p50 server", "p99 server"
+        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "concurrency",
+        "orders/s",
+        "p50 client",
+        "p99 client",
+        "p50 server",
+        "p99 server",
+        "GETs/order"
     );
     for c in &s.concurrency {
         let r = run(&api, s.orders, *c, s.poll).await;
         println!(
-            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms",
+            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1}",
             r.concurrency,
             r.orders as f64 / r.wall.as_secs_f64(),
             pct(&r.client, 0.50),
             pct(&r.client, 0.99),
             pct(&r.server, 0.50),
             pct(&r.server, 0.99),
+            r.gets,
         );
     }
     if let Some(server) = server {
+        let done = 30 + s.orders * s.concurrency.len();
+        memory(&api, &server, done, s.rss_orders, s.poll).await;
         server.kill().await;
+    }
+}
+
+/// `VmRSS` and `VmHWM` of `pid`, in MiB.
+fn rss_mib(pid: u32) -> (f64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
+}
+
+/// More orders up to `total`, with the server's memory at each quarter.
+async fn memory(api: &Api, server: &ServeProcess, done: usize, total: usize, poll: Duration) {
+    if total <= done {
+        return;
+    }
+    println!("memory of the server (VmRSS / peak VmHWM) as orders finish, concurrency 32:");
+    let (rss, hwm) = rss_mib(server.pid());
+    println!("{done:>11} orders  {rss:>7.1} MiB / {hwm:>7.1} MiB");
+    let mut done = done;
+    for quarter in 1..=4 {
+        let target = total * quarter / 4;
+        if target <= done {
+            continue;
+        }
+        run(api, target - done, 32, poll).await;
+        done = target;
+        let (rss, hwm) = rss_mib(server.pid());
+        println!("{done:>11} orders  {rss:>7.1} MiB / {hwm:>7.1} MiB");
     }
 }
 
@@ -204,6 +267,9 @@ async fn start_server(dir: &Path) -> ServeProcess {
             data.as_os_str(),
             "--catalog".as_ref(),
             catalog.as_os_str(),
+            // One customer posts every order: no cap on its open orders.
+            "--max-open-orders-per-customer".as_ref(),
+            "1000000".as_ref(),
         ],
         &data.join("outbox"),
     )

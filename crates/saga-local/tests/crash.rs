@@ -426,3 +426,94 @@ async fn a_decision_recorded_but_not_delivered_is_redelivered_by_the_running_ser
     assert_eq!(order["failure"]["error"], "ApprovalRejected", "{order:#}");
     serve.kill().await;
 }
+
+/// The stored history of `order_id` (its events, one row each) checked to be
+/// one chain: ids 1, 2, … without a gap, each `previousEventId` an earlier
+/// event, the head's `nextEventId` the one after the last.
+async fn stored_history(data_dir: &Path, order_id: &str) -> Vec<Value> {
+    let store = saga_sqlite::SqliteStore::open(&data_dir.join("saga.db")).unwrap();
+    let rows = store.all_events(order_id).await.unwrap();
+    let events: Vec<Value> = rows
+        .iter()
+        .map(|r| serde_json::from_str(&r.doc).unwrap())
+        .collect();
+    for (i, (row, event)) in rows.iter().zip(&events).enumerate() {
+        let id = i as u64 + 1;
+        assert_eq!(row.id, id, "ids are contiguous");
+        assert_eq!(event["id"], id, "{event}");
+        let previous = event["previousEventId"].as_u64().unwrap();
+        assert!(
+            previous < id && (previous > 0 || id == 1),
+            "previousEventId {previous} of event {id}"
+        );
+    }
+    let head = store.execution(order_id).await.unwrap().unwrap();
+    let head: Value = serde_json::from_str(&head.state).unwrap();
+    assert_eq!(head["nextEventId"], events.len() as u64 + 1, "{head:#}");
+    assert!(
+        head.get("history")
+            .is_none_or(|h| h == &Value::Array(vec![]))
+    );
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_read_back_after_sigkill_is_the_events_written_before_and_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = serve(&data, &[]).await;
+    let id = post_paid(&first, "SKU-4", 1, "tok_visa").await;
+    first.await_status(&id, "AWAITING_APPROVAL").await;
+    let approval = approval_id(&first, &data, &id).await;
+    let before = stored_history(&data, &id).await;
+
+    first.kill().await;
+    let second = serve(&data, &[]).await;
+    assert_eq!(second.decide(&approval, "approve").await.status, 200);
+    second.await_status(&id, "COMPLETED").await;
+    let store = saga_sqlite::SqliteStore::open(&data.join("saga.db")).unwrap();
+    let start = Instant::now();
+    while store.execution(&id).await.unwrap().unwrap().status == "RUNNING" {
+        assert!(start.elapsed() < DEADLINE, "the execution did not end");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = stored_history(&data, &id).await;
+
+    assert_eq!(
+        after[..before.len()],
+        before[..],
+        "the events written before the kill come back unchanged"
+    );
+    let types: Vec<&str> = after.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    let entered = |state: &str| {
+        after
+            .iter()
+            .filter(|e| e.pointer("/stateEnteredEventDetails/name") == Some(&Value::from(state)))
+            .count()
+    };
+    assert_eq!(
+        entered("RequestApproval"),
+        1,
+        "the wait is not entered twice"
+    );
+    assert_eq!(entered("OrderCompleted"), 1);
+    // Paging (five at a time, both ways) reads the same events.
+    let mut forward = Vec::new();
+    let mut from = None;
+    loop {
+        let page = store.events(&id, from, 5, false).await.unwrap();
+        forward.extend(page.iter().map(|r| r.id));
+        if page.len() < 5 {
+            break;
+        }
+        from = page.last().map(|r| r.id + 1);
+    }
+    assert_eq!(forward, (1..=after.len() as u64).collect::<Vec<_>>());
+    let last_page = store.events(&id, None, 5, true).await.unwrap();
+    let newest: Vec<u64> = last_page.iter().map(|r| r.id).collect();
+    let n = after.len() as u64;
+    assert_eq!(newest, [n, n - 1, n - 2, n - 3, n - 4]);
+    second.kill().await;
+}

@@ -8,7 +8,7 @@ use saga_core::ports::{
 };
 use saga_core::{ApprovalId, Timestamp};
 
-use crate::{SqliteStore, execute, from_json, in_tx, load_doc, query_opt, to_json};
+use crate::{SqliteStore, execute, from_json, load_doc, query_opt, to_json};
 
 fn load_approval(
     tx: &Connection,
@@ -94,7 +94,7 @@ impl ApprovalStore for SqliteStore {
             approval.order_id.to_string(),
             approval.status.as_str(),
         );
-        self.run(OP, move |c| {
+        self.write(OP, move |c| {
             let n = execute(
                 c,
                 OP,
@@ -104,17 +104,13 @@ impl ApprovalStore for SqliteStore {
             if n == 0 {
                 return Err(StoreError::permanent(OP, "approval id collision"));
             }
-            Ok(())
+            Ok(((), true))
         })
         .await
     }
 
     async fn get(&self, id: &ApprovalId) -> Result<Option<Approval>, StoreError> {
-        let id = id.to_string();
-        self.run("approvals.get", move |c| {
-            load_approval(c, "approvals.get", &id)
-        })
-        .await
+        self.read(|c| load_approval(c, "approvals.get", id.as_str()))
     }
 
     async fn decide(
@@ -125,22 +121,20 @@ impl ApprovalStore for SqliteStore {
     ) -> Result<DecideOutcome, StoreError> {
         const OP: &str = "approvals.decide";
         let id = id.to_string();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let Some(mut a) = load_approval(tx, OP, &id)? else {
-                    return Ok((DecideOutcome::NotFound, false));
-                };
-                if a.status != ApprovalStatus::Pending {
-                    return Ok((DecideOutcome::NotPending(Box::new(a)), false));
-                }
-                if a.is_expired_at(at) {
-                    return Ok((DecideOutcome::Expired(Box::new(a)), false));
-                }
-                a.status = decision.status();
-                a.decided_at = Some(at);
-                save_approval(tx, OP, &a)?;
-                Ok((DecideOutcome::Decided(Box::new(a)), true))
-            })
+        self.write(OP, move |tx| {
+            let Some(mut a) = load_approval(tx, OP, &id)? else {
+                return Ok((DecideOutcome::NotFound, false));
+            };
+            if a.status != ApprovalStatus::Pending {
+                return Ok((DecideOutcome::NotPending(Box::new(a)), false));
+            }
+            if a.is_expired_at(at) {
+                return Ok((DecideOutcome::Expired(Box::new(a)), false));
+            }
+            a.status = decision.status();
+            a.decided_at = Some(at);
+            save_approval(tx, OP, &a)?;
+            Ok((DecideOutcome::Decided(Box::new(a)), true))
         })
         .await
     }
@@ -148,16 +142,14 @@ impl ApprovalStore for SqliteStore {
     async fn mark_delivered(&self, id: &ApprovalId, decision: Decision) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_delivered";
         let id = id.to_string();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let Some(mut a) = load_approval(tx, OP, &id)? else {
-                    return Ok(((), false));
-                };
-                a.status = decision.status();
-                a.delivered = true;
-                save_approval(tx, OP, &a)?;
-                Ok(((), true))
-            })
+        self.write(OP, move |tx| {
+            let Some(mut a) = load_approval(tx, OP, &id)? else {
+                return Ok(((), false));
+            };
+            a.status = decision.status();
+            a.delivered = true;
+            save_approval(tx, OP, &a)?;
+            Ok(((), true))
         })
         .await
     }
@@ -165,18 +157,16 @@ impl ApprovalStore for SqliteStore {
     async fn mark_expired(&self, id: &ApprovalId) -> Result<(), StoreError> {
         const OP: &str = "approvals.mark_expired";
         let id = id.to_string();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let Some(mut a) = load_approval(tx, OP, &id)? else {
-                    return Ok(((), false));
-                };
-                if a.delivered {
-                    return Ok(((), false));
-                }
-                a.status = ApprovalStatus::Expired;
-                save_approval(tx, OP, &a)?;
-                Ok(((), true))
-            })
+        self.write(OP, move |tx| {
+            let Some(mut a) = load_approval(tx, OP, &id)? else {
+                return Ok(((), false));
+            };
+            if a.delivered {
+                return Ok(((), false));
+            }
+            a.status = ApprovalStatus::Expired;
+            save_approval(tx, OP, &a)?;
+            Ok(((), true))
         })
         .await
     }
@@ -189,29 +179,27 @@ impl IdempotencyStore for SqliteStore {
         let doc = to_json(OP, record)?;
         let (key, expires) = (record.key.to_string(), record.expires_at.as_millis());
         let now = now.as_millis();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let existing: Option<(i64, String)> = query_opt(
-                    tx,
-                    OP,
-                    "SELECT expires_at_ms, doc FROM idempotency WHERE key = ?1",
-                    params![key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                if let Some((exp, existing)) = existing
-                    && exp > now
-                {
-                    return Ok((Claim::Existing(from_json(OP, &existing)?), false));
-                }
-                execute(
-                    tx,
-                    OP,
-                    "INSERT INTO idempotency (key, expires_at_ms, doc) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET expires_at_ms = excluded.expires_at_ms, doc = excluded.doc",
-                    params![key, expires, doc],
-                )?;
-                Ok((Claim::Claimed, true))
-            })
+        self.write(OP, move |tx| {
+            let existing: Option<(i64, String)> = query_opt(
+                tx,
+                OP,
+                "SELECT expires_at_ms, doc FROM idempotency WHERE key = ?1",
+                params![key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if let Some((exp, existing)) = existing
+                && exp > now
+            {
+                return Ok((Claim::Existing(from_json(OP, &existing)?), false));
+            }
+            execute(
+                tx,
+                OP,
+                "INSERT INTO idempotency (key, expires_at_ms, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET expires_at_ms = excluded.expires_at_ms, doc = excluded.doc",
+                params![key, expires, doc],
+            )?;
+            Ok((Claim::Claimed, true))
         })
         .await
     }

@@ -7,7 +7,7 @@ use saga_core::order::Sku;
 use saga_core::ports::{Catalog, CatalogAdmin, StoreError};
 use saga_core::pricing::Product;
 
-use crate::{SqliteStore, classify, in_tx};
+use crate::{SqliteStore, classify};
 
 /// What [`SqliteStore::seed_product`] does to the stock of a SKU that exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,17 +30,14 @@ pub enum Seeded {
 impl SqliteStore {
     /// Current stock of a product.
     pub async fn stock(&self, sku: &Sku) -> Result<Option<i64>, StoreError> {
-        let sku = sku.to_string();
-        self.run("products.stock", move |c| {
-            c.query_row(
-                "SELECT stock FROM products WHERE sku = ?1",
-                params![sku],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| classify("products.stock", e))
+        self.read(|c| {
+            c.prepare_cached("SELECT stock FROM products WHERE sku = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![sku.as_str()], |r| r.get(0))
+                        .optional()
+                })
+                .map_err(|e| classify("products.stock", e))
         })
-        .await
     }
 
     /// Every product, by SKU.
@@ -72,33 +69,31 @@ impl SqliteStore {
     ) -> Result<Seeded, StoreError> {
         const OP: &str = "products.seed";
         let p = product.clone();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let inserted = tx
-                    .execute(
-                        "INSERT OR IGNORE INTO products (sku, name, price_cents, currency, stock) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![p.sku.as_str(), p.name, p.price.minor_units(), p.price.currency().as_str(), p.stock],
-                    )
-                    .map_err(|e| classify(OP, e))?;
-                if inserted == 1 {
-                    return Ok((Seeded::Inserted, true));
-                }
-                let currency = p.price.currency();
-                let (sku, price, currency) =
-                    (p.sku.as_str(), p.price.minor_units(), currency.as_str());
-                match stock {
-                    SeedStock::Keep => tx.execute(
-                        "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4 WHERE sku = ?1",
-                        params![sku, p.name, price, currency],
-                    ),
-                    SeedStock::Reset => tx.execute(
-                        "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4, stock = ?5 WHERE sku = ?1",
-                        params![sku, p.name, price, currency, p.stock],
-                    ),
-                }
+        self.write(OP, move |tx| {
+            let inserted = tx
+                .execute(
+                    "INSERT OR IGNORE INTO products (sku, name, price_cents, currency, stock) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![p.sku.as_str(), p.name, p.price.minor_units(), p.price.currency().as_str(), p.stock],
+                )
                 .map_err(|e| classify(OP, e))?;
-                Ok((Seeded::Updated, true))
-            })
+            if inserted == 1 {
+                return Ok((Seeded::Inserted, true));
+            }
+            let currency = p.price.currency();
+            let (sku, price, currency) =
+                (p.sku.as_str(), p.price.minor_units(), currency.as_str());
+            match stock {
+                SeedStock::Keep => tx.execute(
+                    "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4 WHERE sku = ?1",
+                    params![sku, p.name, price, currency],
+                ),
+                SeedStock::Reset => tx.execute(
+                    "UPDATE products SET name = ?2, price_cents = ?3, currency = ?4, stock = ?5 WHERE sku = ?1",
+                    params![sku, p.name, price, currency, p.stock],
+                ),
+            }
+            .map_err(|e| classify(OP, e))?;
+            Ok((Seeded::Updated, true))
         })
         .await
     }
@@ -126,17 +121,16 @@ fn product_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Product, StoreE
 #[async_trait]
 impl Catalog for SqliteStore {
     async fn products(&self, skus: &[Sku]) -> Result<Vec<Product>, StoreError> {
-        let skus: Vec<String> = skus.iter().map(ToString::to_string).collect();
-        self.run("products.get", move |c| {
+        self.read(|c| {
             let mut stmt = c
                 .prepare_cached(
                     "SELECT sku, name, price_cents, currency, stock FROM products WHERE sku = ?1",
                 )
                 .map_err(|e| classify("products.get", e))?;
             let mut out = Vec::with_capacity(skus.len());
-            for sku in &skus {
+            for sku in skus {
                 if let Some(p) = stmt
-                    .query_row(params![sku], product_row)
+                    .query_row(params![sku.as_str()], product_row)
                     .optional()
                     .map_err(|e| classify("products.get", e))?
                 {
@@ -145,7 +139,6 @@ impl Catalog for SqliteStore {
             }
             Ok(out)
         })
-        .await
     }
 }
 
@@ -153,7 +146,7 @@ impl Catalog for SqliteStore {
 impl CatalogAdmin for SqliteStore {
     async fn upsert_product(&self, product: &Product) -> Result<(), StoreError> {
         let p = product.clone();
-        self.run("products.put", move |c| {
+        self.write("products.put", move |c| {
             c.execute(
                 "INSERT INTO products (sku, name, price_cents, currency, stock) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (sku) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents,
@@ -161,7 +154,7 @@ impl CatalogAdmin for SqliteStore {
                 params![p.sku.as_str(), p.name, p.price.minor_units(), p.price.currency().as_str(), p.stock],
             )
             .map_err(|e| classify("products.put", e))?;
-            Ok(())
+            Ok(((), true))
         })
         .await
     }

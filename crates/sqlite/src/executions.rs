@@ -1,12 +1,14 @@
-//! The engine's executions: a status and an opaque state per execution name.
+//! The engine's executions: per execution name a head row (status and an
+//! opaque state, the engine's snapshot without its history) and its history
+//! events, append-only, one row each (the documents are opaque too).
 
-use rusqlite::params;
+use rusqlite::{Connection, params};
 use saga_core::ports::StoreError;
 
 use crate::{SqliteStore, classify, execute, query_opt};
 
 /// An execution as the engine persists it: its status and an opaque state
-/// (the engine's serialized snapshot).
+/// (the engine's serialized snapshot, without the history).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionRow {
     pub name: String,
@@ -16,22 +18,50 @@ pub struct ExecutionRow {
     pub updated_at_ms: i64,
 }
 
+/// One history event of an execution: its id (1, 2, … in order) and its
+/// JSON document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: u64,
+    pub doc: String,
+}
+
+const SAVE_HEAD: &str = "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+     ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms";
+
+fn save_head(
+    c: &Connection,
+    op: &'static str,
+    name: &str,
+    status: &str,
+    state: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    execute(c, op, SAVE_HEAD, params![name, status, state, at_ms])?;
+    Ok(())
+}
+
+/// Event ids are SQLite integers (i64); larger ids never occur.
+fn to_sql_id(id: u64) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}
+
 impl SqliteStore {
     /// Insert an execution unless one with this name exists; `true` when inserted.
     pub async fn insert_execution(&self, row: ExecutionRow) -> Result<bool, StoreError> {
-        self.run("executions.insert", move |c| {
+        self.write("executions.insert", move |c| {
             let n = execute(
                 c,
                 "executions.insert",
                 "INSERT OR IGNORE INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![row.name, row.status, row.state, row.created_at_ms, row.updated_at_ms],
             )?;
-            Ok(n == 1)
+            Ok((n == 1, true))
         })
         .await
     }
 
-    /// Store the execution's current status and state.
+    /// Store the execution's current status and state (its events stay).
     pub async fn save_execution(
         &self,
         name: &str,
@@ -40,22 +70,43 @@ impl SqliteStore {
         at_ms: i64,
     ) -> Result<(), StoreError> {
         let (name, status, state) = (name.to_owned(), status.to_owned(), state.to_owned());
-        self.run("executions.save", move |c| {
-            execute(
-                c,
-                "executions.save",
-                "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
-                 ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms",
-                params![name, status, state, at_ms],
-            )?;
-            Ok(())
+        self.write("executions.save", move |c| {
+            save_head(c, "executions.save", &name, &status, &state, at_ms)?;
+            Ok(((), true))
+        })
+        .await
+    }
+
+    /// In one transaction: append `events` to the execution's history and
+    /// store its status and state. An event id already stored refuses the
+    /// whole save (each event is written once).
+    pub async fn append_execution(
+        &self,
+        name: &str,
+        status: &str,
+        state: String,
+        events: Vec<EventRow>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "executions.append";
+        let (name, status) = (name.to_owned(), status.to_owned());
+        self.write(OP, move |c| {
+            for e in &events {
+                execute(
+                    c,
+                    OP,
+                    "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3)",
+                    params![name, to_sql_id(e.id), e.doc],
+                )?;
+            }
+            save_head(c, OP, &name, &status, &state, at_ms)?;
+            Ok(((), true))
         })
         .await
     }
 
     pub async fn execution(&self, name: &str) -> Result<Option<ExecutionRow>, StoreError> {
-        let name = name.to_owned();
-        self.run("executions.get", move |c| {
+        self.read(|c| {
             query_opt(
                 c,
                 "executions.get",
@@ -64,7 +115,54 @@ impl SqliteStore {
                 execution_row,
             )
         })
+    }
+
+    /// A page of the execution's history: at most `limit` events starting
+    /// at `from_event_id` (included; `None`: the first, or with `reverse`
+    /// the last), by increasing id, or decreasing with `reverse`. The next
+    /// page starts after the last event returned (its id + 1, or − 1 in
+    /// reverse); a page shorter than `limit` is the last. Unknown
+    /// executions have no events.
+    pub async fn events(
+        &self,
+        execution: &str,
+        from_event_id: Option<u64>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        const OP: &str = "executions.events";
+        let execution = execution.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.run(OP, move |c| {
+            let (sql, from) = if reverse {
+                (
+                    "SELECT event_id, doc FROM execution_events WHERE execution = ?1 AND event_id <= ?2 ORDER BY event_id DESC LIMIT ?3",
+                    from_event_id.map_or(i64::MAX, to_sql_id),
+                )
+            } else {
+                (
+                    "SELECT event_id, doc FROM execution_events WHERE execution = ?1 AND event_id >= ?2 ORDER BY event_id LIMIT ?3",
+                    from_event_id.map_or(0, to_sql_id),
+                )
+            };
+            let mut stmt = c.prepare_cached(sql).map_err(|e| classify(OP, e))?;
+            let rows = stmt
+                .query_map(params![execution, from, limit], |r| {
+                    let id: i64 = r.get(0)?;
+                    Ok(EventRow {
+                        id: u64::try_from(id).unwrap_or_default(),
+                        doc: r.get(1)?,
+                    })
+                })
+                .map_err(|e| classify(OP, e))?;
+            rows.map(|r| r.map_err(|e| classify(OP, e))).collect()
+        })
         .await
+    }
+
+    /// The whole history of the execution, oldest first.
+    pub async fn all_events(&self, execution: &str) -> Result<Vec<EventRow>, StoreError> {
+        self.events(execution, None, usize::MAX, false).await
     }
 
     /// Executions with this status, oldest first (e.g. `RUNNING` ones to resume).
@@ -85,6 +183,7 @@ impl SqliteStore {
         .await
     }
 }
+
 fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     Ok(ExecutionRow {
         name: r.get(0)?,
@@ -94,3 +193,6 @@ fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         updated_at_ms: r.get(4)?,
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -11,86 +11,69 @@
 //! [`OrderUpdate::apply_to`] as the in-memory adapter, on the order stored as
 //! JSON.
 //!
-//! Durability: WAL with `synchronous = NORMAL` survives a killed process (the
-//! committed transactions are in the WAL, which the OS holds); a power loss can
-//! lose the last transactions.
+//! Writes go through one writer thread with group commit ([`writer`]): the
+//! writes waiting at a moment share one transaction (each in its own
+//! savepoint, so one refused change rolls back alone), and every caller is
+//! answered only after that commit. Reads use their own connection and see
+//! what is committed.
+//!
+//! Durability: WAL with `synchronous = NORMAL`. An acknowledged write is in
+//! the WAL file, written (not fsynced) before the answer: a killed process
+//! (`kill -9`, a panic, an OOM kill) loses nothing acknowledged, since the
+//! operating system holds the written pages and SQLite recovers the WAL at
+//! the next open. A power loss or kernel crash can lose the transactions
+//! since the last checkpoint's fsync; `synchronous = FULL` would prevent
+//! that at the cost of an fsync per commit.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use saga_core::ports::StoreError;
 
 mod approvals;
 mod catalog;
 mod executions;
 mod orders;
+mod schema;
 mod state_machines;
+mod writer;
 
 pub use catalog::{SeedStock, Seeded};
-pub use executions::ExecutionRow;
+pub use executions::{EventRow, ExecutionRow};
+pub use schema::LAYOUT_VERSION;
 pub use state_machines::StateMachineRow;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS products (
-    sku TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    price_cents INTEGER NOT NULL,
-    currency TEXT NOT NULL,
-    stock INTEGER NOT NULL CHECK (stock >= 0)
-);
-CREATE TABLE IF NOT EXISTS orders (
-    order_id TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
--- The open-order cap: a counter per customer, and which orders hold a slot
--- (an order stored before the cap existed holds none, so frees none).
-CREATE TABLE IF NOT EXISTS open_orders (
-    customer_id TEXT PRIMARY KEY,
-    open INTEGER NOT NULL CHECK (open >= 0)
-);
-CREATE TABLE IF NOT EXISTS order_slots (
-    order_id TEXT PRIMARY KEY,
-    customer_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS approvals (
-    approval_id TEXT PRIMARY KEY,
-    order_id TEXT NOT NULL,
-    status TEXT NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS approvals_by_order ON approvals (order_id);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    expires_at_ms INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS executions (
-    name TEXT PRIMARY KEY,
-    status TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
-";
+use writer::Writer;
 
 /// The database could not be opened or prepared.
 #[derive(Debug, thiserror::Error)]
-#[error("could not open the SQLite database {path}")]
-pub struct OpenError {
-    path: PathBuf,
-    #[source]
-    source: rusqlite::Error,
+pub enum OpenError {
+    #[error("could not open the SQLite database {path}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("could not start the writer thread of the SQLite database {path}")]
+    Thread {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the SQLite database {path} has layout {found}, written by a newer saga-local; this one reads layout {LAYOUT_VERSION} (and migrates older ones): use the newer saga-local, or another --data-dir"
+    )]
+    Newer { path: PathBuf, found: i64 },
 }
 
 /// Every port over one SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    /// Reads (writes go through `writer`).
+    reader: Arc<Mutex<Connection>>,
+    writer: Writer,
     path: PathBuf,
 }
 
@@ -125,27 +108,38 @@ fn from_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| StoreError::corrupt(operation, e))
 }
 
+/// A connection with the store's settings: WAL, `synchronous = NORMAL`,
+/// a busy timeout (another process may hold the write lock for a moment)
+/// and room for every statement of the hot path.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(conn)
+}
+
 impl SqliteStore {
-    /// Open (creating if needed) the database at `path`.
+    /// Open (creating if needed) the database at `path`, migrating an older
+    /// layout ([`schema`]); a layout newer than this code is refused.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        let err = |source| OpenError {
+        let err = |source| OpenError::Sqlite {
             path: path.to_owned(),
             source,
         };
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(5)).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(err)?;
-        conn.execute_batch(SCHEMA).map_err(err)?;
-        conn.execute_batch(state_machines::SCHEMA).map_err(err)?;
-        // Room for every statement of the hot path (see `execute` / `query_opt`).
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        let mut conn = connect(path).map_err(err)?;
+        schema::prepare(&mut conn, path)?;
+        let reader = connect(path).map_err(err)?;
+        let checkpointer = connect(path).map_err(err)?;
+        let writer = Writer::spawn(conn, checkpointer).map_err(|source| OpenError::Thread {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            reader: Arc::new(Mutex::new(reader)),
+            writer,
             path: path.to_owned(),
         })
     }
@@ -154,21 +148,44 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Run `f` on the connection off the async runtime.
+    /// Run the point read `f` (a lookup by key: tens of microseconds) on
+    /// the reading connection, right here: a hop to a blocking thread
+    /// would cost more than the read. In WAL mode a reader never waits for
+    /// the writer.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        f(&lock(&self.reader))
+    }
+
+    /// Run the read `f` that may scan many rows on the reading connection,
+    /// off the async runtime.
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.conn.clone();
+        let conn = self.reader.clone();
         tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
             .await
             .map_err(|e| StoreError::permanent(operation, e))?
     }
+
+    /// Run the write `f` in the next group commit: kept when it returns
+    /// `Ok((value, true))`, rolled back (alone) otherwise; answered once
+    /// committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.writer.write(operation, f).await
+    }
 }
 
-/// Statements kept prepared per connection; the hot path uses about 15.
-const STATEMENT_CACHE_CAPACITY: usize = 32;
+/// Statements kept prepared per connection; the writer's hot path uses about 30.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 /// Execute `sql` through the connection's statement cache (prepared once).
 fn execute(
@@ -204,23 +221,6 @@ fn load_doc<T: serde::de::DeserializeOwned>(
 ) -> Result<Option<T>, StoreError> {
     let doc: Option<String> = query_opt(c, operation, select, params![key], |r| r.get(0))?;
     doc.map(|d| from_json(operation, &d)).transpose()
-}
-
-/// Run `f` in a `BEGIN IMMEDIATE` transaction: committed when it returns
-/// `Ok((value, true))`, rolled back otherwise.
-fn in_tx<T>(
-    c: &mut Connection,
-    operation: &'static str,
-    f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(T, bool), StoreError>,
-) -> Result<T, StoreError> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(|e| classify(operation, e))?;
-    let (value, commit) = f(&tx)?;
-    if commit {
-        tx.commit().map_err(|e| classify(operation, e))?;
-    }
-    Ok(value)
 }
 
 #[cfg(test)]

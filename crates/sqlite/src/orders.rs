@@ -1,5 +1,5 @@
 //! Orders, payment attempts and stock reservations: each change is checked
-//! and applied in one `BEGIN IMMEDIATE` transaction.
+//! and applied in one write (its own savepoint of a group commit).
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
@@ -10,7 +10,7 @@ use saga_core::ports::{
     StoreError, UpdateOutcome,
 };
 
-use crate::{SqliteStore, execute, in_tx, load_doc, query_opt, to_json};
+use crate::{SqliteStore, execute, load_doc, query_opt, to_json};
 
 fn load_order(
     tx: &Connection,
@@ -213,7 +213,7 @@ fn give_back_stock(
 }
 
 impl SqliteStore {
-    /// In one `BEGIN IMMEDIATE` transaction: order `id` checked against
+    /// In one write (all or nothing): order `id` checked against
     /// `update`, the stock of `lines` changed by `stock`, then `update`
     /// applied and `applied` to the order as it is now. A refusal (of the
     /// order or the stock) rolls everything back: nothing of it is kept.
@@ -227,18 +227,16 @@ impl SqliteStore {
         applied: fn(Order) -> T,
     ) -> Result<T, StoreError> {
         let (id, lines, update) = (id.to_string(), lines.to_vec(), update.clone());
-        self.run(op, move |c| {
-            in_tx(c, op, |tx| {
-                let order = match checked_order(tx, op, &id, &update)? {
-                    Ok(order) => order,
-                    Err(refused) => return Ok((refused.into(), false)),
-                };
-                if let Some(refused) = stock(tx, op, &lines)? {
-                    return Ok((refused, false));
-                }
-                let order = apply(tx, op, order, &update)?;
-                Ok((applied(order), true))
-            })
+        self.write(op, move |tx| {
+            let order = match checked_order(tx, op, &id, &update)? {
+                Ok(order) => order,
+                Err(refused) => return Ok((refused.into(), false)),
+            };
+            if let Some(refused) = stock(tx, op, &lines)? {
+                return Ok((refused, false));
+            }
+            let order = apply(tx, op, order, &update)?;
+            Ok((applied(order), true))
         })
         .await
     }
@@ -254,14 +252,14 @@ impl OrderStore for SqliteStore {
             order.status().as_str(),
             order.updated_at().to_string(),
         );
-        self.run(OP, move |c| {
+        self.write(OP, move |c| {
             let n = execute(
                 c,
                 OP,
                 "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
                 params![id, status, doc, at],
             )?;
-            Ok(if n == 1 { Inserted::New } else { Inserted::AlreadyExists })
+            Ok((if n == 1 { Inserted::New } else { Inserted::AlreadyExists }, true))
         })
         .await
     }
@@ -275,30 +273,26 @@ impl OrderStore for SqliteStore {
             order.status().as_str(),
             order.updated_at().to_string(),
         );
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let n = execute(
-                    tx,
-                    OP,
-                    "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, status, doc, at],
-                )?;
-                if n == 0 {
-                    return Ok((Admission::AlreadyExists, false));
-                }
-                if !take_slot(tx, OP, &id, &customer, max)? {
-                    return Ok((Admission::CapReached, false));
-                }
-                Ok((Admission::Admitted, true))
-            })
+        self.write(OP, move |tx| {
+            let n = execute(
+                tx,
+                OP,
+                "INSERT OR IGNORE INTO orders (order_id, status, doc, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                params![id, status, doc, at],
+            )?;
+            if n == 0 {
+                return Ok((Admission::AlreadyExists, false));
+            }
+            if !take_slot(tx, OP, &id, &customer, max)? {
+                return Ok((Admission::CapReached, false));
+            }
+            Ok((Admission::Admitted, true))
         })
         .await
     }
 
     async fn get(&self, id: &OrderId) -> Result<Option<Order>, StoreError> {
-        let id = id.to_string();
-        self.run("orders.get", move |c| load_order(c, "orders.get", &id))
-            .await
+        self.read(|c| load_order(c, "orders.get", id.as_str()))
     }
 
     async fn update(
@@ -317,14 +311,12 @@ impl PaymentAttempts for SqliteStore {
     async fn next_payment_attempt(&self, id: &OrderId) -> Result<u32, StoreError> {
         const OP: &str = "orders.payment_attempt";
         let id = id.to_string();
-        self.run(OP, move |c| {
-            in_tx(c, OP, |tx| {
-                let mut order = load_order(tx, OP, &id)?
-                    .ok_or_else(|| StoreError::permanent(OP, format!("order {id} not found")))?;
-                let n = order.count_payment_attempt();
-                save_order(tx, OP, &order)?;
-                Ok((n, true))
-            })
+        self.write(OP, move |tx| {
+            let mut order = load_order(tx, OP, &id)?
+                .ok_or_else(|| StoreError::permanent(OP, format!("order {id} not found")))?;
+            let n = order.count_payment_attempt();
+            save_order(tx, OP, &order)?;
+            Ok((n, true))
         })
         .await
     }

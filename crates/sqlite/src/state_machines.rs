@@ -58,14 +58,14 @@ impl SqliteStore {
     /// when inserted.
     pub async fn insert_state_machine(&self, m: StateMachineRow) -> Result<bool, StoreError> {
         const OP: &str = "state_machines.insert";
-        self.run(OP, move |c| {
+        self.write(OP, move |c| {
             let n = execute(
                 c,
                 OP,
                 "INSERT OR IGNORE INTO sfn_state_machines (arn, name, type, definition, role_arn, created_at_ms, updated_at_ms, revision) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![m.arn, m.name, m.machine_type, m.definition, m.role_arn, m.created_at_ms, m.updated_at_ms, m.revision],
             )?;
-            Ok(n == 1)
+            Ok((n == 1, true))
         })
         .await
     }
@@ -82,14 +82,14 @@ impl SqliteStore {
         const OP: &str = "state_machines.update";
         let (arn, definition, role_arn) =
             (arn.to_owned(), definition.to_owned(), role_arn.to_owned());
-        self.run(OP, move |c| {
+        self.write(OP, move |c| {
             let n = execute(
                 c,
                 OP,
                 "UPDATE sfn_state_machines SET definition = ?2, role_arn = ?3, updated_at_ms = ?4, revision = revision + 1 WHERE arn = ?1",
                 params![arn, definition, role_arn, at_ms],
             )?;
-            Ok(n == 1)
+            Ok((n == 1, true))
         })
         .await
     }
@@ -98,14 +98,14 @@ impl SqliteStore {
     pub async fn delete_state_machine(&self, arn: &str) -> Result<bool, StoreError> {
         const OP: &str = "state_machines.delete";
         let arn = arn.to_owned();
-        self.run(OP, move |c| {
+        self.write(OP, move |c| {
             let n = execute(
                 c,
                 OP,
                 "DELETE FROM sfn_state_machines WHERE arn = ?1",
                 params![arn],
             )?;
-            Ok(n == 1)
+            Ok((n == 1, true))
         })
         .await
     }

@@ -31,8 +31,8 @@ use crate::history::{
 };
 use crate::model::{Graph, Kind, State, StateMachine};
 use crate::snapshot::{
-    ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, Phase,
-    Position, TransitionOutcome,
+    Checkpoint, ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence,
+    Phase, Position, TransitionOutcome,
 };
 use crate::vars::{Assigned, Vars};
 use flow::{ResumeAt, Work};
@@ -68,6 +68,9 @@ fn text(v: &Value) -> String {
 struct Log {
     events: Vec<HistoryEvent>,
     next_id: u64,
+    /// How many of `events` a successful save holds (the rest go into the
+    /// next checkpoint).
+    saved: usize,
 }
 
 /// One execution in progress.
@@ -196,11 +199,17 @@ impl Run {
             Some(s) => (s.history.clone(), s.next_event_id.max(1)),
             None => (Vec::new(), 1),
         };
+        // A resumed history is the host's already.
+        let saved = events.len();
         Run {
             shared,
             machine,
             info,
-            log: Mutex::new(Log { events, next_id }),
+            log: Mutex::new(Log {
+                events,
+                next_id,
+                saved,
+            }),
             persistence,
             resume: Mutex::new(resume),
             stop,
@@ -215,20 +224,37 @@ impl Run {
         self.shared.clock.now()
     }
 
-    fn snapshot(&self, position: Option<Position>) -> ExecutionSnapshot {
+    /// The events not saved yet and the head after them (a running one).
+    fn checkpoint(&self, position: Option<Position>) -> Checkpoint {
         let log = lock(&self.log);
-        ExecutionSnapshot {
-            version: 1,
-            execution: self.info.clone(),
-            status: ExecutionStatus::Running,
-            position,
-            history: log.events.clone(),
-            next_event_id: log.next_id,
-            output: None,
-            error: None,
-            cause: None,
-            stop_time: None,
+        Checkpoint {
+            head: ExecutionSnapshot {
+                version: 1,
+                execution: self.info.clone(),
+                status: ExecutionStatus::Running,
+                position,
+                history: Vec::new(),
+                next_event_id: log.next_id,
+                output: None,
+                error: None,
+                cause: None,
+                stop_time: None,
+            },
+            events: log.events[log.saved..].to_vec(),
         }
+    }
+
+    /// Hand `checkpoint` to the host; once it is stored, its events are
+    /// not sent again.
+    async fn save(&self, p: &dyn Persistence, checkpoint: &Checkpoint) -> Result<(), Failure> {
+        p.save(checkpoint)
+            .await
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        let mut log = lock(&self.log);
+        // Only the top lane saves, one save at a time: the events of this
+        // checkpoint are the next unsaved ones.
+        log.saved = (log.saved + checkpoint.events.len()).min(log.events.len());
+        Ok(())
     }
 
     async fn persist(
@@ -242,10 +268,8 @@ impl Run {
         if !lane.top {
             return Ok(());
         }
-        let snap = self.snapshot(Some(position()));
-        p.save(&snap)
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))
+        let checkpoint = self.checkpoint(Some(position()));
+        self.save(p.as_ref(), &checkpoint).await
     }
 
     /// Run the whole execution to its end.
@@ -282,18 +306,18 @@ impl Run {
         };
         let (status, output, error, cause) = self.close(end, stop);
         let stop_time = self.now();
-        let history = lock(&self.log).events.clone();
         if let Some(p) = &self.persistence {
-            let mut snap = self.snapshot(None);
-            snap.status = status;
-            snap.output = output.clone();
-            snap.error = error.clone();
-            snap.cause = cause.clone();
-            snap.stop_time = Some(stop_time);
+            let mut last = self.checkpoint(None);
+            last.head.status = status;
+            last.head.output = output.clone();
+            last.head.error = error.clone();
+            last.head.cause = cause.clone();
+            last.head.stop_time = Some(stop_time);
             // The outcome is returned either way; a failed final save leaves
             // the last RUNNING snapshot, which resumes into the same end.
-            let _ = p.save(&snap).await;
+            let _ = self.save(p.as_ref(), &last).await;
         }
+        let history = std::mem::take(&mut lock(&self.log).events);
         ExecutionOutcome {
             execution: self.info.clone(),
             status,

@@ -28,6 +28,7 @@ pub mod console;
 pub mod http;
 pub mod lock;
 pub mod outbox;
+pub mod persistence;
 pub mod private;
 pub mod redelivery;
 pub mod workflow;

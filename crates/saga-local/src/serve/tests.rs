@@ -24,13 +24,21 @@ async fn serve_with(dir: &tempfile::TempDir, steps: &[Step]) -> RunningServer {
         .unwrap_or_else(|e| panic!("{}", e.chain()))
 }
 
-/// The execution's saved state once its row is no longer `RUNNING`.
+/// The execution's saved state (its head, with its stored events as
+/// `history`) once its row is no longer `RUNNING`.
 async fn ended_execution(server: &RunningServer, id: &str) -> (String, Value) {
     let start = Instant::now();
     loop {
         let row = server.store().execution(id).await.unwrap();
         if let Some(row) = row.filter(|r| r.status != "RUNNING") {
-            return (row.status, serde_json::from_str(&row.state).unwrap());
+            let mut state: Value = serde_json::from_str(&row.state).unwrap();
+            let events = server.store().all_events(id).await.unwrap();
+            state["history"] = events
+                .iter()
+                .map(|e| serde_json::from_str::<Value>(&e.doc).unwrap())
+                .collect::<Vec<_>>()
+                .into();
+            return (row.status, state);
         }
         assert!(
             start.elapsed() < DEADLINE,

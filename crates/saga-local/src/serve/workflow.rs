@@ -4,8 +4,8 @@
 //! - `StartExecution` inserts the row first (name = order id; an existing
 //!   row means the execution exists: [`Started::AlreadyExists`], as Step
 //!   Functions answers for a name it has seen), then starts the engine with a
-//!   [`Persistence`] that saves every snapshot into that row, and the final
-//!   status and history when the execution ends.
+//!   [`Persistence`] that appends every checkpoint's events and overwrites
+//!   the row's head, in one transaction, up to the final status.
 //! - At start-up [`DurableWorkflow::resume_all`] continues every `RUNNING`
 //!   row: from its last snapshot (a parked approval parks again with the same
 //!   token and deadline; a state cut off mid-flight runs again), or from its
@@ -24,18 +24,17 @@
 //!   and the panic's message, instead of staying `RUNNING` forever (and
 //!   panicking again at every start); the server keeps running.
 //!
-//! The `state` column holds the engine's [`ExecutionSnapshot`] as JSON, or
-//! `{"notStarted": true, "input": …}` until the first snapshot is saved.
+//! How an execution is stored (its head row and its events, append-only):
+//! [`super::persistence`].
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use asl::{
-    Engine, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Persistence, PersistenceError,
-    Phase, StartError, StartExecution, StateMachine,
+    Engine, ExecutionOutcome, ExecutionStatus, HistoryEvent, Persistence, Phase, StartError,
+    StartExecution, StateMachine,
 };
 use async_trait::async_trait;
 use futures_util::FutureExt;
@@ -46,6 +45,9 @@ use saga_sqlite::{ExecutionRow, SqliteStore};
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
+use super::persistence::{
+    Parked, RowPersistence, Saved, Stored, lock, parse_events, stored, whole_snapshot,
+};
 use crate::engine_glue::task_gone;
 
 /// Status of executions that have not ended.
@@ -84,101 +86,6 @@ impl Gate {
 /// How long `SendTaskSuccess` waits for the execution to save its next
 /// snapshot before answering a transient error.
 pub(crate) const DELIVERY_WAIT: Duration = Duration::from_secs(10);
-
-/// The last successful save of one execution.
-#[derive(Debug, Clone, Default)]
-struct Saved {
-    /// Successful saves so far (by this process).
-    count: u64,
-    /// The task token the saved snapshot waits on, if any.
-    parked_on: Option<String>,
-}
-
-/// Task token → the saves of the execution parked on it.
-type Parked = Arc<Mutex<HashMap<String, watch::Receiver<Saved>>>>;
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn parked_token(snapshot: &ExecutionSnapshot) -> Option<String> {
-    match &snapshot.position.as_ref()?.phase {
-        Phase::Parked { token, .. } => Some(token.clone()),
-        _ => None,
-    }
-}
-
-/// Saves one execution's snapshots into its row.
-struct RowPersistence {
-    store: SqliteStore,
-    name: String,
-    gate: Arc<Gate>,
-    /// Fired after the first successful save (a resumed parked task has
-    /// re-registered its token by then).
-    first_save: Mutex<Option<oneshot::Sender<()>>>,
-    /// Announces every successful save (`SendTaskSuccess` waits on it).
-    saves: watch::Sender<Saved>,
-    parked: Parked,
-}
-
-debug_naming!(RowPersistence, name);
-
-#[async_trait]
-impl Persistence for RowPersistence {
-    async fn save(&self, snapshot: &ExecutionSnapshot) -> Result<(), PersistenceError> {
-        if self.gate.is_closed() {
-            return Err(PersistenceError(
-                "saga-local is shutting down; the execution resumes at the next start".into(),
-            ));
-        }
-        let state = serde_json::to_string(snapshot)
-            .map_err(|e| PersistenceError(format!("cannot serialize the snapshot: {e}")))?;
-        let at = snapshot
-            .stop_time
-            .or_else(|| snapshot.history.last().map(|e| e.timestamp))
-            .unwrap_or(snapshot.execution.start_time)
-            .timestamp_millis();
-        self.store
-            .save_execution(&self.name, snapshot.status.as_str(), &state, at)
-            .await
-            .map_err(|e| PersistenceError(saga_core::ports::error_chain(&e)))?;
-        let now_parked = parked_token(snapshot);
-        let was_parked = self.saves.borrow().parked_on.clone();
-        self.saves.send_modify(|s| {
-            s.count += 1;
-            s.parked_on = now_parked.clone();
-        });
-        if was_parked != now_parked {
-            let mut parked = lock(&self.parked);
-            if let Some(old) = was_parked {
-                parked.remove(&old);
-            }
-            if let Some(new) = now_parked {
-                parked.insert(new, self.saves.subscribe());
-            }
-        }
-        if let Some(tx) = lock(&self.first_save).take() {
-            let _ = tx.send(());
-        }
-        Ok(())
-    }
-}
-
-/// What a `state` column holds.
-enum Stored {
-    NotStarted(Value),
-    Snapshot(Box<ExecutionSnapshot>),
-}
-
-fn stored(state: &str) -> Result<Stored, serde_json::Error> {
-    let value: Value = serde_json::from_str(state)?;
-    if value.get("notStarted").and_then(Value::as_bool) == Some(true) {
-        return Ok(Stored::NotStarted(
-            value.get("input").cloned().unwrap_or(Value::Null),
-        ));
-    }
-    serde_json::from_value(value).map(|s| Stored::Snapshot(Box::new(s)))
-}
 
 /// What [`DurableWorkflow::resume_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -238,16 +145,30 @@ impl DurableWorkflow {
     }
 
     fn persistence(&self, name: &str) -> (Arc<dyn Persistence>, oneshot::Receiver<()>) {
-        let (tx, rx) = oneshot::channel();
-        let p = RowPersistence {
-            store: self.store.clone(),
-            name: name.to_owned(),
-            gate: self.gate.clone(),
-            first_save: Mutex::new(Some(tx)),
-            saves: watch::channel(Saved::default()).0,
-            parked: self.parked.clone(),
-        };
+        let (p, rx) = RowPersistence::new(
+            self.store.clone(),
+            name,
+            self.gate.clone(),
+            self.parked.clone(),
+        );
         (Arc::new(p), rx)
+    }
+
+    /// A page of an execution's history (see [`SqliteStore::events`]):
+    /// at most `limit` events from `from_event_id` on (included), by
+    /// increasing id, or decreasing with `reverse`.
+    pub async fn history(
+        &self,
+        execution: &str,
+        from_event_id: Option<u64>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<HistoryEvent>, StoreError> {
+        let rows = self
+            .store
+            .events(execution, from_event_id, limit, reverse)
+            .await?;
+        parse_events(&rows)
     }
 
     /// Continue every `RUNNING` execution of the database. Returns once every
@@ -270,13 +191,21 @@ impl DurableWorkflow {
                         self.spawn(&name, run);
                         report.restarted.push(name.clone());
                     }),
-                Ok(Stored::Snapshot(snapshot)) => {
+                Ok(Stored::Head(head)) => {
+                    let snapshot = match whole_snapshot(&self.store, &name, *head).await {
+                        Ok(s) => s,
+                        Err(e) => {
+                            tracing::error!(execution = %name, error = %saga_core::ports::error_chain(&e), "unreadable execution history; not resumed");
+                            report.failed.push(name);
+                            continue;
+                        }
+                    };
                     let is_parked = snapshot
                         .position
                         .as_ref()
                         .is_some_and(|p| matches!(p.phase, Phase::Parked { .. }));
                     self.engine
-                        .run_resumed(&self.machine, *snapshot, Some(persistence))
+                        .run_resumed(&self.machine, snapshot, Some(persistence))
                         .map(|run| {
                             self.spawn(&name, run);
                             if is_parked {
@@ -330,7 +259,7 @@ impl DurableWorkflow {
 }
 
 /// Mark the row of a panicked execution `FAILED` with `States.Runtime`: its
-/// last snapshot, ended (history kept), or the error alone when none was
+/// last head, ended (the events stay), or the error alone when none was
 /// saved.
 async fn record_panic(store: &SqliteStore, name: &str, message: &str) -> Result<(), StoreError> {
     let error = "States.Runtime";
@@ -340,7 +269,7 @@ async fn record_panic(store: &SqliteStore, name: &str, message: &str) -> Result<
         .execution(name)
         .await?
         .and_then(|row| match stored(&row.state) {
-            Ok(Stored::Snapshot(s)) => Some(s),
+            Ok(Stored::Head(s)) => Some(s),
             _ => None,
         });
     let bare = json!({"error": error, "cause": cause}).to_string();
@@ -542,7 +471,7 @@ mod tests {
             "saga-local: the execution panicked: injected engine bug"
         );
         assert!(
-            !state["history"].as_array().unwrap().is_empty(),
+            !store.all_events(id.as_str()).await.unwrap().is_empty(),
             "the history saved so far is kept"
         );
     }

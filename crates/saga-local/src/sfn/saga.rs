@@ -117,6 +117,7 @@ impl Saga {
             updated_at_ms,
         } = row;
         let parsed = parse_state(&state);
+        let name_of_row = name.clone();
         let mut view = self.list_view(arns, (name, status, created_at_ms, updated_at_ms));
         view.input = parsed.input;
         view.error = parsed.error;
@@ -127,8 +128,13 @@ impl Saga {
                 if let Some(stop) = s.stop_time {
                     view.stop_ms = Some(stop.timestamp_millis());
                 }
-                view.output = s.output;
-                s.history
+                view.output = s.output.clone();
+                // The head row holds no history: the events are stored
+                // append-only, one row each.
+                let head = s.with_history(Vec::new());
+                crate::serve::persistence::whole_snapshot(store, &name_of_row, head)
+                    .await?
+                    .history
             }
             None => Vec::new(),
         };

@@ -1,0 +1,202 @@
+//! The append-only executions: paging, atomic saves, the layout migration.
+
+use rusqlite::Connection;
+
+use super::*;
+
+fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("saga.db")).unwrap();
+    (dir, store)
+}
+
+fn event(id: u64) -> EventRow {
+    EventRow {
+        id,
+        doc: format!("{{\"id\":{id}}}"),
+    }
+}
+
+fn ids(rows: &[EventRow]) -> Vec<u64> {
+    rows.iter().map(|r| r.id).collect()
+}
+
+async fn ten_events(store: &SqliteStore) {
+    // In three saves, as an execution appends them.
+    for range in [1..=4, 5..=5, 6..=10] {
+        store
+            .append_execution("e1", "RUNNING", "{}".into(), range.map(event).collect(), 1)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_history_pages_forward_and_backward_from_an_event() {
+    let (_dir, store) = store();
+    ten_events(&store).await;
+
+    let page = |from, limit, reverse| store.events("e1", from, limit, reverse);
+    assert_eq!(ids(&page(None, 3, false).await.unwrap()), [1, 2, 3]);
+    assert_eq!(ids(&page(Some(4), 3, false).await.unwrap()), [4, 5, 6]);
+    assert_eq!(
+        ids(&page(Some(9), 3, false).await.unwrap()),
+        [9, 10],
+        "the last page is short"
+    );
+    assert!(page(Some(11), 3, false).await.unwrap().is_empty());
+    assert_eq!(ids(&page(None, 3, true).await.unwrap()), [10, 9, 8]);
+    assert_eq!(ids(&page(Some(7), 3, true).await.unwrap()), [7, 6, 5]);
+    assert_eq!(ids(&page(Some(2), 3, true).await.unwrap()), [2, 1]);
+    assert_eq!(
+        store.all_events("e1").await.unwrap(),
+        (1..=10).map(event).collect::<Vec<_>>(),
+        "documents come back as written"
+    );
+    assert!(
+        store
+            .events("unknown", None, 3, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn a_save_is_all_or_nothing_and_events_are_written_once() {
+    let (_dir, store) = store();
+    ten_events(&store).await;
+
+    let again = store
+        .append_execution(
+            "e1",
+            "SUCCEEDED",
+            "{\"late\":true}".into(),
+            vec![event(10), event(11)],
+            2,
+        )
+        .await;
+
+    assert!(again.is_err(), "event 10 is stored already");
+    assert_eq!(
+        ids(&store.all_events("e1").await.unwrap()),
+        (1..=10).collect::<Vec<_>>()
+    );
+    let row = store.execution("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.state.as_str()),
+        ("RUNNING", "{}"),
+        "the head is unchanged"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_saves_of_many_executions_are_all_committed() {
+    let (_dir, store) = store();
+    let saves = (0..64).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let name = format!("e{i}");
+            for id in 1..=5 {
+                store
+                    .append_execution(
+                        &name,
+                        "RUNNING",
+                        format!("{{\"at\":{id}}}"),
+                        vec![event(id)],
+                        1,
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    for s in saves.collect::<Vec<_>>() {
+        s.await.unwrap();
+    }
+    for i in 0..64 {
+        let name = format!("e{i}");
+        assert_eq!(
+            ids(&store.all_events(&name).await.unwrap()),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(
+            store.execution(&name).await.unwrap().unwrap().state,
+            "{\"at\":5}"
+        );
+    }
+}
+
+/// A database as the previous layout (0) left it: the whole snapshot,
+/// history included, in `state`.
+fn layout_0(path: &std::path::Path) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
+             created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL);
+         INSERT INTO executions VALUES ('old', 'RUNNING',
+             '{\"version\":1,\"status\":\"RUNNING\",\"history\":[{\"id\":1,\"previousEventId\":0,\"type\":\"ExecutionStarted\"},{\"id\":2,\"previousEventId\":1,\"type\":\"PassStateEntered\"}],\"nextEventId\":3}',
+             1, 2);
+         INSERT INTO executions VALUES ('fresh', 'RUNNING', '{\"notStarted\":true,\"input\":{}}', 1, 1);",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_older_layout_is_migrated_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    layout_0(&path);
+
+    let store = SqliteStore::open(&path).unwrap();
+
+    let events = store.all_events("old").await.unwrap();
+    assert_eq!(ids(&events), [1, 2]);
+    let first: serde_json::Value = serde_json::from_str(&events[0].doc).unwrap();
+    assert_eq!(first["type"], "ExecutionStarted");
+    let head: serde_json::Value =
+        serde_json::from_str(&store.execution("old").await.unwrap().unwrap().state).unwrap();
+    assert_eq!(
+        head,
+        serde_json::json!({"version": 1, "status": "RUNNING", "nextEventId": 3})
+    );
+    assert_eq!(
+        store.execution("fresh").await.unwrap().unwrap().state,
+        "{\"notStarted\":true,\"input\":{}}",
+        "a row without a history is left alone"
+    );
+    drop(store);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, crate::LAYOUT_VERSION);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        ids(&reopened.all_events("old").await.unwrap()),
+        [1, 2],
+        "migrated once"
+    );
+}
+
+#[test]
+fn a_newer_layout_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 7)
+        .unwrap();
+
+    let err = SqliteStore::open(&path).unwrap_err();
+
+    assert!(
+        matches!(err, crate::OpenError::Newer { found: 7, .. }),
+        "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .contains("has layout 7, written by a newer saga-local"),
+        "{err}"
+    );
+}

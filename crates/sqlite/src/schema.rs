@@ -1,0 +1,122 @@
+//! The tables, and the migration of older layouts.
+//!
+//! The layout is `PRAGMA user_version`:
+//!
+//! - 0: before append-only executions. An execution's `state` column held
+//!   its whole snapshot, history included (rewritten before every state).
+//! - 1: the history is in `execution_events`, one row per event; `state`
+//!   holds the snapshot without it (the small head, overwritten in place).
+//!
+//! Opening a layout-0 database migrates it in one transaction (every
+//! `history` array moved into `execution_events`); a layout newer than
+//! [`LAYOUT_VERSION`] is refused with [`OpenError::Newer`].
+
+use std::path::Path;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::OpenError;
+
+/// The layout this code writes.
+pub const LAYOUT_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS products (
+    sku TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    currency TEXT NOT NULL,
+    stock INTEGER NOT NULL CHECK (stock >= 0)
+);
+CREATE TABLE IF NOT EXISTS orders (
+    order_id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+-- The open-order cap: a counter per customer, and which orders hold a slot
+-- (an order stored before the cap existed holds none, so frees none).
+CREATE TABLE IF NOT EXISTS open_orders (
+    customer_id TEXT PRIMARY KEY,
+    open INTEGER NOT NULL CHECK (open >= 0)
+);
+CREATE TABLE IF NOT EXISTS order_slots (
+    order_id TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS approvals (
+    approval_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_by_order ON approvals (order_id);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    expires_at_ms INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+-- An execution's head: its status and the engine's snapshot without the
+-- history (or what the host stores before the first one).
+CREATE TABLE IF NOT EXISTS executions (
+    name TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
+-- Its history, append-only: one row per event, written in the transaction
+-- that moves the head past it.
+CREATE TABLE IF NOT EXISTS execution_events (
+    execution TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (execution, event_id)
+) WITHOUT ROWID;
+";
+
+/// Layout 0 → 1: each snapshot's `history` array becomes rows, then
+/// leaves the snapshot.
+const MIGRATE_EVENTS: &str = "
+INSERT OR IGNORE INTO execution_events (execution, event_id, doc)
+    SELECT e.name, json_extract(h.value, '$.id'), h.value
+    FROM executions AS e, json_each(e.state, '$.history') AS h
+    WHERE json_valid(e.state) AND json_type(e.state, '$.history') = 'array'";
+const MIGRATE_HEADS: &str = "
+UPDATE executions SET state = json_remove(state, '$.history')
+    WHERE json_valid(state) AND json_type(state, '$.history') = 'array'";
+
+/// Create the tables, migrate an older layout, refuse a newer one; all in
+/// one `BEGIN IMMEDIATE` transaction (another process opening the same file
+/// waits, then finds it done).
+pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), OpenError> {
+    let err = |source| OpenError::Sqlite {
+        path: path.to_owned(),
+        source,
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
+    let found: i64 = tx
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(err)?;
+    if found > LAYOUT_VERSION {
+        return Err(OpenError::Newer {
+            path: path.to_owned(),
+            found,
+        });
+    }
+    tx.execute_batch(SCHEMA).map_err(err)?;
+    tx.execute_batch(crate::state_machines::SCHEMA).map_err(err)?;
+    if found < 1 {
+        let events = tx.execute(MIGRATE_EVENTS, []).map_err(err)?;
+        let executions = tx.execute(MIGRATE_HEADS, []).map_err(err)?;
+        if executions > 0 {
+            tracing::info!(path = %path.display(), executions, events, "migrated the executions to the append-only layout 1");
+        }
+    }
+    tx.pragma_update(None, "user_version", LAYOUT_VERSION)
+        .map_err(err)?;
+    tx.commit().map_err(err)
+}
