@@ -108,7 +108,8 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         });
     }
     tx.execute_batch(SCHEMA).map_err(err)?;
-    tx.execute_batch(crate::state_machines::SCHEMA).map_err(err)?;
+    tx.execute_batch(crate::state_machines::SCHEMA)
+        .map_err(err)?;
     if found < 1 {
         let events = tx.execute(MIGRATE_EVENTS, []).map_err(err)?;
         let executions = tx.execute(MIGRATE_HEADS, []).map_err(err)?;
