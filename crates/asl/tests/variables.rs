@@ -8,9 +8,9 @@
 use std::sync::{Arc, Mutex};
 
 use asl::{
-    Engine, EventDetails, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, ManualClock,
-    Persistence, PersistenceError, StartExecution, StateMachine, TaskFailure, TaskHost, TaskOutput,
-    TaskRequest, async_trait,
+    Checkpoint, Engine, EventDetails, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus,
+    ManualClock, Persistence, PersistenceError, StartExecution, StateMachine, TaskFailure,
+    TaskHost, TaskOutput, TaskRequest, async_trait,
 };
 use serde_json::{Value, json};
 
@@ -323,8 +323,10 @@ struct Store {
 
 #[async_trait]
 impl Persistence for Store {
-    async fn save(&self, snapshot: &ExecutionSnapshot) -> Result<(), PersistenceError> {
-        self.saved.lock().unwrap().push(snapshot.clone());
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), PersistenceError> {
+        let mut saved = self.saved.lock().unwrap();
+        let whole = checkpoint.applied_to(saved.last().cloned());
+        saved.push(whole);
         Ok(())
     }
 }
