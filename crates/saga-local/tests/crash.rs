@@ -498,7 +498,7 @@ async fn the_history_read_back_after_sigkill_is_the_events_written_before_and_af
         1,
         "the wait is not entered twice"
     );
-    assert_eq!(entered("OrderCompleted"), 1);
+    assert_eq!(entered("NotifyCustomer"), 1);
     // Paging (five at a time, both ways) reads the same events.
     let mut forward = Vec::new();
     let mut from = None;
