@@ -362,9 +362,9 @@ async fn the_sagas_executions_are_watched_through_the_api() {
         &t[..4],
         [
             "ExecutionStarted",
-            "PassStateEntered",
-            "PassStateExited",
-            "TaskStateEntered"
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted"
         ],
         "{t:?}"
     );
