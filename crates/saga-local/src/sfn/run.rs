@@ -185,14 +185,14 @@ impl SfnApi {
                 json!({"executionArn": arn, "startDate": epoch_ms(chrono::Utc::now().timestamp_millis())}),
             ),
             Started::AlreadyExists => match saga.read(&self.store, &self.arns, name).await? {
-                Some((existing, _)) => same_execution(&existing, input),
+                Some(existing) => same_execution(&existing, input),
                 None => Err(already_exists(arn)),
             },
         }
     }
 
-    /// The execution an ARN names, and its history.
-    async fn execution(&self, arn: &str) -> Result<(ExecutionView, Vec<HistoryEvent>), ApiError> {
+    /// The execution an ARN names.
+    async fn execution(&self, arn: &str) -> Result<ExecutionView, ApiError> {
         let (machine, name) = self.arns.parse_execution(arn)?;
         if self.is_saga(machine)
             && let Some(saga) = &self.saga
@@ -202,14 +202,27 @@ impl SfnApi {
                 .await?
                 .ok_or_else(|| execution_does_not_exist(arn));
         }
-        match (self.live.get(arn), self.live.history(arn)) {
-            (Some(v), Some(h)) => Ok((v, h)),
-            _ => Err(execution_does_not_exist(arn)),
+        self.live
+            .get(arn)
+            .ok_or_else(|| execution_does_not_exist(arn))
+    }
+
+    /// The history of the execution an ARN names.
+    async fn history_of(&self, arn: &str) -> Result<Vec<HistoryEvent>, ApiError> {
+        let (machine, name) = self.arns.parse_execution(arn)?;
+        if self.is_saga(machine)
+            && let Some(saga) = &self.saga
+        {
+            self.execution(arn).await?;
+            return saga.history(&self.store, name).await;
         }
+        self.live
+            .history(arn)
+            .ok_or_else(|| execution_does_not_exist(arn))
     }
 
     pub(super) async fn describe_execution(&self, req: &Request) -> Result<Value, ApiError> {
-        let (view, _) = self.execution(req.str("executionArn")?).await?;
+        let view = self.execution(req.str("executionArn")?).await?;
         Ok(view.describe())
     }
 
@@ -250,7 +263,7 @@ impl SfnApi {
     }
 
     pub(super) async fn get_execution_history(&self, req: &Request) -> Result<Value, ApiError> {
-        let (_, events) = self.execution(req.str("executionArn")?).await?;
+        let events = self.history_of(req.str("executionArn")?).await?;
         history::page(
             &events,
             req.max_results(100)?,
@@ -264,7 +277,7 @@ impl SfnApi {
     /// is and its stop date returned.
     pub(super) async fn stop_execution(&self, req: &Request) -> Result<Value, ApiError> {
         let arn = req.str("executionArn")?;
-        let (view, _) = self.execution(arn).await?;
+        let view = self.execution(arn).await?;
         if view.status != ExecutionStatus::Running {
             return Ok(json!({"stopDate": epoch_ms(view.stop_ms.unwrap_or(view.start_ms))}));
         }
@@ -280,7 +293,7 @@ impl SfnApi {
         }
         let deadline = tokio::time::Instant::now() + STOP_WAIT;
         while tokio::time::Instant::now() < deadline {
-            if let Ok((v, _)) = self.execution(arn).await
+            if let Ok(v) = self.execution(arn).await
                 && v.status != ExecutionStatus::Running
             {
                 return Ok(json!({"stopDate": epoch_ms(v.stop_ms.unwrap_or(now))}));

@@ -99,13 +99,14 @@ impl Saga {
         }
     }
 
-    /// The execution named `name`, and its history.
+    /// The execution named `name`, from its head row alone (its history
+    /// is read only by [`Saga::history`]).
     pub async fn read(
         &self,
         store: &SqliteStore,
         arns: &super::arn::Arns,
         name: &str,
-    ) -> Result<Option<(ExecutionView, Vec<HistoryEvent>)>, ApiError> {
+    ) -> Result<Option<ExecutionView>, ApiError> {
         let Some(row) = store.execution(name).await? else {
             return Ok(None);
         };
@@ -117,28 +118,29 @@ impl Saga {
             updated_at_ms,
         } = row;
         let parsed = parse_state(&state);
-        let name_of_row = name.clone();
         let mut view = self.list_view(arns, (name, status, created_at_ms, updated_at_ms));
         view.input = parsed.input;
         view.error = parsed.error;
         view.cause = parsed.cause;
-        let history = match parsed.snapshot {
-            Some(s) => {
-                view.start_ms = s.execution.start_time.timestamp_millis();
-                if let Some(stop) = s.stop_time {
-                    view.stop_ms = Some(stop.timestamp_millis());
-                }
-                view.output = s.output.clone();
-                // The head row holds no history: the events are stored
-                // append-only, one row each.
-                let head = s.with_history(Vec::new());
-                crate::serve::persistence::whole_snapshot(store, &name_of_row, head)
-                    .await?
-                    .history
+        if let Some(s) = parsed.snapshot {
+            view.start_ms = s.execution.start_time.timestamp_millis();
+            if let Some(stop) = s.stop_time {
+                view.stop_ms = Some(stop.timestamp_millis());
             }
-            None => Vec::new(),
-        };
-        Ok(Some((view, history)))
+            view.output = s.output;
+        }
+        Ok(Some(view))
+    }
+
+    /// The history of the execution named `name`: its append-only events,
+    /// oldest first (none for an execution the engine never started).
+    pub async fn history(
+        &self,
+        store: &SqliteStore,
+        name: &str,
+    ) -> Result<Vec<HistoryEvent>, ApiError> {
+        let rows = store.all_events(name).await?;
+        Ok(crate::serve::persistence::parse_events(&rows)?)
     }
 
     /// StartExecution of the saga: the name must be an order id (the
