@@ -5,39 +5,17 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use asl::{
-    Engine, EventDetails, EventType, ExecutionOutcome, ExecutionStatus, ManualClock,
-    StartExecution, StateMachine, TaskFailure, TaskHost, TaskOutput, TaskRequest, async_trait,
-};
+use asl::{EventDetails, EventType, ExecutionOutcome, ExecutionStatus, StateMachine};
 use serde_json::{Value, json};
 
-/// Answers `{"echo": parameters}`; a resource ending in `:fail` fails.
-#[derive(Debug, Default)]
-struct Echo {
-    seen: Mutex<Vec<TaskRequest>>,
-}
+mod support;
 
-#[async_trait]
-impl TaskHost for Echo {
-    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
-        self.seen.lock().unwrap().push(req.clone());
-        if req.resource_arn.ends_with(":fail") {
-            return Err(TaskFailure::new("Boom", "it broke"));
-        }
-        Ok(TaskOutput::Final(json!({ "echo": req.parameters })))
-    }
-}
-
-const FN: &str = "arn:aws:lambda:us-east-1:000000000000:function";
+use support::{Echo, FN};
 
 async fn run_with(host: Arc<Echo>, def: Value, input: Value) -> ExecutionOutcome {
-    let m = StateMachine::from_value(&def).unwrap_or_else(|p| panic!("{p:?}"));
-    let clock = ManualClock::default();
-    let engine = Engine::new(host, Arc::new(clock.clone()));
-    let fut = engine.run(&m, StartExecution::new("j", input)).unwrap();
-    clock.run(fut).await
+    support::run_with(host, "j", def, input).await
 }
 
 async fn run(def: Value, input: Value) -> ExecutionOutcome {

@@ -9,37 +9,16 @@ use std::sync::{Arc, Mutex};
 
 use asl::{
     Checkpoint, Engine, EventDetails, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus,
-    ManualClock, Persistence, PersistenceError, StartExecution, StateMachine, TaskFailure,
-    TaskHost, TaskOutput, TaskRequest, async_trait,
+    ManualClock, Persistence, PersistenceError, StartExecution, StateMachine, async_trait,
 };
 use serde_json::{Value, json};
 
-/// Answers every task with `{"echo": parameters}`; a resource ending in
-/// `:fail` fails with `Boom`.
-#[derive(Debug, Default)]
-struct Echo {
-    seen: Mutex<Vec<Value>>,
-}
+mod support;
 
-#[async_trait]
-impl TaskHost for Echo {
-    async fn invoke(&self, req: TaskRequest) -> Result<TaskOutput, TaskFailure> {
-        self.seen.lock().unwrap().push(req.parameters.clone());
-        if req.resource_arn.ends_with(":fail") {
-            return Err(TaskFailure::new("Boom", "it broke"));
-        }
-        Ok(TaskOutput::Final(json!({ "echo": req.parameters })))
-    }
-}
-
-const FN: &str = "arn:aws:lambda:us-east-1:000000000000:function";
+use support::{Echo, FN};
 
 async fn run_with(host: Arc<Echo>, def: Value, input: Value) -> ExecutionOutcome {
-    let m = StateMachine::from_value(&def).unwrap_or_else(|p| panic!("{p:?}"));
-    let clock = ManualClock::default();
-    let engine = Engine::new(host, Arc::new(clock.clone()));
-    let fut = engine.run(&m, StartExecution::new("v", input)).unwrap();
-    clock.run(fut).await
+    support::run_with(host, "v", def, input).await
 }
 
 async fn run(def: Value, input: Value) -> ExecutionOutcome {
@@ -256,7 +235,13 @@ async fn variables_reach_task_parameters_and_items_paths() {
     }});
     let out = run_with(host.clone(), def, json!({})).await;
     assert_eq!(out.status, ExecutionStatus::Succeeded, "{:?}", out.cause);
-    let mut seen = host.seen.lock().unwrap().clone();
+    let mut seen: Vec<Value> = host
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.parameters.clone())
+        .collect();
     seen.sort_by_key(|v| v["id"].as_i64());
     assert_eq!(
         seen,
