@@ -190,6 +190,23 @@ fn failed_with(outcome: &ExecutionOutcome, error: &str) {
     );
 }
 
+/// The name of the last state the execution entered (AWS history:
+/// `…StateEntered` events carry it).
+fn last_state_entered(outcome: &ExecutionOutcome) -> String {
+    outcome
+        .history
+        .iter()
+        .filter(|e| e.event_type.as_str().ends_with("StateEntered"))
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .filter_map(|e| {
+            e["stateEnteredEventDetails"]["name"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .last()
+        .unwrap_or_default()
+}
+
 /// How many times the state machine scheduled `function` (AWS history: the
 /// parameters are a JSON string).
 fn attempts_of(outcome: &ExecutionOutcome, function: &str) -> usize {
@@ -481,7 +498,7 @@ async fn a_refused_shipment_refunds_and_releases() {
 }
 
 #[tokio::test]
-async fn a_compensation_that_keeps_failing_alerts_and_ends_in_compensation_failed() {
+async fn a_compensation_that_keeps_failing_alerts_and_stops_where_a_redrive_reruns_it() {
     let s = saga();
     let id = s.place(&[("SKU-3", 2)], "tok_refund_fails", "00000").await;
     let outcome = s.run(&id, None).await;
@@ -489,8 +506,13 @@ async fn a_compensation_that_keeps_failing_alerts_and_ends_in_compensation_faile
     failed_with(&outcome, "CompensationFailed");
     assert_eq!(
         attempts_of(&outcome, "compensate"),
-        5,
-        "the first attempt and four retries"
+        6,
+        "the first attempt, four retries and the one after the alert"
+    );
+    assert_eq!(
+        last_state_entered(&outcome),
+        "CompensationNeedsAttention",
+        "the execution stops in the Task a redrive reruns"
     );
     let order = s.order(&id);
     assert_eq!(order.status(), NeedsAttention);

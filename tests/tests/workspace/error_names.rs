@@ -152,6 +152,9 @@ fn the_asl_names_no_error_that_nothing_raises() {
     }
 }
 
+/// The Task where an execution whose compensation keeps failing stops.
+const UNCAUGHT_ON_PURPOSE: &str = "CompensationNeedsAttention";
+
 #[test]
 fn every_error_a_task_can_raise_is_handled_by_that_task() {
     let sm = saga();
@@ -167,12 +170,21 @@ fn every_error_a_task_can_raise_is_handled_by_that_task() {
             .unwrap_or_else(|| panic!("state {name} invokes unknown {function}"));
         tasks_seen.insert(function.to_owned());
         let caught = names_in(state.get("Catch"));
+        // The one Task that catches nothing on purpose: a NEEDS_ATTENTION
+        // execution fails there so a redrive reruns compensation (checked in
+        // payment_unavailable_is_retried_and_failures_end_in_the_stable_name).
+        let uncaught_on_purpose = name == UNCAUGHT_ON_PURPOSE;
+        assert_eq!(
+            caught.is_empty(),
+            uncaught_on_purpose,
+            "state {name}: only {UNCAUGHT_ON_PURPOSE} leaves its failures uncaught"
+        );
         let catches_all = caught
             .iter()
             .any(|c| c == "States.ALL" || c == "States.TaskFailed");
         for error in *raises {
             assert!(
-                catches_all || caught.iter().any(|c| error == c.as_str()),
+                uncaught_on_purpose || catches_all || caught.iter().any(|c| error == c.as_str()),
                 "state {name}: {error} raised by {function} is not caught"
             );
         }
@@ -217,10 +229,21 @@ fn payment_unavailable_is_retried_and_failures_end_in_the_stable_name() {
         );
         assert_eq!(sm["States"][fail]["Cause"], "{% $compensation.cause %}");
     }
-    assert_eq!(
-        sm["States"]["CompensationFailed"]["Error"],
-        ErrorName::CompensationFailed.as_str()
+    // A compensation that keeps failing stops the execution in a Task (so a
+    // redrive reruns compensation), failing with compensate's own
+    // CompensationFailed: retried by Compensate, not by the last attempt.
+    let last = &sm["States"][UNCAUGHT_ON_PURPOSE];
+    assert_eq!(last["Type"], "Task");
+    assert!(
+        last.get("Catch").is_none(),
+        "a caught failure would end in a Fail state"
     );
+    assert_eq!(last["Arguments"], sm["States"]["Compensate"]["Arguments"]);
+    assert!(
+        names_in(sm["States"]["Compensate"].get("Retry"))
+            .contains(&ErrorName::CompensationFailed.to_string())
+    );
+    assert!(!names_in(last.get("Retry")).contains(&ErrorName::CompensationFailed.to_string()));
 }
 
 #[test]
@@ -236,7 +259,7 @@ fn every_catch_hands_what_it_caught_to_compensate() {
         let Some(function) = function_of(&state) else {
             continue;
         };
-        if name == "Compensate" {
+        if name == "Compensate" || name == UNCAUGHT_ON_PURPOSE {
             continue;
         }
         let catchers = state["Catch"].as_array().cloned().unwrap_or_default();
