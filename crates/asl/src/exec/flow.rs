@@ -168,7 +168,7 @@ impl Run {
     }
 
     /// The first catcher that matches the failure, or the failure itself.
-    fn catch(
+    pub(super) fn catch(
         &self,
         here: &Here<'_>,
         catchers: &[Catcher],
@@ -211,7 +211,11 @@ impl Run {
 
 /// The delay before the next attempt, or None when the error is not
 /// retried (no matching retrier, or its attempts are used up).
-fn retry_delay(retriers: &[Retrier], counts: &mut Vec<u32>, failure: &Failure) -> Option<Duration> {
+pub(super) fn retry_delay(
+    retriers: &[Retrier],
+    counts: &mut Vec<u32>,
+    failure: &Failure,
+) -> Option<Duration> {
     if failure.error.is_uncatchable() {
         return None;
     }
