@@ -29,6 +29,7 @@ use crate::error::{ErrorName, Failure, Problem, pointer_token};
 use crate::history::EventDetails;
 use crate::host::{IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest};
 use crate::model::{Graph, Handling, Kind, State, StateMachine};
+use crate::random;
 use crate::snapshot::ExecutionInfo;
 use crate::vars::Vars;
 
@@ -396,7 +397,9 @@ impl Engine {
             let v = req.context.as_ref().and_then(|c| c.get(a)?.get(b));
             v.and_then(Value::as_str).map(str::to_owned)
         };
-        let name = ctx("Execution", "Name").unwrap_or_else(|| "test-state".to_owned());
+        // A name no execution has, so no host mistakes the test for one.
+        let name = ctx("Execution", "Name")
+            .unwrap_or_else(|| format!("test-state-{}", random::uuid_v4().unwrap_or_default()));
         let start_time = ctx("Execution", "StartTime")
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map_or_else(|| self.clock().now(), |t| t.with_timezone(&Utc));
