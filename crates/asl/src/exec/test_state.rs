@@ -51,6 +51,9 @@ pub enum TestStateError {
     /// The state can only be tested with a mock.
     #[error("{0} can only be tested with a mock")]
     NeedsMock(String),
+    /// A given variable has a name a state could not assign.
+    #[error("variables: {1}")]
+    InvalidVariable(String, String),
 }
 
 fn join(problems: &[Problem]) -> String {
@@ -363,6 +366,10 @@ impl Engine {
             .state(idx)
             .ok_or_else(|| TestStateError::NoSuchState(def.state.clone()))?;
         check_mock(state, req.mock.is_some())?;
+        for name in req.variables.keys() {
+            crate::vars::check_name(name)
+                .map_err(|why| TestStateError::InvalidVariable(name.clone(), why))?;
+        }
         let shared = self.shared();
         let host: Arc<dyn TaskHost> = match &req.mock {
             Some(m) => Arc::new(MockHost(m.clone())),
@@ -558,9 +565,10 @@ impl Run {
             return Err(Failure::runtime("not a Pass state"));
         };
         let effective = self.effective_input(here)?;
-        let parameters = match parameters {
-            Some(t) => self.eval_template(t, &effective, here, &Extra::default())?,
-            None => effective.into_owned(),
+        // As `Run::pass`: a `Result` wins, and `Parameters` is not evaluated.
+        let parameters = match (result, parameters) {
+            (None, Some(t)) => self.eval_template(t, &effective, here, &Extra::default())?,
+            _ => effective.into_owned(),
         };
         ins.after_parameters = Some(parameters.clone());
         let value = result.clone().unwrap_or(parameters);

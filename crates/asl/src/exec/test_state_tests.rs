@@ -342,3 +342,45 @@ async fn a_state_of_a_whole_machine_is_tested_by_name_at_any_depth() {
         Some(TestStateError::NoSuchState("Nope".into()))
     );
 }
+
+#[tokio::test]
+async fn a_pass_state_result_wins_over_parameters_as_in_an_execution() {
+    let state = json!({"Type": "Pass", "Result": {"r": 1}, "Parameters": {"x.$": "$.missing"}, "End": true});
+    let o = test(state, input(json!({}))).await;
+    assert_eq!(o.status, TestStatus::Succeeded, "{o:?}");
+    assert_eq!(o.output, Some(json!({"r": 1})));
+}
+
+#[tokio::test]
+async fn a_mocked_callback_task_takes_the_mock_without_waiting_for_a_token() {
+    let state = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
+        "Parameters": {"TopicArn": "arn:aws:sns:us-east-1:000000000000:t", "Message.$": "$$.Task.Token"},
+        "End": true
+    });
+    let def = TestDefinition::parse(&state.to_string(), None).expect("valid");
+    let e = engine().test_state(&def, input(json!({}))).await;
+    assert!(matches!(e, Err(TestStateError::NeedsMock(_))), "{e:?}");
+    let run = test(
+        state,
+        mocked(json!({}), TestMock::Result(json!({"approved": true}))),
+    );
+    let o = tokio::time::timeout(Duration::from_secs(5), run).await;
+    let o = o.expect("the mock ended the task");
+    assert_eq!(o.output, Some(json!({"approved": true})));
+}
+
+#[tokio::test]
+async fn given_variables_need_names_a_state_could_assign() {
+    let def = TestDefinition::parse(r#"{"Type": "Pass", "End": true}"#, None).expect("valid");
+    let req = TestStateInput {
+        variables: serde_json::from_value(json!({"1bad": 1})).unwrap_or_default(),
+        ..input(json!({}))
+    };
+    let e = engine().test_state(&def, req).await;
+    assert!(
+        matches!(&e, Err(TestStateError::InvalidVariable(n, _)) if n == "1bad"),
+        "{e:?}"
+    );
+}
