@@ -490,7 +490,7 @@ impl Run {
         resumed: ResumeAt,
     ) -> Result<Step, Failure> {
         match &here.state.kind {
-            Kind::Pass { .. } => self.pass(here),
+            Kind::Pass { .. } => self.pass(here, None),
             Kind::Choice {
                 choices,
                 default,
