@@ -10,7 +10,7 @@ use super::{Inspection, TestErrorDetails, TestMock, TestStateInput, TestStateOut
 use crate::error::{ErrorName, Failure};
 use crate::exec::Extra;
 use crate::history::EventDetails;
-use crate::model::{Graph, Handling, Kind, State};
+use crate::model::{Graph, Handling, Kind, State, TaskState};
 use crate::vars::Vars;
 
 /// How the state's one attempt ended.
@@ -57,41 +57,9 @@ impl Run {
         if !jsonata && !matches!(state.kind, Kind::Fail { .. }) {
             ins.after_input_path = self.effective_input(&here).ok().map(|v| v.into_owned());
         }
-        let attempted = match &state.kind {
-            Kind::Pass {
-                result, parameters, ..
-            } => {
-                let mut stages = Stages::default();
-                let step = self.pass(&here, Some(&mut stages));
-                if !jsonata {
-                    // `Parameters` is evaluated only without a `Result`.
-                    let evaluated = result.is_none() && parameters.is_some();
-                    ins.after_parameters = match evaluated {
-                        true => stages.result.clone(),
-                        false => stages.after_input_path,
-                    };
-                    ins.after_result_selector.clone_from(&stages.result);
-                    ins.result = stages.result;
-                    ins.after_result_path = stages.after_result_path;
-                }
-                Attempted::Done(step)
-            }
-            Kind::Task(t) => {
-                let work = Work::Task(t);
-                let count = req.retrier_retry_count;
-                self.test_work(&here, work, &mut lane, count, &mut ins, jsonata)
-                    .await
-            }
-            Kind::Parallel(p) => {
-                let work = Work::Parallel(p);
-                self.test_mocked(&here, work, &req, &mut ins, jsonata)
-            }
-            Kind::Map(m) => {
-                let work = Work::Map(m);
-                self.test_mocked(&here, work, &req, &mut ins, jsonata)
-            }
-            _ => Attempted::Done(self.run_state(&here, &mut lane, ResumeAt::fresh()).await),
-        };
+        let attempted = self
+            .test_attempt(&here, &mut lane, &req, &mut ins, jsonata)
+            .await;
         let (step, caught) = match attempted {
             Attempted::Retriable(f, details) => {
                 ins.error_details = Some(details);
@@ -116,20 +84,54 @@ impl Run {
         o
     }
 
-    /// One attempt of a Task state, then its result stages or its
-    /// `Retry`/`Catch` decision.
-    async fn test_work(
+    /// The state's work, once.
+    async fn test_attempt(
         &self,
         here: &Here<'_>,
-        work: Work<'_>,
+        lane: &mut Lane,
+        req: &TestStateInput,
+        ins: &mut Inspection,
+        jsonata: bool,
+    ) -> Attempted {
+        let count = req.retrier_retry_count;
+        match &here.state.kind {
+            Kind::Pass {
+                result, parameters, ..
+            } => {
+                let mut stages = Stages::default();
+                let step = self.pass(here, Some(&mut stages));
+                if !jsonata {
+                    // `Parameters` is evaluated only without a `Result`.
+                    let evaluated = result.is_none() && parameters.is_some();
+                    ins.after_parameters = if evaluated {
+                        stages.result.clone()
+                    } else {
+                        stages.after_input_path
+                    };
+                    ins.after_result_selector.clone_from(&stages.result);
+                    ins.result = stages.result;
+                    ins.after_result_path = stages.after_result_path;
+                }
+                Attempted::Done(step)
+            }
+            Kind::Task(t) => self.test_task(here, t, lane, count, ins, jsonata).await,
+            Kind::Parallel(p) => self.test_mocked(here, Work::Parallel(p), req, ins, jsonata),
+            Kind::Map(m) => self.test_mocked(here, Work::Map(m), req, ins, jsonata),
+            _ => Attempted::Done(self.run_state(here, lane, ResumeAt::fresh()).await),
+        }
+    }
+
+    /// One attempt of a Task state, then its result stages or its
+    /// `Retry`/`Catch` decision.
+    async fn test_task(
+        &self,
+        here: &Here<'_>,
+        t: &TaskState,
         lane: &mut Lane,
         retry_count: u32,
         ins: &mut Inspection,
         jsonata: bool,
     ) -> Attempted {
-        let Work::Task(t) = work else {
-            return Attempted::Done(Err(Failure::runtime("not a Task state")));
-        };
         let counts = [];
         let attempt = self
             .task_attempt(here, t, lane, retry_count, &counts, None)
