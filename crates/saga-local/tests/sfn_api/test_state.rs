@@ -307,6 +307,15 @@ async fn bad_requests_are_refused_with_aws_errors() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "ValidationException");
+    let e = c
+        .test_state()
+        .definition(charge().to_string())
+        .role_arn(ROLE)
+        .context(json!({"Execution": {"Name": "x"}}).to_string())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "ValidationException", "context without a mock");
     let machine = json!({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}});
     let e = c
         .test_state()

@@ -384,3 +384,55 @@ async fn given_variables_need_names_a_state_could_assign() {
         "{e:?}"
     );
 }
+
+#[tokio::test]
+async fn a_given_context_is_the_context_object_of_the_state() {
+    let state = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke",
+        "Parameters": {
+            "FunctionName": "f",
+            "Payload": {"execution.$": "$$.Execution.Name", "entered.$": "$$.State.EnteredTime", "retry.$": "$$.State.RetryCount"}
+        },
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 5}],
+        "End": true
+    });
+    let req = TestStateInput {
+        context: Some(json!({
+            "Execution": {"Name": "order-7"},
+            "State": {"EnteredTime": "2026-01-02T03:04:05.000Z"}
+        })),
+        retrier_retry_count: 3,
+        ..mocked(json!({}), TestMock::Result(json!({})))
+    };
+    let o = test(state, req).await;
+    assert_eq!(
+        o.inspection
+            .after_parameters
+            .and_then(|p| p.get("Payload").cloned()),
+        Some(json!({"execution": "order-7", "entered": "2026-01-02T03:04:05.000Z", "retry": 3}))
+    );
+}
+
+#[tokio::test]
+async fn a_mocked_parallel_state_error_goes_to_its_catcher() {
+    let state = json!({
+        "Type": "Parallel",
+        "Parameters": {"order.$": "$.id"},
+        "Branches": [{"StartAt": "B", "States": {"B": {"Type": "Pass", "End": true}}}],
+        "Catch": [{"ErrorEquals": ["States.BranchFailed"], "Next": "Compensate"}],
+        "End": true
+    });
+    let o = test(
+        state,
+        mocked(json!({"id": 9}), error("States.BranchFailed", "b")),
+    )
+    .await;
+    assert_eq!(o.status, TestStatus::CaughtError, "{o:?}");
+    assert_eq!(o.next_state.as_deref(), Some("Compensate"));
+    assert_eq!(o.inspection.after_parameters, Some(json!({"order": 9})));
+    assert_eq!(
+        o.output,
+        Some(json!({"Error": "States.BranchFailed", "Cause": "b"}))
+    );
+}
