@@ -280,6 +280,11 @@ impl Engine {
         &self.shared.config
     }
 
+    /// Host, clock and configuration, for a TestState run (`exec::test_state`).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     fn prepare(
         &self,
         machine: &StateMachine,

@@ -72,6 +72,10 @@ pub use engine::{
     Engine, EngineBuilder, EngineConfig, ExecutionHandle, StartError, StartExecution,
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
+pub use exec::test_state::{
+    Inspection, TEST_STATE_NAME, TestDefinition, TestErrorDetails, TestMock, TestStateError,
+    TestStateInput, TestStateOutcome, TestStatus,
+};
 pub use history::{
     ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails,
     HistoryEvent, LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails,

@@ -121,7 +121,7 @@ impl Run {
     /// and how many may run at once (`MaxConcurrency[Path]`, 0 = no limit).
     /// One context serves every lookup; the items are borrowed from the
     /// input (or the context) and copied once each.
-    fn map_inputs(
+    pub(super) fn map_inputs(
         &self,
         here: &Here<'_>,
         m: &MapState,

@@ -53,6 +53,27 @@ impl ResumeAt {
     }
 }
 
+/// The values between a state's stages, kept for TestState
+/// (`exec::test_state`) when asked for; None for a stage not reached.
+#[derive(Debug, Default)]
+pub(super) struct Stages {
+    pub(super) after_input_path: Option<Value>,
+    pub(super) result: Option<Value>,
+    pub(super) after_result_selector: Option<Value>,
+    pub(super) after_result_path: Option<Value>,
+}
+
+/// Keep a copy of `v` in the slot `slot` picks, when stages are kept.
+pub(super) fn keep(
+    stages: &mut Option<&mut Stages>,
+    slot: impl FnOnce(&mut Stages) -> &mut Option<Value>,
+    v: &Value,
+) {
+    if let Some(s) = stages {
+        *slot(s) = Some(v.clone());
+    }
+}
+
 /// The step a state's `Next`/`End` takes with its output. (`Caught` is
 /// produced only by [`Run::catch`].)
 pub(super) fn step(t: Transition, out: Value) -> Step {
@@ -112,7 +133,7 @@ impl Run {
             }
         };
         let finished = match result {
-            Ok(v) => self.finish(here, h, v, retry_count),
+            Ok(v) => self.finish(here, h, v, retry_count, None),
             Err(f) => return self.catch(here, &h.catch, f),
         };
         match finished {
@@ -143,19 +164,22 @@ impl Run {
         Ok(())
     }
 
-    /// ResultSelector → ResultPath → OutputPath.
-    fn finish(
+    /// ResultSelector → ResultPath → OutputPath (keeping the values
+    /// between them in `stages`, if given).
+    pub(super) fn finish(
         &self,
         here: &Here<'_>,
         h: &Handling,
         result: Value,
         retry_count: u32,
+        mut stages: Option<&mut Stages>,
     ) -> Result<Step, Failure> {
         let extra = Extra::retry(retry_count);
         let result = match &h.result_selector {
             Some(s) => self.eval_template(s, &result, here, &extra)?,
             None => result,
         };
+        keep(&mut stages, |s| &mut s.after_result_selector, &result);
         // `$` in Assign is the result after ResultSelector.
         let data = StatesData::result(&result);
         self.assign(here, h.assign.as_ref(), &result, data, &extra)?;
@@ -163,12 +187,13 @@ impl Run {
             Some(_) => self.jsonata_output(here, Value::Null, data, &extra)?,
             None => self.apply_result_path(&h.result_path, here.input, result, here)?,
         };
+        keep(&mut stages, |s| &mut s.after_result_path, &out);
         let out = self.select_owned(&here.state.output_path, out, here)?;
         Ok(step(h.transition, out))
     }
 
     /// The first catcher that matches the failure, or the failure itself.
-    fn catch(
+    pub(super) fn catch(
         &self,
         here: &Here<'_>,
         catchers: &[Catcher],
@@ -211,7 +236,11 @@ impl Run {
 
 /// The delay before the next attempt, or None when the error is not
 /// retried (no matching retrier, or its attempts are used up).
-fn retry_delay(retriers: &[Retrier], counts: &mut Vec<u32>, failure: &Failure) -> Option<Duration> {
+pub(super) fn retry_delay(
+    retriers: &[Retrier],
+    counts: &mut Vec<u32>,
+    failure: &Failure,
+) -> Option<Duration> {
     if failure.error.is_uncatchable() {
         return None;
     }

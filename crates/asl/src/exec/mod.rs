@@ -8,7 +8,8 @@
 //! - `states`: Pass, Choice, Wait, Succeed and Fail;
 //! - `flow`: `Retry` and `Catch` around Task, Parallel and Map;
 //! - `task`: one Task attempt (invoke, timeouts, task-token parking);
-//! - `branches`: Parallel branches and Map iterations.
+//! - `branches`: Parallel branches and Map iterations;
+//! - `test_state`: one state run once with its stages reported (TestState).
 
 mod branches;
 mod data;
@@ -17,6 +18,7 @@ mod flow;
 mod jsonata;
 mod states;
 mod task;
+pub(crate) mod test_state;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -488,7 +490,7 @@ impl Run {
         resumed: ResumeAt,
     ) -> Result<Step, Failure> {
         match &here.state.kind {
-            Kind::Pass { .. } => self.pass(here),
+            Kind::Pass { .. } => self.pass(here, None),
             Kind::Choice {
                 choices,
                 default,

@@ -4,7 +4,7 @@ use chrono::{TimeDelta, Utc};
 use serde_json::Value;
 
 use super::data::{lookup, resolve_seconds};
-use super::flow::step;
+use super::flow::{Stages, keep, step};
 use super::jsonata::StatesData;
 use super::{Extra, Here, Run, Step};
 use crate::choice::parse_timestamp;
@@ -12,7 +12,13 @@ use crate::error::{ErrorName, Failure};
 use crate::model::{Assign, ChoiceRule, Cond, FailField, Kind, Transition, WaitFor};
 
 impl Run {
-    pub(super) fn pass(&self, here: &Here<'_>) -> Result<Step, Failure> {
+    /// A Pass state (keeping the values between its stages in `stages`, if
+    /// given).
+    pub(super) fn pass(
+        &self,
+        here: &Here<'_>,
+        mut stages: Option<&mut Stages>,
+    ) -> Result<Step, Failure> {
         let Kind::Pass {
             parameters,
             result,
@@ -25,15 +31,18 @@ impl Run {
         };
         let transition = *transition;
         let effective = self.effective_input(here)?;
+        keep(&mut stages, |s| &mut s.after_input_path, &effective);
         let value = match (result, parameters) {
             (Some(r), _) => r.clone(),
             (None, Some(t)) => self.eval_template(t, &effective, here, &Extra::default())?,
             (None, None) => effective.into_owned(),
         };
+        keep(&mut stages, |s| &mut s.result, &value);
         // `$` in a Pass state's Assign is its result (before ResultPath).
         let none = StatesData::default();
         self.assign(here, assign.as_ref(), &value, none, &Extra::default())?;
         let out = self.apply_result_path(result_path, here.input, value, here)?;
+        keep(&mut stages, |s| &mut s.after_result_path, &out);
         let out = self.select_owned(&here.state.output_path, out, here)?;
         let out = self.jsonata_output(here, out, none, &Extra::default())?;
         Ok(step(transition, out))

@@ -24,23 +24,26 @@ fn machine_type(req: &Request) -> Result<&str, ApiError> {
 /// A definition the engine runs, or `InvalidDefinition` naming every
 /// problem as AWS words it (`SCHEMA_VALIDATION_FAILED: … at /States/…`).
 pub fn parse_definition(text: &str) -> Result<StateMachine, ApiError> {
-    StateMachine::parse(text).map_err(|problems| {
-        let list: Vec<String> = diagnostics(text, &problems)
-            .iter()
-            .map(|d| {
-                format!(
-                    "{}: {} at {}",
-                    d["code"].as_str().unwrap_or_default(),
-                    d["message"].as_str().unwrap_or_default(),
-                    d["location"].as_str().unwrap_or("/")
-                )
-            })
-            .collect();
-        ApiError::new(
-            "InvalidDefinition",
-            format!("Invalid State Machine Definition: '{}'", list.join(", ")),
-        )
-    })
+    StateMachine::parse(text).map_err(|problems| invalid_definition(text, &problems))
+}
+
+/// `InvalidDefinition` for the engine's problems with `text`.
+pub(super) fn invalid_definition(text: &str, problems: &[Problem]) -> ApiError {
+    let list: Vec<String> = diagnostics(text, problems)
+        .iter()
+        .map(|d| {
+            format!(
+                "{}: {} at {}",
+                d["code"].as_str().unwrap_or_default(),
+                d["message"].as_str().unwrap_or_default(),
+                d["location"].as_str().unwrap_or("/")
+            )
+        })
+        .collect();
+    ApiError::new(
+        "InvalidDefinition",
+        format!("Invalid State Machine Definition: '{}'", list.join(", ")),
+    )
 }
 
 /// `ValidateStateMachineDefinition` diagnostics for the engine's problems.

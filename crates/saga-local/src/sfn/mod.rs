@@ -27,6 +27,7 @@ mod run;
 pub mod saga;
 pub mod serve;
 mod sync;
+mod test_state;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,6 +125,7 @@ impl SfnApi {
             "SendTaskSuccess" => self.send_task_success(req),
             "SendTaskFailure" => self.send_task_failure(req),
             "SendTaskHeartbeat" => self.send_task_heartbeat(req),
+            "TestState" => self.test_state(req).await,
             other => Err(ApiError::new(
                 "UnknownOperationException",
                 format!("saga-local does not implement the Step Functions action {other}"),

@@ -132,6 +132,23 @@ impl Request {
         }
     }
 
+    /// An optional object member (`mock`, `stateConfiguration`).
+    pub fn object(&self, name: &str) -> Result<Option<&Map<String, Value>>, ApiError> {
+        match self.0.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) => Ok(Some(m)),
+            Some(_) => Err(ApiError::new(
+                "SerializationException",
+                format!("'{name}' must be an object"),
+            )),
+        }
+    }
+
+    /// A nested object, read member by member like a request.
+    pub fn from_map(m: Map<String, Value>) -> Self {
+        Self(m)
+    }
+
     /// `maxResults`: 0 (or absent) means the default, at most 1000.
     pub fn max_results(&self, default: usize) -> Result<usize, ApiError> {
         match self.0.get("maxResults") {

@@ -10,3 +10,4 @@ mod executions;
 mod machines;
 mod mocks;
 mod support;
+mod test_state;
