@@ -144,6 +144,12 @@ impl DurableWorkflow {
         &self.engine
     }
 
+    /// The gate that closes at shutdown (the Step Functions API's
+    /// executions stop saving with the saga's).
+    pub(crate) fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
     fn persistence(&self, name: &str) -> (Arc<dyn Persistence>, oneshot::Receiver<()>) {
         let (p, rx) = RowPersistence::new(
             self.store.clone(),

@@ -79,8 +79,8 @@ pub struct SfnApi {
     saga: Option<Saga>,
     engine: Engine,
     host: Arc<RoutingHost>,
-    /// Never closed: a save that fails at shutdown leaves the execution
-    /// `RUNNING` at its last save, resumed at the next start.
+    /// The saga's: closed at shutdown, so every execution stops saving and
+    /// stays `RUNNING` at its last save, resumed at the next start.
     gate: Arc<Gate>,
     parked: Parked,
     mock: Option<MockConfig>,
@@ -100,13 +100,16 @@ impl SfnApi {
         let engine = Engine::builder(host.clone(), Arc::new(RealClock))
             .config(config.clone())
             .build();
+        let gate = saga
+            .as_ref()
+            .map_or_else(Arc::default, |s| s.workflow.gate());
         Arc::new(Self {
             arns: Arns::new(&config),
             store,
             saga,
             engine,
             host,
-            gate: Arc::default(),
+            gate,
             parked: Parked::default(),
             mock: options.mock_config,
             parsed: Mutex::default(),
