@@ -46,52 +46,6 @@ pub(crate) fn to_sql_id(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
-/// An event id of the execution is stored with another document.
-#[derive(Debug, thiserror::Error)]
-#[error("execution {execution}: event {id} is stored already, with another document")]
-struct EventConflict {
-    execution: String,
-    id: u64,
-}
-
-/// Append one event; the same document again is accepted (see
-/// [`SqliteStore::append_execution`]), another one refused.
-pub(crate) fn append_event(
-    c: &Connection,
-    op: &'static str,
-    execution: &str,
-    e: &EventRow,
-) -> Result<(), StoreError> {
-    let id = to_sql_id(e.id);
-    let n = execute(
-        c,
-        op,
-        "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT (execution, event_id) DO NOTHING",
-        params![execution, id, e.doc],
-    )?;
-    if n == 1 {
-        return Ok(());
-    }
-    let same: Option<bool> = query_opt(
-        c,
-        op,
-        "SELECT doc = ?3 FROM execution_events WHERE execution = ?1 AND event_id = ?2",
-        params![execution, id, e.doc],
-        |r| r.get(0),
-    )?;
-    if same == Some(true) {
-        Ok(())
-    } else {
-        Err(StoreError::permanent(
-            op,
-            EventConflict {
-                execution: execution.to_owned(),
-                id: e.id,
-            },
-        ))
-    }
-}
-
 impl SqliteStore {
     /// Insert an execution unless one with this name exists; `true` when inserted.
     pub async fn insert_execution(&self, row: ExecutionRow) -> Result<bool, StoreError> {
@@ -124,11 +78,8 @@ impl SqliteStore {
     }
 
     /// In one transaction: append `events` to the execution's history and
-    /// store its status and state. An event id already stored with another
-    /// document refuses the whole save (each event is written once); the
-    /// same document again is the save before, committed though its caller
-    /// stopped waiting (an execution stopped mid-save sends those events
-    /// again with its end).
+    /// store its status and state. An event id already stored refuses the
+    /// whole save (each event is written once).
     pub async fn append_execution(
         &self,
         name: &str,
@@ -141,7 +92,12 @@ impl SqliteStore {
         let (name, status) = (name.to_owned(), status.to_owned());
         self.write(OP, move |c| {
             for e in &events {
-                append_event(c, OP, &name, e)?;
+                execute(
+                    c,
+                    OP,
+                    "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3)",
+                    params![name, to_sql_id(e.id), e.doc],
+                )?;
             }
             save_head(c, OP, &name, &status, &state, at_ms)?;
             Ok(((), true))

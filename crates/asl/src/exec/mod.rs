@@ -71,6 +71,10 @@ struct Log {
     /// How many of `events` a successful save holds (the rest go into the
     /// next checkpoint).
     saved: usize,
+    /// The events of a save handed to the host and not answered yet. A
+    /// stop or timeout drops the execution mid-save: the host may have
+    /// stored them (see the final save in [`Run::execute`]).
+    in_flight: usize,
 }
 
 /// One execution in progress.
@@ -215,6 +219,7 @@ impl Run {
                 events,
                 next_id,
                 saved,
+                in_flight: 0,
             }),
             persistence,
             resume: Mutex::new(resume),
@@ -257,10 +262,11 @@ impl Run {
     /// Hand `checkpoint` to the host; once it is stored, its events are
     /// not sent again.
     async fn save(&self, p: &dyn Persistence, checkpoint: &Checkpoint) -> Result<(), Failure> {
-        p.save(checkpoint)
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?;
+        lock(&self.log).in_flight = checkpoint.events.len();
+        let saved = p.save(checkpoint).await;
         let mut log = lock(&self.log);
+        log.in_flight = 0;
+        saved.map_err(|e| Failure::runtime(e.to_string()))?;
         // Only the top lane saves, one save at a time: the events of this
         // checkpoint are the next unsaved ones.
         log.saved = (log.saved + checkpoint.events.len()).min(log.events.len());
@@ -328,9 +334,15 @@ impl Run {
             if status != ExecutionStatus::Succeeded {
                 last.head.stopped_at = lock(&self.last_position).take();
             }
+            // A save cut off by the stop or the timeout may have been
+            // stored: then its events must not come again.
+            let cut_off = lock(&self.log).in_flight;
             // The outcome is returned either way; a failed final save leaves
             // the last RUNNING snapshot, which resumes into the same end.
-            let _ = self.save(p.as_ref(), &last).await;
+            if self.save(p.as_ref(), &last).await.is_err() && cut_off > 0 {
+                last.events.drain(..cut_off.min(last.events.len()));
+                let _ = self.save(p.as_ref(), &last).await;
+            }
         }
         let history = std::mem::take(&mut lock(&self.log).events);
         ExecutionOutcome {

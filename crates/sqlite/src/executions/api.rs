@@ -5,7 +5,7 @@
 use rusqlite::params;
 use saga_core::ports::StoreError;
 
-use super::{EventRow, ExecutionRow, append_event, execution_row, save_head};
+use super::{EventRow, ExecutionRow, execution_row, save_head, to_sql_id};
 use crate::{SqliteStore, classify, execute, query_opt};
 
 /// The API's columns of an execution row.
@@ -163,7 +163,12 @@ impl SqliteStore {
                 return Ok((false, false));
             }
             for e in &events {
-                append_event(c, OP, &name, e)?;
+                execute(
+                    c,
+                    OP,
+                    "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3)",
+                    params![name, to_sql_id(e.id), e.doc],
+                )?;
             }
             save_head(c, OP, &name, "RUNNING", &state, at_ms)?;
             Ok((true, true))
