@@ -27,6 +27,31 @@ const TOKENS_KEPT: usize = 10;
 /// (AWS's limit is 25,000 events).
 const MAX_EVENTS: usize = 24_998;
 
+impl Redrives {
+    /// When the `clientToken` redrove the execution, if in the last 15
+    /// minutes.
+    fn recent(&self, token: &str, now_ms: i64) -> Option<i64> {
+        self.tokens
+            .iter()
+            .find(|c| c.token == token && now_ms - c.at_ms <= TOKEN_MS)
+            .map(|c| c.at_ms)
+    }
+
+    /// One more redrive, at `now_ms`, by `token` (the last 10 kept).
+    fn record(&mut self, now_ms: i64, token: Option<&str>) {
+        self.count += 1;
+        self.last_ms = Some(now_ms);
+        if let Some(t) = token {
+            self.tokens.push(ClientToken {
+                token: t.to_owned(),
+                at_ms: now_ms,
+            });
+            let extra = self.tokens.len().saturating_sub(TOKENS_KEPT);
+            self.tokens.drain(..extra);
+        }
+    }
+}
+
 fn not_redrivable_error(why: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         "ExecutionNotRedrivable",
@@ -61,13 +86,8 @@ impl SfnApi {
         let mut redrives = Redrives::parse(meta.redrive.as_deref());
         let now = chrono::Utc::now();
         let now_ms = now.timestamp_millis();
-        if let Some(t) = token
-            && let Some(seen) = redrives
-                .tokens
-                .iter()
-                .find(|c| c.token == t && now_ms - c.at_ms <= TOKEN_MS)
-        {
-            return Ok(json!({"redriveDate": epoch_ms(seen.at_ms)}));
+        if let Some(at) = token.and_then(|t| redrives.recent(t, now_ms)) {
+            return Ok(json!({"redriveDate": epoch_ms(at)}));
         }
         let machine = match saga {
             Some(s) => s.machine.clone(),
@@ -94,16 +114,7 @@ impl SfnApi {
         }
         let count = redrives.count + 1;
         let (snapshot, events) = whole.redriven(now, count).map_err(not_redrivable_error)?;
-        redrives.count = count;
-        redrives.last_ms = Some(now_ms);
-        if let Some(t) = token {
-            redrives.tokens.push(ClientToken {
-                token: t.to_owned(),
-                at_ms: now_ms,
-            });
-            let extra = redrives.tokens.len().saturating_sub(TOKENS_KEPT);
-            redrives.tokens.drain(..extra);
-        }
+        redrives.record(now_ms, token);
         let stored = self
             .store_redrive(key, &row, &snapshot, &events, &redrives, now_ms)
             .await?;

@@ -217,9 +217,19 @@ impl SfnApi {
         let after = list_after(req.opt_str("nextToken")?)?;
         let saga = self.saga.as_ref().filter(|s| s.name() == row.name);
         let machine = if saga.is_some() { "" } else { row.arn.as_str() };
+        let redriven = match req.opt_str("redriveFilter")? {
+            None => None,
+            Some("REDRIVEN") => Some(true),
+            Some("NOT_REDRIVEN") => Some(false),
+            Some(other) => {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{other}' at 'redriveFilter' failed to satisfy constraint: Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]"
+                )));
+            }
+        };
         let rows = self
             .store
-            .execution_page(machine, status, after, max + 1)
+            .execution_page(machine, (status, redriven), after, max + 1)
             .await?;
         let views = rows
             .into_iter()

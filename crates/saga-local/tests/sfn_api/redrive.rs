@@ -5,7 +5,9 @@
 //! `clientToken` repeats its answer; a redrive survives a restart; the
 //! order saga's NEEDS_ATTENTION execution is redriven as AWS would.
 
-use aws_sdk_sfn::types::{ExecutionRedriveStatus, ExecutionStatus, HistoryEvent};
+use aws_sdk_sfn::types::{
+    ExecutionRedriveFilter, ExecutionRedriveStatus, ExecutionStatus, HistoryEvent,
+};
 use saga_local::sfn::SAGA_ARN;
 use serde_json::{Value, json};
 
@@ -123,6 +125,29 @@ async fn a_failed_task_is_redriven_alone_until_it_succeeds_across_a_restart() {
         .unwrap();
     assert_eq!(listed.executions[0].redrive_count, Some(1));
     assert!(listed.executions[0].redrive_date.is_some());
+    let filtered = |f: ExecutionRedriveFilter| {
+        local
+            .client
+            .list_executions()
+            .state_machine_arn(&sm)
+            .redrive_filter(f)
+            .send()
+    };
+    assert_eq!(
+        filtered(ExecutionRedriveFilter::Redriven)
+            .await
+            .unwrap()
+            .executions
+            .len(),
+        1
+    );
+    assert!(
+        filtered(ExecutionRedriveFilter::NotRedriven)
+            .await
+            .unwrap()
+            .executions
+            .is_empty()
+    );
     lambda.fix();
     redrive(&local, &arn, "token-2").await;
     let d = local.finished(&arn).await;

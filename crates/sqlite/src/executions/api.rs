@@ -100,11 +100,12 @@ impl SqliteStore {
     /// The executions of one state machine (`""`: the order saga) by start
     /// time, newest first, as `ListExecutions` pages them: at most `limit`
     /// rows after the row `(created_at_ms, name)` of the previous page,
-    /// optionally of one status.
+    /// optionally of one status, optionally only the redriven ones (`true`)
+    /// or the others (`false`).
     pub async fn execution_page(
         &self,
         machine: &str,
-        status: Option<&str>,
+        (status, redriven): (Option<&str>, Option<bool>),
         after: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<ExecutionSummary>, StoreError> {
@@ -117,20 +118,24 @@ impl SqliteStore {
                 .prepare_cached(
                     "SELECT name, status, created_at_ms, updated_at_ms, redrive FROM executions
                      WHERE machine = ?5 AND (?1 IS NULL OR status = ?1)
+                       AND (?6 IS NULL OR (redrive IS NOT NULL) = ?6)
                        AND (created_at_ms < ?2 OR (created_at_ms = ?2 AND name < ?3))
                      ORDER BY created_at_ms DESC, name DESC LIMIT ?4",
                 )
                 .map_err(|e| classify(OP, e))?;
             let rows = stmt
-                .query_map(params![status, after_ms, after_name, limit, machine], |r| {
-                    Ok(ExecutionSummary {
-                        name: r.get(0)?,
-                        status: r.get(1)?,
-                        created_at_ms: r.get(2)?,
-                        updated_at_ms: r.get(3)?,
-                        redrive: r.get(4)?,
-                    })
-                })
+                .query_map(
+                    params![status, after_ms, after_name, limit, machine, redriven],
+                    |r| {
+                        Ok(ExecutionSummary {
+                            name: r.get(0)?,
+                            status: r.get(1)?,
+                            created_at_ms: r.get(2)?,
+                            updated_at_ms: r.get(3)?,
+                            redrive: r.get(4)?,
+                        })
+                    },
+                )
                 .map_err(|e| classify(OP, e))?;
             rows.map(|r| r.map_err(|e| classify(OP, e))).collect()
         })

@@ -254,7 +254,7 @@ async fn the_api_machines_executions_are_apart_from_the_sagas() {
         .unwrap();
     assert_eq!(api.len(), 2);
     assert_eq!(api[0].1, of("arn:a"));
-    let page = |m: &'static str| store.execution_page(m, None, None, 10);
+    let page = |m: &'static str| store.execution_page(m, (None, None), None, 10);
     let names = |rows: Vec<ExecutionSummary>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
     assert_eq!(names(page("").await.unwrap()), ["order-1"]);
     assert_eq!(names(page("arn:b").await.unwrap()), ["arn:b:y-1"]);
@@ -309,6 +309,9 @@ async fn a_redrive_is_stored_once_from_the_status_it_was_read_with() {
         ("RUNNING", "{\"again\":true}")
     );
     assert_eq!(meta.redrive.as_deref(), Some("{\"count\":1}"));
+    let redriven = |r| store.execution_page("", (None, Some(r)), None, 10);
+    assert_eq!(redriven(true).await.unwrap().len(), 1);
+    assert!(redriven(false).await.unwrap().is_empty());
 }
 
 #[tokio::test]
