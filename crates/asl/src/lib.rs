@@ -61,6 +61,7 @@ mod model;
 mod path;
 mod ql;
 mod random;
+mod redrive;
 mod scan;
 mod snapshot;
 mod template;
@@ -77,10 +78,10 @@ pub use exec::test_state::{
     TestStateInput, TestStateOutcome, TestStatus,
 };
 pub use history::{
-    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails,
-    HistoryEvent, LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails,
-    PayloadDetails, StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
-    TaskScheduledDetails, TaskStartedDetails,
+    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionRedrivenDetails,
+    ExecutionStartedDetails, HistoryEvent, LambdaScheduledDetails, MapIterationDetails,
+    MapStartedDetails, OutputDetails, PayloadDetails, StateEnteredDetails, StateExitedDetails,
+    TaskErrorDetails, TaskOutputDetails, TaskScheduledDetails, TaskStartedDetails,
 };
 pub use host::{
     IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest, function_name_of,
@@ -89,6 +90,7 @@ pub use host::{
 pub use intrinsic::{Function, Intrinsic};
 pub use model::{Edge, EdgeKind, Outline, StateMachine, StateOutline};
 pub use path::{Path, ReferencePath, Root};
+pub use redrive::NotRedrivable;
 pub use snapshot::{
     Checkpoint, ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer,
     Persistence, PersistenceError, Phase, Position, StateTransition, TransitionOutcome,

@@ -29,7 +29,7 @@ pub struct EventRow {
 const SAVE_HEAD: &str = "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
      ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms";
 
-fn save_head(
+pub(crate) fn save_head(
     c: &Connection,
     op: &'static str,
     name: &str,
@@ -42,7 +42,7 @@ fn save_head(
 }
 
 /// Event ids are SQLite integers (i64); larger ids never occur.
-fn to_sql_id(id: u64) -> i64 {
+pub(crate) fn to_sql_id(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 
@@ -165,7 +165,9 @@ impl SqliteStore {
         self.events(execution, None, usize::MAX, false).await
     }
 
-    /// Executions with this status, oldest first (e.g. `RUNNING` ones to resume).
+    /// The order saga's executions with this status, oldest first (e.g.
+    /// `RUNNING` ones to resume); those of the API's machines:
+    /// [`SqliteStore::machine_executions_with_status`].
     pub async fn executions_with_status(
         &self,
         status: &str,
@@ -174,7 +176,7 @@ impl SqliteStore {
         self.run("executions.by_status", move |c| {
             let mut stmt = c
                 .prepare(
-                    "SELECT name, status, state, created_at_ms, updated_at_ms FROM executions WHERE status = ?1 ORDER BY created_at_ms, name",
+                    "SELECT name, status, state, created_at_ms, updated_at_ms FROM executions WHERE status = ?1 AND machine = '' ORDER BY created_at_ms, name",
                 )
                 .map_err(|e| classify("executions.by_status", e))?;
             let rows = stmt.query_map(params![status], execution_row).map_err(|e| classify("executions.by_status", e))?;
@@ -184,7 +186,7 @@ impl SqliteStore {
     }
 }
 
-fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+pub(crate) fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     Ok(ExecutionRow {
         name: r.get(0)?,
         status: r.get(1)?,
@@ -193,6 +195,10 @@ fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         updated_at_ms: r.get(4)?,
     })
 }
+
+mod api;
+
+pub use api::{ExecutionMeta, ExecutionSummary};
 
 #[cfg(test)]
 mod tests;

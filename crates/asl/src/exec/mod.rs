@@ -73,6 +73,10 @@ struct Log {
     /// How many of `events` a successful save holds (the rest go into the
     /// next checkpoint).
     saved: usize,
+    /// The events of a save handed to the host and not answered yet. A
+    /// stop or timeout drops the execution mid-save: the host may have
+    /// stored them (see the final save in [`Run::execute`]).
+    in_flight: usize,
 }
 
 /// One execution in progress.
@@ -83,6 +87,11 @@ pub(crate) struct Run {
     log: Mutex<Log>,
     persistence: Option<Arc<dyn Persistence>>,
     resume: Mutex<Option<ExecutionSnapshot>>,
+    /// The top-level position of the last save: where the execution
+    /// stands if it ends now (a redrive continues there).
+    last_position: Mutex<Option<Position>>,
+    /// When the execution was last redriven (its timeout counts from there).
+    redriven_at: Option<DateTime<Utc>>,
     /// Also what a parked token checks: a stop wins over later callbacks.
     stop: Arc<StopSignal>,
 }
@@ -203,6 +212,7 @@ impl Run {
         };
         // A resumed history is the host's already.
         let saved = events.len();
+        let redriven_at = resume.as_ref().and_then(|s| s.redriven_at);
         Run {
             shared,
             machine,
@@ -211,9 +221,12 @@ impl Run {
                 events,
                 next_id,
                 saved,
+                in_flight: 0,
             }),
             persistence,
             resume: Mutex::new(resume),
+            last_position: Mutex::new(None),
+            redriven_at,
             stop,
         }
     }
@@ -241,6 +254,8 @@ impl Run {
                 error: None,
                 cause: None,
                 stop_time: None,
+                stopped_at: None,
+                redriven_at: self.redriven_at,
             },
             events: log.events[log.saved..].to_vec(),
         }
@@ -249,10 +264,11 @@ impl Run {
     /// Hand `checkpoint` to the host; once it is stored, its events are
     /// not sent again.
     async fn save(&self, p: &dyn Persistence, checkpoint: &Checkpoint) -> Result<(), Failure> {
-        p.save(checkpoint)
-            .await
-            .map_err(|e| Failure::runtime(e.to_string()))?;
+        lock(&self.log).in_flight = checkpoint.events.len();
+        let saved = p.save(checkpoint).await;
         let mut log = lock(&self.log);
+        log.in_flight = 0;
+        saved.map_err(|e| Failure::runtime(e.to_string()))?;
         // Only the top lane saves, one save at a time: the events of this
         // checkpoint are the next unsaved ones.
         log.saved = (log.saved + checkpoint.events.len()).min(log.events.len());
@@ -270,7 +286,9 @@ impl Run {
         if !lane.top {
             return Ok(());
         }
-        let checkpoint = self.checkpoint(Some(position()));
+        let position = position();
+        *lock(&self.last_position) = Some(position.clone());
+        let checkpoint = self.checkpoint(Some(position));
         self.save(p.as_ref(), &checkpoint).await
     }
 
@@ -288,8 +306,8 @@ impl Run {
             .timeout_seconds()
             .and_then(|s| i64::try_from(s).ok())
             .and_then(|s| {
-                self.info
-                    .start_time
+                self.redriven_at
+                    .unwrap_or(self.info.start_time)
                     .checked_add_signed(TimeDelta::seconds(s))
             });
         let timeout = async {
@@ -315,9 +333,18 @@ impl Run {
             last.head.error = error.clone();
             last.head.cause = cause.clone();
             last.head.stop_time = Some(stop_time);
+            if status != ExecutionStatus::Succeeded {
+                last.head.stopped_at = lock(&self.last_position).take();
+            }
+            // A save cut off by the stop or the timeout may have been
+            // stored: then its events must not come again.
+            let cut_off = lock(&self.log).in_flight;
             // The outcome is returned either way; a failed final save leaves
             // the last RUNNING snapshot, which resumes into the same end.
-            let _ = self.save(p.as_ref(), &last).await;
+            if self.save(p.as_ref(), &last).await.is_err() && cut_off > 0 {
+                last.events.drain(..cut_off.min(last.events.len()));
+                let _ = self.save(p.as_ref(), &last).await;
+            }
         }
         let history = std::mem::take(&mut lock(&self.log).events);
         ExecutionOutcome {
@@ -350,6 +377,7 @@ impl Run {
         lane.prev = snap.history.last().map_or(0, |e| e.id);
         match snap.position {
             Some(p) => {
+                *lock(&self.last_position) = Some(p.clone());
                 let idx = root
                     .by_name
                     .get(&p.state_name)

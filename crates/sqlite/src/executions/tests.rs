@@ -200,3 +200,149 @@ fn a_newer_layout_is_refused_with_a_clear_message() {
         "{err}"
     );
 }
+
+fn head(name: &str) -> ExecutionRow {
+    ExecutionRow {
+        name: name.into(),
+        status: "RUNNING".into(),
+        state: "{}".into(),
+        created_at_ms: 1,
+        updated_at_ms: 1,
+    }
+}
+
+fn of(machine: &str) -> ExecutionMeta {
+    ExecutionMeta {
+        machine: machine.into(),
+        test_case: Some("HappyPath".into()),
+        redrive: None,
+    }
+}
+
+#[tokio::test]
+async fn the_api_machines_executions_are_apart_from_the_sagas() {
+    let (_dir, store) = store();
+    store.insert_execution(head("order-1")).await.unwrap();
+    assert!(
+        store
+            .insert_machine_execution(head("arn:a:x-1"), of("arn:a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_machine_execution(head("arn:b:y-1"), of("arn:b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_machine_execution(head("arn:a:x-1"), of("arn:a"))
+            .await
+            .unwrap(),
+        "a name is one execution"
+    );
+
+    let saga: Vec<_> = store.executions_with_status("RUNNING").await.unwrap();
+    assert_eq!(
+        saga.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["order-1"]
+    );
+    let api = store
+        .machine_executions_with_status("RUNNING")
+        .await
+        .unwrap();
+    assert_eq!(api.len(), 2);
+    assert_eq!(api[0].1, of("arn:a"));
+    let page = |m: &'static str| store.execution_page(m, (None, None), None, 10);
+    let names = |rows: Vec<ExecutionSummary>| rows.into_iter().map(|r| r.name).collect::<Vec<_>>();
+    assert_eq!(names(page("").await.unwrap()), ["order-1"]);
+    assert_eq!(names(page("arn:b").await.unwrap()), ["arn:b:y-1"]);
+    let (_, meta) = store.execution_with_meta("order-1").await.unwrap().unwrap();
+    assert_eq!(
+        meta,
+        ExecutionMeta::default(),
+        "the saga's row has no machine"
+    );
+}
+
+#[tokio::test]
+async fn a_redrive_is_stored_once_from_the_status_it_was_read_with() {
+    let (_dir, store) = store();
+    store
+        .append_execution(
+            "e1",
+            "FAILED",
+            "{\"failed\":true}".into(),
+            vec![event(1), event(2)],
+            1,
+        )
+        .await
+        .unwrap();
+
+    let redrive = |from: &'static str| {
+        store.redrive_execution(
+            "e1",
+            from,
+            "{\"again\":true}".into(),
+            vec![event(3), event(4)],
+            "{\"count\":1}".into(),
+            5,
+        )
+    };
+    assert!(!redrive("ABORTED").await.unwrap(), "not the status it has");
+    assert_eq!(
+        ids(&store.all_events("e1").await.unwrap()),
+        [1, 2],
+        "nothing changed"
+    );
+    assert!(redrive("FAILED").await.unwrap());
+    assert!(
+        !redrive("FAILED").await.unwrap(),
+        "a second redrive of the same read loses"
+    );
+
+    assert_eq!(ids(&store.all_events("e1").await.unwrap()), [1, 2, 3, 4]);
+    let (row, meta) = store.execution_with_meta("e1").await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.state.as_str()),
+        ("RUNNING", "{\"again\":true}")
+    );
+    assert_eq!(meta.redrive.as_deref(), Some("{\"count\":1}"));
+    let redriven = |r| store.execution_page("", (None, Some(r)), None, 10);
+    assert_eq!(redriven(true).await.unwrap().len(), 1);
+    assert!(redriven(false).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_layout_1_database_gains_the_api_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(
+            "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
+                 created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL);
+             INSERT INTO executions VALUES ('order-1', 'FAILED', '{}', 1, 2);
+             PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+
+    let store = SqliteStore::open(&path).unwrap();
+
+    let (row, meta) = store.execution_with_meta("order-1").await.unwrap().unwrap();
+    assert_eq!(row.status, "FAILED");
+    assert_eq!(
+        meta,
+        ExecutionMeta::default(),
+        "an older row is the saga's, never redriven"
+    );
+    drop(store);
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+    SqliteStore::open(&path).expect("opened again: migrated once");
+}
