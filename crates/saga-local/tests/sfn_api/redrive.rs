@@ -260,7 +260,7 @@ fn quick_saga() -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_sagas_needs_attention_execution_is_redriven_from_its_fail_state() {
+async fn redriving_the_sagas_needs_attention_execution_runs_compensation_again() {
     let local = Local::with_saga(false, None, Some(&quick_saga())).await;
     let http = saga_tests::local::Api::new(local.server.url(), local.server.outbox());
     let order = http
@@ -271,39 +271,55 @@ async fn the_sagas_needs_attention_execution_is_redriven_from_its_fail_state() {
     let failed = local.finished(&arn).await;
     assert_eq!(failed.error.as_deref(), Some("CompensationFailed"));
     let before = local.history(&arn).await;
-    let compensations = |events: &[HistoryEvent]| {
+    let entered = |events: &[HistoryEvent], state: &str| {
         events
             .iter()
             .filter(|e| {
                 e.state_entered_event_details
                     .as_ref()
-                    .is_some_and(|d| d.name == "Compensate")
+                    .is_some_and(|d| d.name == state)
             })
             .count()
     };
-    assert_eq!(compensations(&before), 1);
+    assert_eq!(entered(&before, "Compensate"), 1);
+    assert_eq!(entered(&before, "CompensationNeedsAttention"), 1);
+    let alerts = || saga_tests::local::outbox_files(local.server.outbox(), "-alerts-").len();
+    assert_eq!(alerts(), 1);
 
     redrive(&local, &arn, "console-1").await;
     let d = local.finished(&arn).await;
 
-    // AWS continues from the state the execution stopped in: the Fail state.
+    // AWS continues from the step that did not finish: the saga stops a
+    // failed compensation in a Task, so the redrive runs compensation again
+    // (it fails again: the refund still fails), not just a Fail state.
     assert_eq!(d.status, ExecutionStatus::Failed);
     assert_eq!(d.error.as_deref(), Some("CompensationFailed"));
     assert_eq!(d.redrive_count, Some(1));
     let events = local.history(&arn).await;
+    let after = &events[before.len()..];
     assert_eq!(
-        types(&events[before.len()..]),
-        ["ExecutionRedriven", "FailStateEntered", "ExecutionFailed"]
+        types(after),
+        [
+            "ExecutionRedriven",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskFailed",
+            "ExecutionFailed"
+        ]
     );
+    assert_eq!(entered(after, "CompensationNeedsAttention"), 1);
     assert_eq!(
-        events[before.len() + 1]
-            .state_entered_event_details
-            .as_ref()
-            .map(|d| d.name.as_str()),
-        Some("CompensationFailed")
+        entered(&events, "Compensate"),
+        1,
+        "the caught Compensate is done"
     );
-    assert_eq!(compensations(&events), 1, "Compensate is not rerun");
     http.await_status(&order, "NEEDS_ATTENTION").await;
+    assert_eq!(
+        alerts(),
+        1,
+        "no second alert: the alert state succeeded and is not rerun"
+    );
     let listed = local
         .client
         .list_executions()
