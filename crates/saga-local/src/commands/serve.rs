@@ -90,6 +90,11 @@ pub struct Args {
     /// as Step Functions Local reads it.
     #[arg(long, value_name = "FILE")]
     pub mock_config: Option<PathBuf>,
+    /// Let other machines open the web console at /console (by default it
+    /// answers loopback clients only, even when --bind is public: it shows
+    /// order data and approval links, and can stop and redrive executions).
+    #[arg(long)]
+    pub console_public: bool,
     /// Print only the URL line (no banner, transitions or messages).
     #[arg(long)]
     pub quiet: bool,
@@ -133,6 +138,7 @@ impl Args {
                     .clone()
                     .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from)),
             }),
+            console_public: self.console_public,
         }
     }
 }

@@ -106,6 +106,20 @@ impl SfnApi {
         })
     }
 
+    /// The order saga's state machine ARN, when the API serves it (the web console).
+    pub fn saga_arn(&self) -> Option<String> {
+        self.saga
+            .as_ref()
+            .map(|s| self.arns.state_machine(s.name()))
+    }
+
+    /// The ARN of the saga's execution named `name`.
+    pub fn saga_execution_arn(&self, name: &str) -> Option<String> {
+        self.saga
+            .as_ref()
+            .map(|s| self.arns.execution(s.name(), name))
+    }
+
     /// One action.
     pub async fn dispatch(&self, action: &str, req: &Request) -> Result<Value, ApiError> {
         match action {
