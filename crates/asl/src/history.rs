@@ -80,6 +80,7 @@ event_types!(
     MapStateAborted,
     MapStateExited,
     EvaluationFailed,
+    ExecutionRedriven,
 );
 
 impl fmt::Display for EventType {
@@ -263,6 +264,15 @@ pub struct EvaluationFailedDetails {
     pub state: String,
 }
 
+/// `executionRedrivenEventDetails`: the execution was redriven
+/// (`RedriveExecution`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRedrivenDetails {
+    /// How often the execution has been redriven, this redrive included.
+    pub redrive_count: u32,
+}
+
 /// `mapStateStartedEventDetails`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MapStartedDetails {
@@ -330,6 +340,8 @@ pub enum EventDetails {
     MapIterationAborted(MapIterationDetails),
     /// `evaluationFailedEventDetails`.
     EvaluationFailed(EvaluationFailedDetails),
+    /// `executionRedrivenEventDetails`.
+    ExecutionRedriven(ExecutionRedrivenDetails),
 }
 
 /// One history event.
@@ -401,6 +413,8 @@ struct Wire {
     map_iteration_aborted_event_details: Option<MapIterationDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     evaluation_failed_event_details: Option<EvaluationFailedDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    execution_redriven_event_details: Option<ExecutionRedrivenDetails>,
 }
 
 impl Wire {
@@ -433,6 +447,7 @@ impl Wire {
             map_iteration_failed_event_details: None,
             map_iteration_aborted_event_details: None,
             evaluation_failed_event_details: None,
+            execution_redriven_event_details: None,
         }
     }
 }
@@ -475,6 +490,7 @@ impl Serialize for HistoryEvent {
             EventDetails::MapIterationFailed(d) => w.map_iteration_failed_event_details = Some(d),
             EventDetails::MapIterationAborted(d) => w.map_iteration_aborted_event_details = Some(d),
             EventDetails::EvaluationFailed(d) => w.evaluation_failed_event_details = Some(d),
+            EventDetails::ExecutionRedriven(d) => w.execution_redriven_event_details = Some(d),
         }
         w.serialize(s)
     }
@@ -529,6 +545,8 @@ impl<'de> Deserialize<'de> for HistoryEvent {
             EventDetails::MapIterationAborted(x)
         } else if let Some(x) = w.evaluation_failed_event_details {
             EventDetails::EvaluationFailed(x)
+        } else if let Some(x) = w.execution_redriven_event_details {
+            EventDetails::ExecutionRedriven(x)
         } else {
             EventDetails::None
         };

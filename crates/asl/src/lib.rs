@@ -61,6 +61,7 @@ mod model;
 mod path;
 mod ql;
 mod random;
+mod redrive;
 mod scan;
 mod snapshot;
 mod template;
@@ -73,10 +74,10 @@ pub use engine::{
 };
 pub use error::{ErrorName, Problem, UnknownErrorName};
 pub use history::{
-    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionStartedDetails,
-    HistoryEvent, LambdaScheduledDetails, MapIterationDetails, MapStartedDetails, OutputDetails,
-    PayloadDetails, StateEnteredDetails, StateExitedDetails, TaskErrorDetails, TaskOutputDetails,
-    TaskScheduledDetails, TaskStartedDetails,
+    ErrorDetails, EvaluationFailedDetails, EventDetails, EventType, ExecutionRedrivenDetails,
+    ExecutionStartedDetails, HistoryEvent, LambdaScheduledDetails, MapIterationDetails,
+    MapStartedDetails, OutputDetails, PayloadDetails, StateEnteredDetails, StateExitedDetails,
+    TaskErrorDetails, TaskOutputDetails, TaskScheduledDetails, TaskStartedDetails,
 };
 pub use host::{
     IntegrationPattern, Resource, TaskFailure, TaskHost, TaskOutput, TaskRequest, function_name_of,
@@ -85,6 +86,7 @@ pub use host::{
 pub use intrinsic::{Function, Intrinsic};
 pub use model::{Edge, EdgeKind, Outline, StateMachine, StateOutline};
 pub use path::{Path, ReferencePath, Root};
+pub use redrive::NotRedrivable;
 pub use snapshot::{
     Checkpoint, ExecutionInfo, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, Observer,
     Persistence, PersistenceError, Phase, Position, StateTransition, TransitionOutcome,

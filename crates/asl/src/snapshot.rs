@@ -155,6 +155,16 @@ pub struct ExecutionSnapshot {
     pub cause: Option<String>,
     /// When it ended.
     pub stop_time: Option<DateTime<Utc>>,
+    /// Once it ended other than `SUCCEEDED`: the top-level state it was in
+    /// (entered, not exited), as it was entered — its input and the
+    /// variables at its entry. Where a redrive continues
+    /// ([`ExecutionSnapshot::redriven`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<Position>,
+    /// When it was last redriven: the execution-level `TimeoutSeconds`
+    /// counts from here (AWS resets it on a redrive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redriven_at: Option<DateTime<Utc>>,
 }
 
 impl ExecutionSnapshot {

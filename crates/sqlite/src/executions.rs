@@ -29,7 +29,7 @@ pub struct EventRow {
 const SAVE_HEAD: &str = "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
      ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms";
 
-fn save_head(
+pub(crate) fn save_head(
     c: &Connection,
     op: &'static str,
     name: &str,
@@ -42,8 +42,54 @@ fn save_head(
 }
 
 /// Event ids are SQLite integers (i64); larger ids never occur.
-fn to_sql_id(id: u64) -> i64 {
+pub(crate) fn to_sql_id(id: u64) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
+}
+
+/// An event id of the execution is stored with another document.
+#[derive(Debug, thiserror::Error)]
+#[error("execution {execution}: event {id} is stored already, with another document")]
+struct EventConflict {
+    execution: String,
+    id: u64,
+}
+
+/// Append one event; the same document again is accepted (see
+/// [`SqliteStore::append_execution`]), another one refused.
+pub(crate) fn append_event(
+    c: &Connection,
+    op: &'static str,
+    execution: &str,
+    e: &EventRow,
+) -> Result<(), StoreError> {
+    let id = to_sql_id(e.id);
+    let n = execute(
+        c,
+        op,
+        "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3) ON CONFLICT (execution, event_id) DO NOTHING",
+        params![execution, id, e.doc],
+    )?;
+    if n == 1 {
+        return Ok(());
+    }
+    let same: Option<bool> = query_opt(
+        c,
+        op,
+        "SELECT doc = ?3 FROM execution_events WHERE execution = ?1 AND event_id = ?2",
+        params![execution, id, e.doc],
+        |r| r.get(0),
+    )?;
+    if same == Some(true) {
+        Ok(())
+    } else {
+        Err(StoreError::permanent(
+            op,
+            EventConflict {
+                execution: execution.to_owned(),
+                id: e.id,
+            },
+        ))
+    }
 }
 
 impl SqliteStore {
@@ -78,8 +124,11 @@ impl SqliteStore {
     }
 
     /// In one transaction: append `events` to the execution's history and
-    /// store its status and state. An event id already stored refuses the
-    /// whole save (each event is written once).
+    /// store its status and state. An event id already stored with another
+    /// document refuses the whole save (each event is written once); the
+    /// same document again is the save before, committed though its caller
+    /// stopped waiting (an execution stopped mid-save sends those events
+    /// again with its end).
     pub async fn append_execution(
         &self,
         name: &str,
@@ -92,12 +141,7 @@ impl SqliteStore {
         let (name, status) = (name.to_owned(), status.to_owned());
         self.write(OP, move |c| {
             for e in &events {
-                execute(
-                    c,
-                    OP,
-                    "INSERT INTO execution_events (execution, event_id, doc) VALUES (?1, ?2, ?3)",
-                    params![name, to_sql_id(e.id), e.doc],
-                )?;
+                append_event(c, OP, &name, e)?;
             }
             save_head(c, OP, &name, &status, &state, at_ms)?;
             Ok(((), true))
@@ -165,7 +209,9 @@ impl SqliteStore {
         self.events(execution, None, usize::MAX, false).await
     }
 
-    /// Executions with this status, oldest first (e.g. `RUNNING` ones to resume).
+    /// The order saga's executions with this status, oldest first (e.g.
+    /// `RUNNING` ones to resume); those of the API's machines:
+    /// [`SqliteStore::machine_executions_with_status`].
     pub async fn executions_with_status(
         &self,
         status: &str,
@@ -174,7 +220,7 @@ impl SqliteStore {
         self.run("executions.by_status", move |c| {
             let mut stmt = c
                 .prepare(
-                    "SELECT name, status, state, created_at_ms, updated_at_ms FROM executions WHERE status = ?1 ORDER BY created_at_ms, name",
+                    "SELECT name, status, state, created_at_ms, updated_at_ms FROM executions WHERE status = ?1 AND machine = '' ORDER BY created_at_ms, name",
                 )
                 .map_err(|e| classify("executions.by_status", e))?;
             let rows = stmt.query_map(params![status], execution_row).map_err(|e| classify("executions.by_status", e))?;
@@ -184,7 +230,7 @@ impl SqliteStore {
     }
 }
 
-fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+pub(crate) fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
     Ok(ExecutionRow {
         name: r.get(0)?,
         status: r.get(1)?,
@@ -193,6 +239,10 @@ fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
         updated_at_ms: r.get(4)?,
     })
 }
+
+mod api;
+
+pub use api::{ExecutionMeta, ExecutionSummary};
 
 #[cfg(test)]
 mod tests;

@@ -41,7 +41,7 @@ mod state_machines;
 mod writer;
 
 pub use catalog::{SeedStock, Seeded};
-pub use executions::{EventRow, ExecutionRow};
+pub use executions::{EventRow, ExecutionMeta, ExecutionRow, ExecutionSummary};
 pub use schema::LAYOUT_VERSION;
 pub use state_machines::StateMachineRow;
 

@@ -6,6 +6,11 @@
 //!   its whole snapshot, history included (rewritten before every state).
 //! - 1: the history is in `execution_events`, one row per event; `state`
 //!   holds the snapshot without it (the small head, overwritten in place).
+//! - 2: `executions` also holds the executions of the state machines created
+//!   through the Step Functions API: `machine` (their state machine ARN; `''`
+//!   for the order saga's), `test_case` (the MockConfigFile test case they
+//!   run) and `redrive` (how often and when they were redriven, and the
+//!   recent `clientToken`s, as JSON).
 //!
 //! Opening a layout-0 database migrates it in one transaction (every
 //! `history` array moved into `execution_events`); a layout newer than
@@ -18,7 +23,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::OpenError;
 
 /// The layout this code writes.
-pub const LAYOUT_VERSION: i64 = 1;
+pub const LAYOUT_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS products (
@@ -87,6 +92,14 @@ const MIGRATE_HEADS: &str = "
 UPDATE executions SET state = json_remove(state, '$.history')
     WHERE json_valid(state) AND json_type(state, '$.history') = 'array'";
 
+/// Layout 1 → 2: the columns of the API's executions. Existing rows are
+/// the saga's (`machine = ''`), never redriven.
+const MIGRATE_MACHINES: &str = "
+ALTER TABLE executions ADD COLUMN machine TEXT NOT NULL DEFAULT '';
+ALTER TABLE executions ADD COLUMN test_case TEXT;
+ALTER TABLE executions ADD COLUMN redrive TEXT;
+CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine, created_at_ms, name);";
+
 /// Create the tables, migrate an older layout, refuse a newer one; all in
 /// one `BEGIN IMMEDIATE` transaction (another process opening the same file
 /// waits, then finds it done).
@@ -116,6 +129,10 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         if executions > 0 {
             tracing::info!(path = %path.display(), executions, events, "migrated the executions to the append-only layout 1");
         }
+    }
+    if found < 2 {
+        // The tables were just created in layout 1's shape, or are older.
+        tx.execute_batch(MIGRATE_MACHINES).map_err(err)?;
     }
     tx.pragma_update(None, "user_version", LAYOUT_VERSION)
         .map_err(err)?;

@@ -139,37 +139,4 @@ impl SqliteStore {
         })
         .await
     }
-
-    /// The saga's executions (the `executions` table) by start time, newest
-    /// first, as `ListExecutions` pages them: at most `limit` rows after
-    /// the row `(created_at_ms, name)` of the previous page, optionally of
-    /// one status. Returns `(name, status, created_at_ms, updated_at_ms)`.
-    pub async fn execution_page(
-        &self,
-        status: Option<&str>,
-        after: Option<(i64, String)>,
-        limit: usize,
-    ) -> Result<Vec<(String, String, i64, i64)>, StoreError> {
-        const OP: &str = "executions.page";
-        let status = status.map(str::to_owned);
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.run(OP, move |c| {
-            let (after_ms, after_name) = after.unwrap_or((i64::MAX, String::new()));
-            let mut stmt = c
-                .prepare_cached(
-                    "SELECT name, status, created_at_ms, updated_at_ms FROM executions
-                     WHERE (?1 IS NULL OR status = ?1)
-                       AND (created_at_ms < ?2 OR (created_at_ms = ?2 AND name < ?3))
-                     ORDER BY created_at_ms DESC, name DESC LIMIT ?4",
-                )
-                .map_err(|e| classify(OP, e))?;
-            let rows = stmt
-                .query_map(params![status, after_ms, after_name, limit], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .map_err(|e| classify(OP, e))?;
-            rows.map(|r| r.map_err(|e| classify(OP, e))).collect()
-        })
-        .await
-    }
 }

@@ -81,6 +81,11 @@ pub(crate) struct Run {
     log: Mutex<Log>,
     persistence: Option<Arc<dyn Persistence>>,
     resume: Mutex<Option<ExecutionSnapshot>>,
+    /// The top-level position of the last save: where the execution
+    /// stands if it ends now (a redrive continues there).
+    last_position: Mutex<Option<Position>>,
+    /// When the execution was last redriven (its timeout counts from there).
+    redriven_at: Option<DateTime<Utc>>,
     /// Also what a parked token checks: a stop wins over later callbacks.
     stop: Arc<StopSignal>,
 }
@@ -201,6 +206,7 @@ impl Run {
         };
         // A resumed history is the host's already.
         let saved = events.len();
+        let redriven_at = resume.as_ref().and_then(|s| s.redriven_at);
         Run {
             shared,
             machine,
@@ -212,6 +218,8 @@ impl Run {
             }),
             persistence,
             resume: Mutex::new(resume),
+            last_position: Mutex::new(None),
+            redriven_at,
             stop,
         }
     }
@@ -239,6 +247,8 @@ impl Run {
                 error: None,
                 cause: None,
                 stop_time: None,
+                stopped_at: None,
+                redriven_at: self.redriven_at,
             },
             events: log.events[log.saved..].to_vec(),
         }
@@ -268,7 +278,9 @@ impl Run {
         if !lane.top {
             return Ok(());
         }
-        let checkpoint = self.checkpoint(Some(position()));
+        let position = position();
+        *lock(&self.last_position) = Some(position.clone());
+        let checkpoint = self.checkpoint(Some(position));
         self.save(p.as_ref(), &checkpoint).await
     }
 
@@ -286,8 +298,8 @@ impl Run {
             .timeout_seconds()
             .and_then(|s| i64::try_from(s).ok())
             .and_then(|s| {
-                self.info
-                    .start_time
+                self.redriven_at
+                    .unwrap_or(self.info.start_time)
                     .checked_add_signed(TimeDelta::seconds(s))
             });
         let timeout = async {
@@ -313,6 +325,9 @@ impl Run {
             last.head.error = error.clone();
             last.head.cause = cause.clone();
             last.head.stop_time = Some(stop_time);
+            if status != ExecutionStatus::Succeeded {
+                last.head.stopped_at = lock(&self.last_position).take();
+            }
             // The outcome is returned either way; a failed final save leaves
             // the last RUNNING snapshot, which resumes into the same end.
             let _ = self.save(p.as_ref(), &last).await;
@@ -348,6 +363,7 @@ impl Run {
         lane.prev = snap.history.last().map_or(0, |e| e.id);
         match snap.position {
             Some(p) => {
+                *lock(&self.last_position) = Some(p.clone());
                 let idx = root
                     .by_name
                     .get(&p.state_name)

@@ -33,8 +33,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use asl::{
-    Engine, ExecutionOutcome, ExecutionStatus, HistoryEvent, Persistence, Phase, StartError,
-    StartExecution, StateMachine,
+    Engine, ExecutionOutcome, ExecutionSnapshot, ExecutionStatus, HistoryEvent, Persistence, Phase,
+    StartError, StartExecution, StateMachine,
 };
 use async_trait::async_trait;
 use futures_util::FutureExt;
@@ -144,6 +144,12 @@ impl DurableWorkflow {
         &self.engine
     }
 
+    /// The gate that closes at shutdown (the Step Functions API's
+    /// executions stop saving with the saga's).
+    pub(crate) fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
     fn persistence(&self, name: &str) -> (Arc<dyn Persistence>, oneshot::Receiver<()>) {
         let (p, rx) = RowPersistence::new(
             self.store.clone(),
@@ -152,6 +158,18 @@ impl DurableWorkflow {
             self.parked.clone(),
         );
         (Arc::new(p), rx)
+    }
+
+    /// Continue a redriven execution (its `RUNNING` head and its new
+    /// events are stored already) on the saga's engine.
+    pub(crate) fn continue_redriven(&self, snapshot: ExecutionSnapshot) -> Result<(), StartError> {
+        let name = snapshot.execution.name.clone();
+        let (persistence, _) = self.persistence(&name);
+        let run = self
+            .engine
+            .run_resumed(&self.machine, snapshot, Some(persistence))?;
+        self.spawn(&name, run);
+        Ok(())
     }
 
     /// A page of an execution's history (see [`SqliteStore::events`]):

@@ -1,18 +1,47 @@
-//! Executions of the state machines created through the API: run by the
-//! API's own engine, kept in memory (their history as the engine writes
-//! it, through an [`Observer`]), the newest [`MAX_FINISHED`] finished ones
-//! remembered.
+//! Executions as DescribeExecution and ListExecutions show them, read from
+//! the `executions` table (the order saga's and the API-created machines'
+//! alike: both survive a restart), and their redrives.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
-
-use asl::{ExecutionInfo, ExecutionOutcome, ExecutionStatus, HistoryEvent, Observer};
+use asl::{ExecutionSnapshot, ExecutionStatus};
+use saga_sqlite::{ExecutionMeta, ExecutionRow, ExecutionSummary};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::protocol::{epoch_ms, page_key, page_token};
 
-/// Finished executions kept for Describe / List / GetExecutionHistory.
-pub const MAX_FINISHED: usize = 10_000;
+/// How long after it ended an execution can be redriven (AWS: 14 days).
+pub const REDRIVE_PERIOD_MS: i64 = 14 * 24 * 60 * 60 * 1000;
+
+/// How often and when an execution was redriven, and the `clientToken`s
+/// of its recent redrives (the `redrive` column).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redrives {
+    pub count: u32,
+    pub last_ms: Option<i64>,
+    #[serde(default)]
+    pub tokens: Vec<ClientToken>,
+}
+
+/// A `clientToken` that redrove the execution, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientToken {
+    pub token: String,
+    pub at_ms: i64,
+}
+
+impl Redrives {
+    /// The column's document (none: never redriven; unreadable: the same).
+    pub fn parse(doc: Option<&str>) -> Self {
+        doc.and_then(|d| serde_json::from_str(d).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn to_doc(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
 
 /// What DescribeExecution and ListExecutions show of an execution.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +56,23 @@ pub struct ExecutionView {
     pub output: Option<Value>,
     pub error: Option<String>,
     pub cause: Option<String>,
+    pub redrives: Redrives,
+}
+
+/// Why an execution cannot be redriven now, in AWS's words; `None`: it can.
+pub fn not_redrivable(
+    status: ExecutionStatus,
+    stop_ms: Option<i64>,
+    now_ms: i64,
+) -> Option<String> {
+    match status {
+        ExecutionStatus::Running => Some("Execution is RUNNING and cannot be redriven".into()),
+        ExecutionStatus::Succeeded => Some("Execution is SUCCEEDED and cannot be redriven".into()),
+        _ if stop_ms.is_some_and(|s| now_ms - s > REDRIVE_PERIOD_MS) => {
+            Some("Execution redrivable period exceeded".into())
+        }
+        _ => None,
+    }
 }
 
 impl ExecutionView {
@@ -48,12 +94,16 @@ impl ExecutionView {
             if let Some(c) = &self.cause {
                 o.insert("cause".into(), Value::String(c.clone()));
             }
-            o.insert("redriveCount".into(), json!(0));
-            o.insert("redriveStatus".into(), json!("NOT_REDRIVABLE"));
-            o.insert(
-                "redriveStatusReason".into(),
-                json!("saga-local does not redrive executions"),
-            );
+            let now = chrono::Utc::now().timestamp_millis();
+            match not_redrivable(self.status, self.stop_ms, now) {
+                None => {
+                    o.insert("redriveStatus".into(), json!("REDRIVABLE"));
+                }
+                Some(why) => {
+                    o.insert("redriveStatus".into(), json!("NOT_REDRIVABLE"));
+                    o.insert("redriveStatusReason".into(), json!(why));
+                }
+            }
         }
         v
     }
@@ -66,20 +116,24 @@ impl ExecutionView {
             "name": self.name,
             "status": self.status.as_str(),
             "startDate": epoch_ms(self.start_ms),
+            "redriveCount": self.redrives.count,
         });
         if let Some(stop) = self.stop_ms {
             v["stopDate"] = epoch_ms(stop);
         }
+        if let Some(at) = self.redrives.last_ms {
+            v["redriveDate"] = epoch_ms(at);
+        }
         v
     }
 
-    /// The key `ListExecutions` pages by: newest first, then by name.
-    pub fn page_key(&self) -> (i64, String) {
-        (self.start_ms, self.name.clone())
+    /// The key `ListExecutions` pages by: newest first, then by row name.
+    pub fn page_key(&self, row_name: &str) -> (i64, String) {
+        (self.start_ms, row_name.to_owned())
     }
 }
 
-/// `(start_ms, name)` of the last item of the previous page.
+/// `(start_ms, row name)` of the last item of the previous page.
 pub fn list_after(token: Option<&str>) -> Result<Option<(i64, String)>, super::ApiError> {
     let Some(t) = token else { return Ok(None) };
     let key = page_key("executions", t)?;
@@ -89,119 +143,118 @@ pub fn list_after(token: Option<&str>) -> Result<Option<(i64, String)>, super::A
         .ok_or_else(|| super::ApiError::invalid_token(format!("Invalid Token: '{t}'")))
 }
 
-/// A `ListExecutions` answer from one more item than a page holds.
-pub fn list_page(mut views: Vec<ExecutionView>, max: usize) -> Value {
+/// A `ListExecutions` answer from one more row than a page holds, each
+/// with the name of its row (what the next page continues after).
+pub fn list_page(mut views: Vec<(String, ExecutionView)>, max: usize) -> Value {
     let more = views.len() > max;
     views.truncate(max);
-    let mut answer =
-        json!({"executions": views.iter().map(ExecutionView::list_item).collect::<Vec<_>>()});
-    if more && let Some(last) = views.last() {
-        let (ms, name) = last.page_key();
+    let items: Vec<Value> = views.iter().map(|(_, v)| v.list_item()).collect();
+    let mut answer = json!({ "executions": items });
+    if more && let Some((row, last)) = views.last() {
+        let (ms, name) = last.page_key(row);
         answer["nextToken"] = Value::String(page_token("executions", &format!("{ms}:{name}")));
     }
     answer
 }
 
+pub fn status_of(s: &str) -> ExecutionStatus {
+    match s {
+        "SUCCEEDED" => ExecutionStatus::Succeeded,
+        "FAILED" => ExecutionStatus::Failed,
+        "TIMED_OUT" => ExecutionStatus::TimedOut,
+        "ABORTED" => ExecutionStatus::Aborted,
+        _ => ExecutionStatus::Running,
+    }
+}
+
+/// A row of the list, without reading its state.
+pub fn summary_view(
+    arn: String,
+    machine_arn: String,
+    name: String,
+    s: &ExecutionSummary,
+) -> ExecutionView {
+    let status = status_of(&s.status);
+    ExecutionView {
+        arn,
+        machine_arn,
+        name,
+        stop_ms: (status != ExecutionStatus::Running).then_some(s.updated_at_ms),
+        status,
+        start_ms: s.created_at_ms,
+        input: Value::Null,
+        output: None,
+        error: None,
+        cause: None,
+        redrives: Redrives::parse(s.redrive.as_deref()),
+    }
+}
+
+/// What the `state` column holds, read for the API: the head snapshot, or
+/// the input of an execution not started yet, or a bare error.
 #[derive(Debug)]
-struct Record {
-    view: ExecutionView,
-    history: Vec<HistoryEvent>,
+pub struct Parsed {
+    pub input: Value,
+    pub snapshot: Option<ExecutionSnapshot>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The executions of the API's engine.
-#[derive(Debug, Default)]
-pub struct Live {
-    records: Mutex<HashMap<String, Record>>,
-    finished: Mutex<VecDeque<String>>,
-}
-
-impl Live {
-    /// A new running execution; false if one with this ARN exists.
-    pub fn insert(&self, view: ExecutionView) -> bool {
-        let mut records = lock(&self.records);
-        if records.contains_key(&view.arn) {
-            return false;
-        }
-        records.insert(
-            view.arn.clone(),
-            Record {
-                view,
-                history: Vec::new(),
-            },
-        );
-        true
+pub fn parse_state(state: &str) -> Parsed {
+    let value: Value = serde_json::from_str(state).unwrap_or(Value::Null);
+    let text = |k: &str| value.get(k).and_then(Value::as_str).map(str::to_owned);
+    if value.get("notStarted").and_then(Value::as_bool) == Some(true) {
+        return Parsed {
+            input: value.get("input").cloned().unwrap_or(Value::Null),
+            snapshot: None,
+            error: None,
+            cause: None,
+        };
     }
-
-    pub fn get(&self, arn: &str) -> Option<ExecutionView> {
-        lock(&self.records).get(arn).map(|r| r.view.clone())
-    }
-
-    pub fn history(&self, arn: &str) -> Option<Vec<HistoryEvent>> {
-        lock(&self.records).get(arn).map(|r| r.history.clone())
-    }
-
-    /// The executions of one machine after `after`, newest first, at most
-    /// `limit`.
-    pub fn list(
-        &self,
-        machine_arn: &str,
-        status: Option<&str>,
-        after: Option<&(i64, String)>,
-        limit: usize,
-    ) -> Vec<ExecutionView> {
-        let mut views: Vec<ExecutionView> = lock(&self.records)
-            .values()
-            .map(|r| &r.view)
-            .filter(|v| v.machine_arn == machine_arn)
-            .filter(|v| status.is_none_or(|s| v.status.as_str() == s))
-            .filter(|v| after.is_none_or(|a| v.page_key() < *a))
-            .cloned()
-            .collect();
-        views.sort_by_key(|v| std::cmp::Reverse(v.page_key()));
-        views.truncate(limit);
-        views
-    }
-
-    /// The execution ended: its outcome replaces what the events built up.
-    pub fn finish(&self, outcome: ExecutionOutcome) {
-        let arn = outcome.execution.id.clone();
-        {
-            let mut records = lock(&self.records);
-            let Some(r) = records.get_mut(&arn) else {
-                return;
-            };
-            r.view.status = outcome.status;
-            r.view.stop_ms = Some(outcome.stop_time.timestamp_millis());
-            r.view.output = outcome.output;
-            r.view.error = outcome.error;
-            r.view.cause = outcome.cause;
-            r.history = outcome.history;
-        }
-        let mut finished = lock(&self.finished);
-        finished.push_back(arn);
-        while finished.len() > MAX_FINISHED {
-            if let Some(old) = finished.pop_front() {
-                lock(&self.records).remove(&old);
-            }
-        }
+    let (error, cause) = (text("error"), text("cause"));
+    match serde_json::from_value::<ExecutionSnapshot>(value) {
+        Ok(s) => Parsed {
+            input: s.execution.input.clone(),
+            error: s.error.clone(),
+            cause: s.cause.clone(),
+            snapshot: Some(s),
+        },
+        // A start the engine refused, or a panic recorded without a snapshot.
+        Err(_) => Parsed {
+            input: Value::Null,
+            snapshot: None,
+            error,
+            cause,
+        },
     }
 }
 
-/// Feeds [`Live`] the events of running executions.
-#[derive(Debug)]
-pub struct LiveObserver(pub Arc<Live>);
-
-impl Observer for LiveObserver {
-    fn on_event(&self, execution: &ExecutionInfo, event: &HistoryEvent) {
-        if let Some(r) = lock(&self.0.records).get_mut(&execution.id) {
-            if event.id == 1 {
-                r.view.start_ms = event.timestamp.timestamp_millis();
-            }
-            r.history.push(event.clone());
+/// The whole view of a row (its head read, not its history).
+pub fn row_view(
+    arn: String,
+    machine_arn: String,
+    name: String,
+    row: ExecutionRow,
+    meta: &ExecutionMeta,
+) -> ExecutionView {
+    let summary = ExecutionSummary {
+        name: row.name,
+        status: row.status,
+        created_at_ms: row.created_at_ms,
+        updated_at_ms: row.updated_at_ms,
+        redrive: meta.redrive.clone(),
+    };
+    let mut view = summary_view(arn, machine_arn, name, &summary);
+    let parsed = parse_state(&row.state);
+    view.input = parsed.input;
+    view.error = parsed.error;
+    view.cause = parsed.cause;
+    if let Some(s) = parsed.snapshot {
+        view.start_ms = s.execution.start_time.timestamp_millis();
+        if let Some(stop) = s.stop_time {
+            view.stop_ms = Some(stop.timestamp_millis());
         }
+        view.output = s.output;
     }
+    view
 }

@@ -1,10 +1,14 @@
 //! History events as `GetExecutionHistory` sends them: the engine's events
 //! (already named and shaped as AWS's) with epoch-second timestamps, paged
-//! with `maxResults` / `nextToken`, oldest or newest first, with or without
-//! the execution data (inputs and outputs).
+//! in SQL with `maxResults` / `nextToken` (only the page is read), oldest
+//! or newest first, with or without the execution data (inputs and
+//! outputs). A token of one order is refused in the other.
 
 use asl::HistoryEvent;
+use saga_sqlite::SqliteStore;
 use serde_json::{Value, json};
+
+use crate::serve::persistence::parse_events;
 
 use super::protocol::{ApiError, epoch, page_key, page_token};
 
@@ -27,33 +31,37 @@ pub fn wire(event: &HistoryEvent, include_data: bool) -> Value {
     v
 }
 
-/// A `GetExecutionHistory` answer for the whole `events`.
-pub fn page(
-    events: &[HistoryEvent],
+/// A `GetExecutionHistory` page, read from the store: at most `max`
+/// events of the execution whose row is `key`, from the event the
+/// `nextToken` names (its id) on, oldest or newest first. One event more
+/// than the page is read to know whether another page follows.
+pub async fn page(
+    store: &SqliteStore,
+    key: &str,
     max: usize,
     reverse: bool,
     next_token: Option<&str>,
     include_data: bool,
 ) -> Result<Value, ApiError> {
-    let skip = match next_token {
-        Some(t) => page_key("history", t)?
-            .parse::<usize>()
-            .map_err(|_| ApiError::invalid_token(format!("Invalid Token: '{t}'")))?,
-        None => 0,
+    let from = match next_token {
+        Some(t) => Some(
+            page_key(if reverse { "history-rev" } else { "history" }, t)?
+                .parse::<u64>()
+                .map_err(|_| ApiError::invalid_token(format!("Invalid Token: '{t}'")))?,
+        ),
+        None => None,
     };
-    let ordered: Box<dyn Iterator<Item = &HistoryEvent>> = if reverse {
-        Box::new(events.iter().rev())
-    } else {
-        Box::new(events.iter())
-    };
-    let out: Vec<Value> = ordered
-        .skip(skip)
-        .take(max)
-        .map(|e| wire(e, include_data))
-        .collect();
+    let mut rows = store
+        .events(key, from, max.saturating_add(1), reverse)
+        .await?;
+    let next = (rows.len() > max).then(|| rows[max].id);
+    rows.truncate(max);
+    let events = parse_events(&rows)?;
+    let out: Vec<Value> = events.iter().map(|e| wire(e, include_data)).collect();
     let mut answer = json!({"events": out});
-    if skip + max < events.len() {
-        answer["nextToken"] = Value::String(page_token("history", &(skip + max).to_string()));
+    if let Some(id) = next {
+        let kind = if reverse { "history-rev" } else { "history" };
+        answer["nextToken"] = Value::String(page_token(kind, &id.to_string()));
     }
     Ok(answer)
 }

@@ -13,16 +13,20 @@
 //!   ([`SAGA_ARN`]), its executions are named by order id and stored as
 //!   `POST /orders` stores them.
 //! - **Other state machines** ([`machines`]) are stored in SQLite; their
-//!   executions run on a second engine and live in memory
-//!   ([`executions`]); their Task states go to a MockConfigFile test case,
-//!   the `--lambda-endpoint`, or fail as AWS fails them ([`hosts`]).
+//!   executions run on a second engine and are stored as durably as the
+//!   saga's ([`durable`]: head row + append-only events, resumed after a
+//!   restart); their Task states go to a MockConfigFile test case, the
+//!   `--lambda-endpoint`, or fail as AWS fails them ([`hosts`]).
+//! - **RedriveExecution** ([`redrive`]) for both, as AWS defines it.
 
 pub mod arn;
+mod durable;
 pub mod executions;
 pub mod history;
 pub mod hosts;
 pub mod machines;
 pub mod protocol;
+mod redrive;
 mod run;
 pub mod saga;
 pub mod serve;
@@ -42,8 +46,9 @@ use saga_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 use crate::mock::MockConfig;
+use crate::serve::persistence::Parked;
+use crate::serve::workflow::Gate;
 use arn::Arns;
-use executions::{Live, LiveObserver};
 use hosts::{LambdaEndpoint, RoutingHost};
 pub use protocol::ApiError;
 use protocol::{Request, TARGET_PREFIX, json_response};
@@ -74,7 +79,10 @@ pub struct SfnApi {
     saga: Option<Saga>,
     engine: Engine,
     host: Arc<RoutingHost>,
-    live: Arc<Live>,
+    /// The saga's: closed at shutdown, so every execution stops saving and
+    /// stays `RUNNING` at its last save, resumed at the next start.
+    gate: Arc<Gate>,
+    parked: Parked,
     mock: Option<MockConfig>,
     /// Parsed definitions by ARN and revision.
     parsed: Mutex<HashMap<String, (i64, StateMachine)>>,
@@ -89,18 +97,20 @@ impl SfnApi {
             options.lambda_endpoint.as_deref().map(LambdaEndpoint::new),
             &config,
         ));
-        let live = Arc::new(Live::default());
         let engine = Engine::builder(host.clone(), Arc::new(RealClock))
             .config(config.clone())
-            .observer(Arc::new(LiveObserver(live.clone())))
             .build();
+        let gate = saga
+            .as_ref()
+            .map_or_else(Arc::default, |s| s.workflow.gate());
         Arc::new(Self {
             arns: Arns::new(&config),
             store,
             saga,
             engine,
             host,
-            live,
+            gate,
+            parked: Parked::default(),
             mock: options.mock_config,
             parsed: Mutex::default(),
         })
@@ -135,6 +145,7 @@ impl SfnApi {
             "ListExecutions" => self.list_executions(req).await,
             "GetExecutionHistory" => self.get_execution_history(req).await,
             "StopExecution" => self.stop_execution(req).await,
+            "RedriveExecution" => self.redrive_execution(req).await,
             "SendTaskSuccess" => self.send_task_success(req),
             "SendTaskFailure" => self.send_task_failure(req),
             "SendTaskHeartbeat" => self.send_task_heartbeat(req),

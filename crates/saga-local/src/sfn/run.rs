@@ -1,14 +1,16 @@
 //! Execution actions: StartExecution, DescribeExecution, ListExecutions,
-//! GetExecutionHistory, StopExecution.
+//! GetExecutionHistory, StopExecution. Every execution is read from the
+//! SQLite store: the saga's rows are named by order id, the API-created
+//! machines' by execution ARN ([`super::durable`]).
 
 use std::time::Duration;
 
-use asl::{ExecutionStatus, HistoryEvent, StartError, StartExecution, StateMachine};
+use asl::{ExecutionStatus, StateMachine};
 use saga_core::ports::Started;
 use saga_sqlite::StateMachineRow;
 use serde_json::{Value, json};
 
-use super::executions::{ExecutionView, list_after, list_page};
+use super::executions::{ExecutionView, list_after, list_page, row_view, summary_view};
 use super::protocol::{ApiError, Request, check_name, epoch_ms};
 use super::{SfnApi, history, machines};
 
@@ -51,14 +53,14 @@ pub(super) fn name_and_input(req: &Request, default: String) -> Result<(String, 
     Ok((name, input))
 }
 
-fn already_exists(arn: &str) -> ApiError {
+pub(super) fn already_exists(arn: &str) -> ApiError {
     ApiError::new(
         "ExecutionAlreadyExists",
         format!("Execution Already Exists: '{arn}'"),
     )
 }
 
-fn execution_does_not_exist(arn: &str) -> ApiError {
+pub(super) fn execution_does_not_exist(arn: &str) -> ApiError {
     ApiError::new(
         "ExecutionDoesNotExist",
         format!("Execution Does Not Exist: '{arn}'"),
@@ -68,7 +70,7 @@ fn execution_does_not_exist(arn: &str) -> ApiError {
 /// AWS's rule for a name seen before: the same input while the first
 /// execution runs is that execution; anything else is
 /// `ExecutionAlreadyExists`.
-fn same_execution(existing: &ExecutionView, input: &Value) -> Result<Value, ApiError> {
+pub(super) fn same_execution(existing: &ExecutionView, input: &Value) -> Result<Value, ApiError> {
     if existing.status == ExecutionStatus::Running && existing.input == *input {
         Ok(json!({"executionArn": existing.arn, "startDate": epoch_ms(existing.start_ms)}))
     } else {
@@ -102,51 +104,8 @@ impl SfnApi {
                 .start_saga(&name, &arn, &input, test_case.is_some())
                 .await;
         }
-        if let Some(existing) = self.live.get(&arn) {
-            return same_execution(&existing, &input);
-        }
-        let machine = self.parsed(&row)?;
-        let mock = match &test_case {
-            Some(case) => Some(self.test_case(&row.name, case)?),
-            None => None,
-        };
-        let now = chrono::Utc::now().timestamp_millis();
-        let view = ExecutionView {
-            arn: arn.clone(),
-            machine_arn: row.arn.clone(),
-            name: name.clone(),
-            status: ExecutionStatus::Running,
-            start_ms: now,
-            stop_ms: None,
-            input: input.clone(),
-            output: None,
-            error: None,
-            cause: None,
-        };
-        if !self.live.insert(view) {
-            // Started by a concurrent request a moment ago.
-            let existing = self.live.get(&arn).ok_or_else(|| already_exists(&arn))?;
-            return same_execution(&existing, &input);
-        }
-        if let Some(m) = mock {
-            self.host.mock(&arn, m);
-        }
-        let handle = match self
-            .engine
-            .start(&machine, StartExecution::new(name, input))
-        {
-            Ok(h) => h,
-            Err(StartError::InvalidName(m)) => return Err(ApiError::new("InvalidName", m)),
-            Err(StartError::ExecutionAlreadyExists(_)) => return Err(already_exists(&arn)),
-            Err(e) => return Err(ApiError::internal(e.to_string())),
-        };
-        let (live, host, done) = (self.live.clone(), self.host.clone(), arn.clone());
-        tokio::spawn(async move {
-            let outcome = handle.outcome().await;
-            host.forget(&done);
-            live.finish(outcome);
-        });
-        Ok(json!({"executionArn": arn, "startDate": epoch_ms(now)}))
+        self.start_machine_execution(&row, (&arn, &name, &input), test_case.as_deref())
+            .await
     }
 
     /// The test case of `arn#case`, as Step Functions Local finds it.
@@ -191,8 +150,27 @@ impl SfnApi {
         }
     }
 
-    /// The execution an ARN names.
-    async fn execution(&self, arn: &str) -> Result<ExecutionView, ApiError> {
+    /// An execution of an API-created machine, by ARN.
+    pub(super) async fn api_execution(&self, arn: &str) -> Result<Option<ExecutionView>, ApiError> {
+        let Some((row, meta)) = self.store.execution_with_meta(arn).await? else {
+            return Ok(None);
+        };
+        if meta.machine.is_empty() {
+            return Ok(None);
+        }
+        let (_, name) = self.arns.parse_execution(arn)?;
+        let machine = meta.machine.clone();
+        Ok(Some(row_view(
+            arn.to_owned(),
+            machine,
+            name.to_owned(),
+            row,
+            &meta,
+        )))
+    }
+
+    /// The execution an ARN names, and the name of its row.
+    async fn execution(&self, arn: &str) -> Result<(ExecutionView, String), ApiError> {
         let (machine, name) = self.arns.parse_execution(arn)?;
         if self.is_saga(machine)
             && let Some(saga) = &self.saga
@@ -200,29 +178,17 @@ impl SfnApi {
             return saga
                 .read(&self.store, &self.arns, name)
                 .await?
+                .map(|v| (v, name.to_owned()))
                 .ok_or_else(|| execution_does_not_exist(arn));
         }
-        self.live
-            .get(arn)
-            .ok_or_else(|| execution_does_not_exist(arn))
-    }
-
-    /// The history of the execution an ARN names.
-    async fn history_of(&self, arn: &str) -> Result<Vec<HistoryEvent>, ApiError> {
-        let (machine, name) = self.arns.parse_execution(arn)?;
-        if self.is_saga(machine)
-            && let Some(saga) = &self.saga
-        {
-            self.execution(arn).await?;
-            return saga.history(&self.store, name).await;
-        }
-        self.live
-            .history(arn)
+        self.api_execution(arn)
+            .await?
+            .map(|v| (v, arn.to_owned()))
             .ok_or_else(|| execution_does_not_exist(arn))
     }
 
     pub(super) async fn describe_execution(&self, req: &Request) -> Result<Value, ApiError> {
-        let view = self.execution(req.str("executionArn")?).await?;
+        let (view, _) = self.execution(req.str("executionArn")?).await?;
         Ok(view.describe())
     }
 
@@ -249,35 +215,46 @@ impl SfnApi {
         let (row, _) = self.machine_row(arn).await?;
         let max = req.max_results(100)?;
         let after = list_after(req.opt_str("nextToken")?)?;
-        let views = match &self.saga {
-            Some(saga) if saga.name() == row.name => self
-                .store
-                .execution_page(status, after, max + 1)
-                .await?
-                .into_iter()
-                .map(|r| saga.list_view(&self.arns, r))
-                .collect(),
-            _ => self.live.list(&row.arn, status, after.as_ref(), max + 1),
-        };
+        let saga = self.saga.as_ref().filter(|s| s.name() == row.name);
+        let machine = if saga.is_some() { "" } else { row.arn.as_str() };
+        let rows = self
+            .store
+            .execution_page(machine, status, after, max + 1)
+            .await?;
+        let views = rows
+            .into_iter()
+            .map(|r| {
+                let (arn, name) = match saga {
+                    Some(s) => (self.arns.execution(s.name(), &r.name), r.name.clone()),
+                    None => {
+                        let name = r.name.rsplit(':').next().unwrap_or_default().to_owned();
+                        (r.name.clone(), name)
+                    }
+                };
+                (r.name.clone(), summary_view(arn, row.arn.clone(), name, &r))
+            })
+            .collect();
         Ok(list_page(views, max))
     }
 
     pub(super) async fn get_execution_history(&self, req: &Request) -> Result<Value, ApiError> {
-        let events = self.history_of(req.str("executionArn")?).await?;
+        let (_, key) = self.execution(req.str("executionArn")?).await?;
         history::page(
-            &events,
+            &self.store,
+            &key,
             req.max_results(100)?,
             req.opt_bool("reverseOrder")?.unwrap_or(false),
             req.opt_str("nextToken")?,
             req.opt_bool("includeExecutionData")?.unwrap_or(true),
         )
+        .await
     }
 
     /// Stop a running execution (`ABORTED`); a finished one is left as it
     /// is and its stop date returned.
     pub(super) async fn stop_execution(&self, req: &Request) -> Result<Value, ApiError> {
         let arn = req.str("executionArn")?;
-        let view = self.execution(arn).await?;
+        let (view, _) = self.execution(arn).await?;
         if view.status != ExecutionStatus::Running {
             return Ok(json!({"stopDate": epoch_ms(view.stop_ms.unwrap_or(view.start_ms))}));
         }
@@ -293,7 +270,7 @@ impl SfnApi {
         }
         let deadline = tokio::time::Instant::now() + STOP_WAIT;
         while tokio::time::Instant::now() < deadline {
-            if let Ok(v) = self.execution(arn).await
+            if let Ok((v, _)) = self.execution(arn).await
                 && v.status != ExecutionStatus::Running
             {
                 return Ok(json!({"stopDate": epoch_ms(v.stop_ms.unwrap_or(now))}));

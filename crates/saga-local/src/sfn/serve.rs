@@ -109,6 +109,18 @@ impl Bound {
         mut stop: watch::Receiver<bool>,
     ) -> tokio::task::JoinHandle<std::io::Result<()>> {
         tokio::spawn(async move {
+            // The running executions of the API's machines continue before
+            // the first request is answered (connections wait meanwhile).
+            match api.resume_executions().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    executions = n,
+                    "resumed the Step Functions API's running executions"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not resume the Step Functions API's executions")
+                }
+            }
             axum::serve(self.listener, router(api))
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;

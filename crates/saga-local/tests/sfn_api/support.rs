@@ -1,6 +1,7 @@
 //! A server with the API on a free port, an SDK client for it, and a fake
 //! Lambda Invoke endpoint that records what it was sent.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,6 +23,7 @@ pub struct Local {
     pub server: RunningServer,
     pub client: Client,
     pub lambda: Option<FakeLambda>,
+    config: ServeConfig,
     _dir: tempfile::TempDir,
 }
 
@@ -33,6 +35,15 @@ impl Local {
 
     /// With a fake Lambda endpoint and/or a MockConfigFile.
     pub async fn with(lambda: bool, mock_config: Option<&Value>) -> Self {
+        Self::with_saga(lambda, mock_config, None).await
+    }
+
+    /// Also with another order saga definition (`--definition`).
+    pub async fn with_saga(
+        lambda: bool,
+        mock_config: Option<&Value>,
+        saga: Option<&Value>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let lambda = if lambda {
             Some(FakeLambda::start().await)
@@ -52,13 +63,42 @@ impl Local {
             lambda_endpoint: lambda.as_ref().map(|l| l.url.clone()),
             mock_config: mock_path,
         });
-        let server = Server::start(config).await.unwrap();
+        if let Some(definition) = saga {
+            // The saga is named by its file, as `--definition` names it.
+            let p = dir.path().join("order-saga.asl.json");
+            std::fs::write(&p, definition.to_string()).unwrap();
+            config.definition = Some(p);
+        }
+        let server = Server::start(config.clone()).await.unwrap();
         let client = client(server.sfn_url().unwrap());
         Self {
             server,
             client,
             lambda,
+            config,
             _dir: dir,
+        }
+    }
+
+    /// Shut the server down and start it again on the same data directory
+    /// (a new port: a new client).
+    pub async fn restart(self) -> Self {
+        let Self {
+            server,
+            lambda,
+            config,
+            _dir,
+            ..
+        } = self;
+        server.shutdown().await.unwrap();
+        let server = Server::start(config.clone()).await.unwrap();
+        let client = client(server.sfn_url().unwrap());
+        Self {
+            server,
+            client,
+            lambda,
+            config,
+            _dir,
         }
     }
 
@@ -184,16 +224,18 @@ where
 pub type Calls = Arc<Mutex<Vec<(String, Value)>>>;
 
 /// A Lambda Invoke API: `ok` returns its payload with `"seen": true`,
-/// `boom` raises `Boom`, `wait` returns `{}` (its caller waits for a task
+/// `boom` raises `Boom`, `flaky` raises `Boom` until [`FakeLambda::fix`]
+/// and is `ok` after, `wait` returns `{}` (its caller waits for a task
 /// token), anything else is 404. Records every payload.
 #[derive(Clone)]
 pub struct FakeLambda {
     pub url: String,
     pub calls: Calls,
+    fixed: Arc<AtomicBool>,
 }
 
 async fn invoke(
-    State(calls): State<Calls>,
+    State((calls, fixed)): State<(Calls, Arc<AtomicBool>)>,
     Path(name): Path<String>,
     headers: HeaderMap,
     Json(payload): Json<Value>,
@@ -205,14 +247,15 @@ async fn invoke(
         Some("RequestResponse")
     );
     calls.lock().unwrap().push((name.clone(), payload.clone()));
+    let fixed = fixed.load(Ordering::SeqCst);
     match name.as_str() {
-        "ok" => {
+        "ok" | "flaky" if name == "ok" || fixed => {
             let mut out = payload;
             out["seen"] = json!(true);
             Json(out).into_response()
         }
         "wait" => Json(json!({})).into_response(),
-        "boom" => (
+        "boom" | "flaky" => (
             [("x-amz-function-error", "Unhandled")],
             Json(json!({"errorType": "Boom", "errorMessage": "it blew up"})),
         )
@@ -228,16 +271,22 @@ async fn invoke(
 impl FakeLambda {
     async fn start() -> Self {
         let calls = Arc::new(Mutex::new(Vec::new()));
+        let fixed = Arc::new(AtomicBool::new(false));
         let app = axum::Router::new()
             .route(
                 "/2015-03-31/functions/{name}/invocations",
                 axum::routing::post(invoke),
             )
-            .with_state(calls.clone());
+            .with_state((calls.clone(), fixed.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, calls }
+        Self { url, calls, fixed }
+    }
+
+    /// From now on `flaky` succeeds.
+    pub fn fix(&self) {
+        self.fixed.store(true, Ordering::SeqCst);
     }
 
     /// The payloads `function` received.
