@@ -55,7 +55,7 @@ impl Action {
     }
 
     /// What will happen, in words, before it happens.
-    fn consequences(self, described: &Value, current: Option<&str>) -> String {
+    fn consequences(self, described: &Value, current: Option<&str>, fail_state: bool) -> String {
         let state = current.map_or_else(String::new, |s| {
             format!(" in state <code>{}</code>", esc(s))
         });
@@ -65,8 +65,11 @@ impl Action {
             ),
             Self::Redrive => {
                 let mut s = format!(
-                    "<p><code>RedriveExecution</code> runs this execution again from where it stopped{state} (as AWS redrives: the state that did not succeed runs again with the input it had; the states that succeeded are not run again). Its history keeps the first attempt and goes on after an <code>ExecutionRedriven</code> event. For an order in <code>NEEDS_ATTENTION</code> this runs compensation again.</p>"
+                    "<p><code>RedriveExecution</code> continues this execution from where it stopped{state}. As AWS redrives, the state that was entered and not left runs again, with the input it had then and its retry counters from zero; the states that succeeded are not run again. The history keeps the first attempt and goes on after an <code>ExecutionRedriven</code> event.</p>"
                 );
+                if fail_state {
+                    s.push_str("<p>That state is a <code>Fail</code> state: the execution fails again at once, with the same error. Nothing before it runs again; for an order in <code>NEEDS_ATTENTION</code> compensation is <strong>not</strong> retried (see docs/local.md).</p>");
+                }
                 if described["redriveStatus"].as_str() == Some("NOT_REDRIVABLE") {
                     s.push_str(&format!(
                         r#"<p class="notice error">The API reports this execution as <code>NOT_REDRIVABLE</code>: {}. It will most likely refuse.</p>"#,
@@ -106,6 +109,10 @@ pub async fn confirm(
         ));
     }
     let current = console.current_state(&name).await?;
+    let fail_state = current
+        .as_deref()
+        .and_then(|c| console.state_type(c))
+        .is_some_and(|t| t == "Fail");
     let body = format!(
         r#"<p><a href="{back_h}">← Back to the execution</a></p>
 <h1>{verb} execution <code>{name_h}</code>?</h1>
@@ -121,7 +128,7 @@ pub async fn confirm(
         slug = action.verb().to_ascii_lowercase(),
         name_h = esc(&name),
         status = status(st),
-        what = action.consequences(&described, current.as_deref()),
+        what = action.consequences(&described, current.as_deref(), fail_state),
         csrf = esc(&console.csrf),
     );
     Ok(Html(frame(&format!("{} {name}?", action.verb()), &body)).into_response())

@@ -1,6 +1,6 @@
 //! `GET /console`: the saga's executions, newest first (`ListExecutions`),
-//! filtered by status, a page at a time; each with its current state (the
-//! last state its history entered).
+//! filtered by status, a page at a time; each with its order's status and
+//! its current state (the last state its history entered).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -81,11 +81,17 @@ async fn row(console: &Console, e: &Value, now_ms: i64) -> Result<String, PageEr
     let start = ms(&e["startDate"]).unwrap_or_default();
     let stop = ms(&e["stopDate"]);
     let current = console.current_state(name).await?.unwrap_or_default();
+    let order = match saga_core::OrderId::parse(name) {
+        Ok(id) => console.orders.get(&id).await?,
+        Err(_) => None,
+    };
+    let order_status = order.map_or_else(String::new, |o| status(o.status().as_str()));
     let href = format!("/console/executions/{}", esc(&urlencode(name)));
     Ok(format!(
-        r#"<tr><td><a href="{href}"><code>{}</code></a></td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td></tr>"#,
+        r#"<tr><td><a href="{href}"><code>{}</code></a></td><td>{}</td><td>{}</td><td>{}</td><td class="num">{}</td><td>{}</td></tr>"#,
         esc(name),
         status(st),
+        order_status,
         esc(&time(start)),
         esc(&duration(stop.unwrap_or(now_ms) - start)),
         esc(&current)
@@ -121,7 +127,7 @@ pub async fn page(
         rows.push_str(&row(&console, e, now_ms).await?);
     }
     if rows.is_empty() {
-        rows = r#"<tr><td colspan="5" class="muted">No executions yet: post an order (<code>POST /orders</code>) and it appears here.</td></tr>"#.to_owned();
+        rows = r#"<tr><td colspan="6" class="muted">No executions yet: post an order (<code>POST /orders</code>) and it appears here.</td></tr>"#.to_owned();
     }
     let mut pager = String::new();
     let filter_q = status_filter
@@ -147,7 +153,7 @@ pub async fn page(
 {filter}
 <div id="executions" data-live aria-live="polite">
 <div class="table-wrap"><table><caption class="muted">Newest first{shown}; updated live while this page is open.</caption>
-<thead><tr><th scope="col">Order (execution)</th><th scope="col">Status</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Current state</th></tr></thead>
+<thead><tr><th scope="col">Order id</th><th scope="col">Execution</th><th scope="col">Order status</th><th scope="col">Started</th><th scope="col">Duration</th><th scope="col">Current state</th></tr></thead>
 <tbody>{rows}</tbody></table></div>
 </div>
 <nav class="filters" aria-label="Pages">{pager}</nav>"#,

@@ -140,6 +140,20 @@ impl Console {
         }))
     }
 
+    /// The type of the state named `name` (at any depth).
+    fn state_type(&self, name: &str) -> Option<&'static str> {
+        let mut stack = vec![self.machine.outline()];
+        while let Some(g) = stack.pop() {
+            for s in g.states {
+                if s.name == name {
+                    return Some(s.state_type);
+                }
+                stack.extend(s.branches);
+            }
+        }
+        None
+    }
+
     /// One Step Functions API action, in process.
     async fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
         let req = ApiRequest::parse(body.to_string().as_bytes())?;
@@ -238,9 +252,11 @@ fn secure(h: &mut HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // Not `no-referrer`: with it, browsers send `Origin: null` on the
+    // console's own form posts, and the Origin check refuses them.
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
