@@ -84,7 +84,10 @@ async fn driver() -> Driver {
         .await
         .is_err()
     {
-        assert!(start.elapsed() < WAIT, "chromedriver did not listen on {port}");
+        assert!(
+            start.elapsed() < WAIT,
+            "chromedriver did not listen on {port}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     d
@@ -129,7 +132,13 @@ async fn until(c: &Client, what: &str, script: &str, deadline: Duration) {
             return;
         }
         if start.elapsed() > deadline {
-            let text = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+            let text = c
+                .find(Locator::Css("main"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             panic!("{what}: not after {deadline:?}; the page shows:\n{text}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -165,13 +174,21 @@ fn class_of<'a>(nodes: &'a [(String, String)], state: &str) -> &'a str {
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn await_order(api: &Api, id: &str, status: &str, deadline: Duration) {
     let start = Instant::now();
     while api.order(id).await["status"] != status {
-        assert!(start.elapsed() < deadline, "order {id} is not {status} after {deadline:?}");
+        assert!(
+            start.elapsed() < deadline,
+            "order {id} is not {status} after {deadline:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -184,7 +201,9 @@ async fn the_console_in_a_real_browser() {
     let api = Api::new(server.url(), server.outbox());
     let url = server.url().to_owned();
     // Started first: its compensation retries take a while.
-    let attention = api.post_order(&[("SKU-1", 1)], "tok_refund_fails", "00000").await;
+    let attention = api
+        .post_order(&[("SKU-1", 1)], "tok_refund_fails", "00000")
+        .await;
     let c = browser(&driver).await;
 
     list_updates_live_and_the_graph_marks_the_path(&c, &api, &url).await;
@@ -200,40 +219,96 @@ async fn list_updates_live_and_the_graph_marks_the_path(c: &Client, api: &Api, u
     c.goto(&format!("{url}/console")).await.unwrap();
     assert_eq!(c.title().await.unwrap(), "Executions · saga-local console");
     // A mark that a reload would wipe.
-    c.execute("window.notReloaded = true; return true", vec![]).await.unwrap();
+    c.execute("window.notReloaded = true; return true", vec![])
+        .await
+        .unwrap();
     let id = api.post_order(&[("SKU-1", 2)], "tok_visa", "10115").await;
-    let row = format!("Array.from(document.querySelectorAll('#executions tr')).find(r => r.textContent.includes('{id}'))");
+    let row = format!(
+        "Array.from(document.querySelectorAll('#executions tr')).find(r => r.textContent.includes('{id}'))"
+    );
     until(c, "the new order appears", &format!("return !!{row}"), WAIT).await;
     until(c, "it reaches COMPLETED", &format!("return {row}.textContent.includes('COMPLETED') && {row}.textContent.includes('SUCCEEDED')"), WAIT).await;
     assert_eq!(
-        c.execute("return window.notReloaded === true", vec![]).await.unwrap(),
+        c.execute("return window.notReloaded === true", vec![])
+            .await
+            .unwrap(),
         Value::Bool(true),
         "the list updated without a reload"
     );
 
-    c.find(Locator::LinkText(&id)).await.unwrap().click().await.unwrap();
-    c.wait().at_most(WAIT).for_element(Locator::Css("svg.graph")).await.unwrap();
+    c.find(Locator::LinkText(&id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(WAIT)
+        .for_element(Locator::Css("svg.graph"))
+        .await
+        .unwrap();
     let nodes = graph(c).await;
     assert_eq!(nodes.len(), 15, "every state of the saga: {nodes:?}");
-    for s in ["ValidateOrder", "ReserveInventory", "NeedsApproval", "ProcessPayment", "ShipOrder", "NotifyCustomer"] {
-        assert!(class_of(&nodes, s).split(' ').any(|k| k == "ok"), "{s}: {nodes:?}");
+    for s in [
+        "ValidateOrder",
+        "ReserveInventory",
+        "NeedsApproval",
+        "ProcessPayment",
+        "ShipOrder",
+        "NotifyCustomer",
+    ] {
+        assert!(
+            class_of(&nodes, s).split(' ').any(|k| k == "ok"),
+            "{s}: {nodes:?}"
+        );
     }
-    for s in ["RequestApproval", "ApprovalDecision", "Compensate", "OrderFailed", "OrderRejected"] {
+    for s in [
+        "RequestApproval",
+        "ApprovalDecision",
+        "Compensate",
+        "OrderFailed",
+        "OrderRejected",
+    ] {
         assert!(class_of(&nodes, s).contains("unvisited"), "{s}: {nodes:?}");
     }
     assert!(class_of(&nodes, "NotifyCustomer").contains("current"));
     let node_text = text(c, "svg.graph").await;
-    assert!(node_text.contains("✓ succeeded"), "a word and an icon, not only colour: {node_text}");
+    assert!(
+        node_text.contains("✓ succeeded"),
+        "a word and an icon, not only colour: {node_text}"
+    );
     assert!(text(c, "#order").await.contains("COMPLETED"));
     assert!(text(c, "#history").await.contains("ExecutionSucceeded"));
 
     // The details panel: by mouse, then by keyboard.
-    c.find(Locator::Css("a[aria-label^='ProcessPayment (']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("a[aria-label^='ProcessPayment (']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     until(c, "the panel shows ProcessPayment", "return document.getElementById('panel').textContent.includes('ProcessPayment') && document.getElementById('panel').textContent.includes('Output')", WAIT).await;
-    let ship = c.find(Locator::Css("a[aria-label^='ShipOrder (']")).await.unwrap();
-    c.execute("document.querySelector(\"a[aria-label^='ShipOrder (']\").focus(); return true", vec![]).await.unwrap();
+    let ship = c
+        .find(Locator::Css("a[aria-label^='ShipOrder (']"))
+        .await
+        .unwrap();
+    c.execute(
+        "document.querySelector(\"a[aria-label^='ShipOrder (']\").focus(); return true",
+        vec![],
+    )
+    .await
+    .unwrap();
     ship.send_keys("\u{E007}").await.unwrap();
-    until(c, "Enter opens ShipOrder", "return document.getElementById('panel').textContent.includes('ShipOrder')", WAIT).await;
+    until(
+        c,
+        "Enter opens ShipOrder",
+        "return document.getElementById('panel').textContent.includes('ShipOrder')",
+        WAIT,
+    )
+    .await;
+    c.execute("window.scrollTo(0, 0); return true", vec![])
+        .await
+        .unwrap();
     screenshot(c, "execution.png").await;
 }
 
@@ -244,42 +319,121 @@ async fn approve_from_the_approvals_list(c: &Client, api: &Api, url: &str) {
     let row = text(c, "#approvals").await;
     assert!(row.contains(&big) && row.contains("1490.00 EUR"), "{row}");
     let link = c
-        .find(Locator::XPath(&format!("//tr[contains(., '{big}')]//a[starts-with(@href, '/approvals/')]")))
+        .find(Locator::XPath(&format!(
+            "//tr[contains(., '{big}')]//a[starts-with(@href, '/approvals/')]"
+        )))
         .await
         .unwrap();
     link.click().await.unwrap();
-    assert!(c.current_url().await.unwrap().path().starts_with("/approvals/"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/approvals/")
+    );
     // The e-mail's confirmation page: its Approve form decides.
-    c.find(Locator::XPath("//button[contains(., 'Approve')]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::XPath("//button[contains(., 'Approve')]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     await_order(api, &big, "COMPLETED", WAIT).await;
-    c.goto(&format!("{url}/console/executions/{big}")).await.unwrap();
+    c.goto(&format!("{url}/console/executions/{big}"))
+        .await
+        .unwrap();
     let nodes = graph(c).await;
-    assert!(class_of(&nodes, "RequestApproval").split(' ').any(|k| k == "ok"), "{nodes:?}");
-    assert!(class_of(&nodes, "ApprovalDecision").split(' ').any(|k| k == "ok"));
+    assert!(
+        class_of(&nodes, "RequestApproval")
+            .split(' ')
+            .any(|k| k == "ok"),
+        "{nodes:?}"
+    );
+    assert!(
+        class_of(&nodes, "ApprovalDecision")
+            .split(' ')
+            .any(|k| k == "ok")
+    );
 }
 
 async fn redrive_a_needs_attention_order(c: &Client, api: &Api, url: &str, id: &str) {
     await_order(api, id, "NEEDS_ATTENTION", SLOW).await;
-    c.goto(&format!("{url}/console/executions/{id}")).await.unwrap();
+    c.goto(&format!("{url}/console/executions/{id}"))
+        .await
+        .unwrap();
     // The order needs attention from the first failed refund; the execution
     // fails once Compensate's retries are spent (live on this page).
-    until(c, "the execution fails", "return document.getElementById('summary').textContent.includes('FAILED')", SLOW).await;
+    until(
+        c,
+        "the execution fails",
+        "return document.getElementById('summary').textContent.includes('FAILED')",
+        SLOW,
+    )
+    .await;
     let nodes = graph(c).await;
-    assert!(class_of(&nodes, "Compensate").contains("caught"), "{nodes:?}");
+    assert!(
+        class_of(&nodes, "Compensate").contains("caught"),
+        "{nodes:?}"
+    );
     assert!(class_of(&nodes, "CompensationFailed").contains("failed"));
-    c.find(Locator::LinkText("Redrive…")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("Redrive…"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let confirm = text(c, "main").await;
-    assert!(confirm.contains("ExecutionRedriven") && confirm.contains("CompensationFailed"), "{confirm}");
-    c.find(Locator::XPath("//button[starts-with(., 'Redrive execution')]")).await.unwrap().click().await.unwrap();
-    until(c, "the redrive is accepted", "return document.body.textContent.includes('RedriveExecution was accepted')", WAIT).await;
+    assert!(
+        confirm.contains("ExecutionRedriven") && confirm.contains("CompensationFailed"),
+        "{confirm}"
+    );
+    c.find(Locator::XPath(
+        "//button[starts-with(., 'Redrive execution')]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    until(
+        c,
+        "the redrive is accepted",
+        "return document.body.textContent.includes('RedriveExecution was accepted')",
+        WAIT,
+    )
+    .await;
     let history = "document.getElementById('history').textContent";
-    until(c, "the redriven run ends", &format!("return {history}.split('ExecutionFailed').length === 3"), WAIT).await;
+    until(
+        c,
+        "the redriven run ends",
+        &format!("return {history}.split('ExecutionFailed').length === 3"),
+        WAIT,
+    )
+    .await;
     let rows = text(c, "#history").await;
     assert_eq!(rows.matches("ExecutionRedriven").count(), 1, "{rows}");
-    let attempts: Vec<&str> = rows.lines().filter(|l| l.contains("FailStateEntered")).collect();
-    assert_eq!(attempts.len(), 2, "the first run and the redriven one: {rows}");
+    let attempts: Vec<&str> = rows
+        .lines()
+        .filter(|l| l.contains("FailStateEntered"))
+        .collect();
+    assert_eq!(
+        attempts.len(),
+        2,
+        "the first run and the redriven one: {rows}"
+    );
     assert!(attempts.iter().all(|l| l.contains("CompensationFailed")));
+    until(
+        c,
+        "the summary says FAILED again",
+        "return document.getElementById('summary').textContent.includes('FAILED')",
+        WAIT,
+    )
+    .await;
     assert!(text(c, "#summary").await.contains("Redriven"));
+    c.execute("window.scrollTo(0, 0); return true", vec![])
+        .await
+        .unwrap();
     screenshot(c, "redriven.png").await;
 }
 
@@ -288,13 +442,24 @@ async fn narrow_screens(c: &Client, url: &str, id: &str) {
     c.goto(&format!("{url}/console")).await.unwrap();
     screenshot(c, "list.png").await;
     c.set_window_size(360, 800).await.unwrap();
-    for path in ["/console".to_owned(), format!("/console/executions/{id}"), "/console/approvals".to_owned()] {
+    for (path, shot) in [
+        ("/console".to_owned(), "list-360.png"),
+        ("/console/approvals".to_owned(), "approvals-360.png"),
+        (format!("/console/executions/{id}"), "execution-360.png"),
+    ] {
         c.goto(&format!("{url}{path}")).await.unwrap();
-        let wide = c
-            .execute("return document.documentElement.scrollWidth <= window.innerWidth", vec![])
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth",
+                vec![],
+            )
             .await
             .unwrap();
-        assert_eq!(wide, Value::Bool(true), "{path} fits 360 px (wide parts scroll inside their box)");
+        assert_eq!(
+            fits,
+            Value::Bool(true),
+            "{path} fits 360 px (wide parts scroll inside their box)"
+        );
+        screenshot(c, shot).await;
     }
-    screenshot(c, "execution-360.png").await;
 }

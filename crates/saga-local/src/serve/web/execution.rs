@@ -266,15 +266,15 @@ fn ledger(o: &Order) -> String {
 /// A `<details>` per state (the SVG's links point at them): what the
 /// history says of it.
 fn state_details(console: &Console, m: &Marks) -> String {
-    let mut out = String::new();
-    let mut stack = vec![console.machine.outline()];
-    let mut states = Vec::new();
-    while let Some(g) = stack.pop() {
+    fn walk(g: asl::Outline, out: &mut Vec<(String, &'static str, Option<String>)>) {
         for s in g.states {
-            stack.extend(s.branches.iter().cloned());
-            states.push((s.name, s.state_type, s.resource));
+            out.push((s.name, s.state_type, s.resource));
+            s.branches.into_iter().for_each(|b| walk(b, out));
         }
     }
+    let mut out = String::new();
+    let mut states = Vec::new();
+    walk(console.machine.outline(), &mut states);
     for (name, ty, resource) in states {
         let visit = m.states.get(&name);
         let label = visit.map_or("not visited", |v| v.outcome.label());

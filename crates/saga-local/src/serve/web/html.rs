@@ -24,7 +24,7 @@ header strong{margin-right:auto}
 main{padding:1rem;max-width:90rem;margin:0 auto}
 a{color:#0550ae}
 a:focus-visible,button:focus-visible,select:focus-visible,summary:focus-visible{outline:3px solid #fb8500;outline-offset:2px}
-h1{font-size:1.35rem;margin:.2rem 0 1rem;word-break:break-all}
+h1{font-size:1.35rem;margin:.2rem 0 1rem;overflow-wrap:anywhere}
 h2{font-size:1.1rem;margin:1.5rem 0 .5rem}
 .table-wrap{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;width:100%}

@@ -25,7 +25,9 @@ const CHAR_W: f64 = 7.4;
 const PAD: f64 = 14.0;
 const HEADER: f64 = 44.0;
 const TERMINAL_R: f64 = 9.0;
-const MAX_EDGE_LABEL: usize = 30;
+const MAX_EDGE_LABEL: usize = 26;
+/// Long edges pass through ranks as thin dummies, packed closer than states.
+const DUMMY_W: f64 = 4.0;
 
 /// The fragment id of a state's details (and its node's link target).
 pub fn anchor(name: &str) -> String {
@@ -96,7 +98,7 @@ pub fn render(outline: &Outline, title: &str, marks: &Marks) -> String {
     let d = layout(outline, marks);
     format!(
         r##"<svg xmlns="http://www.w3.org/2000/svg" class="graph" width="{w:.0}" height="{h:.0}" viewBox="0 0 {w:.0} {h:.0}" role="group" aria-label="{title}">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerUnits="userSpaceOnUse" markerWidth="9" markerHeight="9" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#57606a"/></marker></defs>
 {svg}</svg>"##,
         w = d.w,
         h = d.h,
@@ -176,6 +178,18 @@ impl Layered<'_> {
     }
 
     fn edge(&mut self, from: usize, to: usize, kind: Option<EdgeKind>, label: Option<String>) {
+        // Two Catch rules to one state are one arrow naming both.
+        if let Some(e) = self
+            .edges
+            .iter_mut()
+            .find(|e| e.path == [from, to] && e.kind == kind)
+        {
+            if let (Some(a), Some(b)) = (&mut e.label, label) {
+                a.push_str(", ");
+                a.push_str(&b);
+            }
+            return;
+        }
         let taken = match (self.name(from), self.name(to)) {
             (Some(a), Some(b)) => self.marks.taken.contains(&(a.to_owned(), b.to_owned())),
             (None, Some(b)) => self.marks.states.contains_key(b),
@@ -249,7 +263,7 @@ impl Layered<'_> {
             let (ra, rb) = (self.nodes[a].rank, self.nodes[b].rank);
             let mut path = vec![a];
             for r in ra + 1..rb {
-                let mut d = node(NodeKind::Dummy, 12.0, NODE_H);
+                let mut d = node(NodeKind::Dummy, DUMMY_W, NODE_H);
                 d.rank = r;
                 self.nodes.push(d);
                 path.push(self.nodes.len() - 1);
@@ -342,7 +356,14 @@ impl Layered<'_> {
                         }
                     })
                     .collect();
-                let sep = |a: usize, b: usize| (self.nodes[a].w + self.nodes[b].w) / 2.0 + GAP_X;
+                let sep = |a: usize, b: usize| {
+                    let dummies = [a, b]
+                        .iter()
+                        .filter(|&&v| self.nodes[v].kind == NodeKind::Dummy)
+                        .count();
+                    let gap = [GAP_X, GAP_X / 2.0, 8.0][dummies];
+                    (self.nodes[a].w + self.nodes[b].w) / 2.0 + gap
+                };
                 let mut right = desired.clone();
                 for j in 1..row.len() {
                     right[j] = right[j].max(right[j - 1] + sep(row[j - 1], row[j]));
@@ -470,13 +491,14 @@ impl Layered<'_> {
             let my = (y0 + y1) / 2.0;
             let _ = write!(d, " C{x0:.1},{my:.1} {x1:.1},{my:.1} {x1:.1},{y1:.1}");
         }
-        let (lx, ly) = match pts.get(1) {
-            Some(&(x1, y1)) => (
-                (pts[0].0 * 0.6 + x1 * 0.4) + 4.0,
-                pts[0].1 + (y1 - pts[0].1).min(GAP_Y) * 0.45,
-            ),
-            None => pts[0],
+        // Catch labels by their source (one arrow per state and target),
+        // Choice labels by their target (the rules of one Choice part there).
+        let n = pts.len();
+        let ((x0, y0), (x1, y1)) = match e.kind {
+            Some(EdgeKind::Catch) => (pts[0], pts[1]),
+            _ => (pts[n - 2], pts[n - 1]),
         };
+        let (lx, ly) = ((x0 + x1) / 2.0 + 4.0, (y0 + y1) / 2.0 + 4.0);
         format!(
             r#"<path class="{}" d="{d}" marker-end="url(#arrow)"/>{}"#,
             Self::classes(e),
@@ -606,10 +628,20 @@ mod tests {
         }
     }
 
+    /// Distinct (source, target, kind) edges: two Catch rules to one state
+    /// are one arrow.
     fn edges(g: &Outline) -> usize {
         g.states
             .iter()
-            .map(|s| s.edges.len() + s.branches.iter().map(edges).sum::<usize>())
+            .map(|s| {
+                let mut seen: Vec<(&str, EdgeKind)> = Vec::new();
+                for e in &s.edges {
+                    if !seen.contains(&(e.target.as_str(), e.kind)) {
+                        seen.push((e.target.as_str(), e.kind));
+                    }
+                }
+                seen.len() + s.branches.iter().map(edges).sum::<usize>()
+            })
             .sum()
     }
 
@@ -632,17 +664,17 @@ mod tests {
         // the end of NotifyCustomer (End: true).
         let drawn = svg.matches("<path class=\"edge").count();
         assert_eq!(drawn, edges(&outline) + 2);
+        // One dashed arrow per state with a Catch (each catches to one state).
         assert_eq!(
             svg.matches("class=\"edge catch").count(),
             outline
                 .states
                 .iter()
-                .flat_map(|s| &s.edges)
-                .filter(|e| e.kind == EdgeKind::Catch)
+                .filter(|s| s.edges.iter().any(|e| e.kind == EdgeKind::Catch))
                 .count()
         );
         assert!(
-            svg.contains(">catch States.Timeout<"),
+            svg.contains("<title>catch States.Timeout, States.ALL</title>"),
             "Catch edges name their errors"
         );
         assert!(svg.contains(">default<"), "the Choice default is labelled");

@@ -46,7 +46,7 @@ impl Outcome {
             Self::Retried => "↻ retried, succeeded",
             Self::Caught => "⚠ failed, caught",
             Self::Failed => "✗ failed",
-            Self::Waiting => "⏸ waiting",
+            Self::Waiting => "◷ waiting",
             Self::Running => "▶ running",
             Self::Aborted => "■ stopped",
         }
