@@ -25,7 +25,7 @@ const CHAR_W: f64 = 7.4;
 const PAD: f64 = 14.0;
 const HEADER: f64 = 44.0;
 const TERMINAL_R: f64 = 9.0;
-const MAX_EDGE_LABEL: usize = 26;
+const MAX_EDGE_LABEL: usize = 24;
 /// Long edges pass through ranks as thin dummies, packed closer than states.
 const DUMMY_W: f64 = 4.0;
 
@@ -498,7 +498,8 @@ impl Layered<'_> {
             Some(EdgeKind::Catch) => (pts[0], pts[1]),
             _ => (pts[n - 2], pts[n - 1]),
         };
-        let (lx, ly) = ((x0 + x1) / 2.0 + 4.0, (y0 + y1) / 2.0 + 4.0);
+        let t = if e.kind == Some(EdgeKind::Catch) { 0.5 } else { 0.72 };
+        let (lx, ly) = (x0 + (x1 - x0) * t + 4.0, y0 + (y1 - y0) * t);
         format!(
             r#"<path class="{}" d="{d}" marker-end="url(#arrow)"/>{}"#,
             Self::classes(e),
