@@ -200,7 +200,7 @@ async fn approvals_link_to_the_mail_s_confirmation_page_and_never_show_the_token
     server.shutdown().await.unwrap();
 }
 
-fn form_headers<'a>(origin: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+fn form_headers(origin: Option<&str>) -> Vec<(&str, &str)> {
     let mut h = vec![("content-type", "application/x-www-form-urlencoded")];
     if let Some(o) = origin {
         h.push(("origin", o));

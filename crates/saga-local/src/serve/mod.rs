@@ -612,14 +612,14 @@ async fn banner(
 ) {
     let console = &server.console;
     console.always(&format!("saga-local serve: listening on {}", server.url));
+    let reach = [
+        "this machine only",
+        "open to other machines: --console-public",
+    ];
+    let reach = reach[usize::from(config.console_public)];
     console.line(&format!(
-        "  console   {}/console (web console; {})",
-        server.url,
-        if config.console_public {
-            "open to other machines: --console-public"
-        } else {
-            "this machine only"
-        }
+        "  console   {}/console (web console; {reach})",
+        server.url
     ));
     if let Some(url) = server.sfn_url() {
         console.always(&format!(

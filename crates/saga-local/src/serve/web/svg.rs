@@ -498,7 +498,11 @@ impl Layered<'_> {
             Some(EdgeKind::Catch) => (pts[0], pts[1]),
             _ => (pts[n - 2], pts[n - 1]),
         };
-        let t = if e.kind == Some(EdgeKind::Catch) { 0.5 } else { 0.72 };
+        let t = if e.kind == Some(EdgeKind::Catch) {
+            0.5
+        } else {
+            0.72
+        };
         let (lx, ly) = (x0 + (x1 - x0) * t + 4.0, y0 + (y1 - y0) * t);
         format!(
             r#"<path class="{}" d="{d}" marker-end="url(#arrow)"/>{}"#,
@@ -519,23 +523,25 @@ impl Layered<'_> {
     }
 }
 
-/// A state's box: a plain one, or a Parallel / Map with its graphs inside.
-fn draw_state(s: &StateOutline, marks: &Marks) -> Drawn {
+/// What a node says of its state: the status words, the second text line
+/// and the CSS classes.
+struct Label {
+    status: String,
+    second: String,
+    class: String,
+    visited: bool,
+}
+
+fn label(s: &StateOutline, marks: &Marks) -> Label {
     let visit = marks.states.get(&s.name);
     let current = marks.current.as_deref() == Some(s.name.as_str());
-    let outcome = visit.map(|v| v.outcome);
-    let mut status = match visit {
-        Some(v) => v.outcome.label().to_owned(),
-        None => "not visited".to_owned(),
-    };
+    let mut status = visit
+        .map_or("not visited", |v| v.outcome.label())
+        .to_owned();
     if let Some(v) = visit {
         if v.retries() > 0 && !status.contains("retried") {
-            let _ = write!(
-                status,
-                ", {} retr{}",
-                v.retries(),
-                if v.retries() == 1 { "y" } else { "ies" }
-            );
+            let plural = if v.retries() == 1 { "y" } else { "ies" };
+            let _ = write!(status, ", {} retr{plural}", v.retries());
         }
         if v.entries > 1 {
             let _ = write!(status, " (entered {}×)", v.entries);
@@ -544,49 +550,71 @@ fn draw_state(s: &StateOutline, marks: &Marks) -> Drawn {
     if current {
         status.push_str(" · current");
     }
-    let second = match visit {
-        Some(_) => status.clone(),
-        None => s.state_type.to_owned(),
-    };
     let class = format!(
         "node {} {}{}",
         s.state_type.to_ascii_lowercase(),
-        outcome.map_or("unvisited", |o| o.class()),
+        visit.map_or("unvisited", |v| v.outcome.class()),
         if current { " current" } else { "" }
     );
-    let text_w = (s.name.chars().count().max(second.chars().count()) as f64) * CHAR_W + 24.0;
-    let aria = format!("{} ({}): {status}", s.name, s.state_type);
+    Label {
+        second: if visit.is_some() {
+            status.clone()
+        } else {
+            s.state_type.to_owned()
+        },
+        status,
+        class,
+        visited: visit.is_some(),
+    }
+}
+
+/// A state's box: a plain one, or a Parallel / Map with its graphs inside;
+/// a link to its details either way.
+fn draw_state(s: &StateOutline, marks: &Marks) -> Drawn {
+    let l = label(s, marks);
+    let text_w = (s.name.chars().count().max(l.second.chars().count()) as f64) * CHAR_W + 24.0;
+    let aria = esc(&format!("{} ({}): {}", s.name, s.state_type, l.status));
     let link = |inner: &str| {
         format!(
             r##"<a href="#{id}" aria-label="{aria}"><title>{aria}</title>{inner}</a>"##,
             id = esc(&anchor(&s.name)),
-            aria = esc(&aria),
         )
     };
-    if s.branches.is_empty() {
-        let w = text_w.max(120.0);
-        let shape = match s.state_type {
-            "Choice" => {
-                let i = 10.0;
-                format!(
-                    r#"<polygon points="{i},0 {a:.1},0 {w:.1},{m:.1} {a:.1},{NODE_H} {i},{NODE_H} 0,{m:.1}"/>"#,
-                    a = w - i,
-                    m = NODE_H / 2.0
-                )
-            }
-            "Succeed" | "Fail" => format!(r#"<rect width="{w:.1}" height="{NODE_H}" rx="23"/>"#),
-            _ => format!(r#"<rect width="{w:.1}" height="{NODE_H}" rx="5"/>"#),
-        };
-        let texts = format!(
-            r#"<text class="name" x="{cx:.1}" y="19" text-anchor="middle">{}</text><text x="{cx:.1}" y="36" text-anchor="middle">{}</text>"#,
-            esc(&s.name),
-            esc(&second),
-            cx = w / 2.0
-        );
-        let svg = format!(r#"<g class="{class}">{}</g>"#, link(&(shape + &texts)));
-        return Drawn { w, h: NODE_H, svg };
+    if !s.branches.is_empty() {
+        return draw_container(s, marks, &l, text_w, &link);
     }
-    // Parallel / Map: the header is the state itself; the branches follow.
+    let w = text_w.max(120.0);
+    let shape = match s.state_type {
+        "Choice" => {
+            let i = 10.0;
+            format!(
+                r#"<polygon points="{i},0 {a:.1},0 {w:.1},{m:.1} {a:.1},{NODE_H} {i},{NODE_H} 0,{m:.1}"/>"#,
+                a = w - i,
+                m = NODE_H / 2.0
+            )
+        }
+        "Succeed" | "Fail" => format!(r#"<rect width="{w:.1}" height="{NODE_H}" rx="23"/>"#),
+        _ => format!(r#"<rect width="{w:.1}" height="{NODE_H}" rx="5"/>"#),
+    };
+    let texts = format!(
+        r#"<text class="name" x="{cx:.1}" y="19" text-anchor="middle">{}</text><text x="{cx:.1}" y="36" text-anchor="middle">{}</text>"#,
+        esc(&s.name),
+        esc(&l.second),
+        cx = w / 2.0
+    );
+    let svg = format!(r#"<g class="{}">{}</g>"#, l.class, link(&(shape + &texts)));
+    Drawn { w, h: NODE_H, svg }
+}
+
+/// Parallel / Map: the header is the state itself; its branches (or item
+/// processor) are laid out inside, side by side.
+fn draw_container(
+    s: &StateOutline,
+    marks: &Marks,
+    l: &Label,
+    text_w: f64,
+    link: &dyn Fn(&str) -> String,
+) -> Drawn {
     let inner: Vec<Drawn> = s.branches.iter().map(|b| layout(b, marks)).collect();
     let inner_w: f64 =
         inner.iter().map(|d| d.w).sum::<f64>() + GAP_X * (inner.len().saturating_sub(1)) as f64;
@@ -596,11 +624,12 @@ fn draw_state(s: &StateOutline, marks: &Marks) -> Drawn {
         r#"<rect width="{w:.1}" height="{HEADER}" rx="5"/><text class="name" x="{cx:.1}" y="19" text-anchor="middle">{}</text><text x="{cx:.1}" y="36" text-anchor="middle">{} {}</text>"#,
         esc(&s.name),
         esc(s.state_type),
-        esc(if visit.is_some() { &status } else { "" }),
+        esc(if l.visited { &l.status } else { "" }),
         cx = w / 2.0
     );
     let mut svg = format!(
-        r#"<g class="container"><rect width="{w:.1}" height="{h:.1}" rx="8"/><g class="{class}">{}</g>"#,
+        r#"<g class="container"><rect width="{w:.1}" height="{h:.1}" rx="8"/><g class="{}">{}</g>"#,
+        l.class,
         link(&header)
     );
     let mut x = (w - inner_w) / 2.0;
@@ -617,109 +646,5 @@ fn draw_state(s: &StateOutline, marks: &Marks) -> Drawn {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::serve::{ServeConfig, load_machine};
-    use asl::StateMachine;
-
-    fn names(g: &Outline, out: &mut Vec<String>) {
-        for s in &g.states {
-            out.push(s.name.clone());
-            s.branches.iter().for_each(|b| names(b, out));
-        }
-    }
-
-    /// Distinct (source, target, kind) edges: two Catch rules to one state
-    /// are one arrow.
-    fn edges(g: &Outline) -> usize {
-        g.states
-            .iter()
-            .map(|s| {
-                let mut seen: Vec<(&str, EdgeKind)> = Vec::new();
-                for e in &s.edges {
-                    if !seen.contains(&(e.target.as_str(), e.kind)) {
-                        seen.push((e.target.as_str(), e.kind));
-                    }
-                }
-                seen.len() + s.branches.iter().map(edges).sum::<usize>()
-            })
-            .sum()
-    }
-
-    #[test]
-    fn every_state_and_edge_of_the_order_saga_is_drawn() {
-        let machine = load_machine(&ServeConfig::new("unused")).unwrap();
-        let outline = machine.outline();
-        let svg = render(&outline, "order-saga", &Marks::default());
-        let mut all = Vec::new();
-        names(&outline, &mut all);
-        assert_eq!(all.len(), 15, "{all:?}");
-        for name in &all {
-            assert!(
-                svg.contains(&format!("aria-label=\"{name} (")),
-                "{name} is missing"
-            );
-            assert!(svg.contains(&format!("href=\"#{}\"", anchor(name))));
-        }
-        // Every Next, Choice and Catch edge, the start arrow and the arrow to
-        // the end of NotifyCustomer (End: true).
-        let drawn = svg.matches("<path class=\"edge").count();
-        assert_eq!(drawn, edges(&outline) + 2);
-        // One dashed arrow per state with a Catch (each catches to one state).
-        assert_eq!(
-            svg.matches("class=\"edge catch").count(),
-            outline
-                .states
-                .iter()
-                .filter(|s| s.edges.iter().any(|e| e.kind == EdgeKind::Catch))
-                .count()
-        );
-        assert!(
-            svg.contains("<title>catch States.Timeout, States.ALL</title>"),
-            "Catch edges name their errors"
-        );
-        assert!(svg.contains(">default<"), "the Choice default is labelled");
-        assert!(!svg.contains("NaN") && !svg.contains("inf"));
-    }
-
-    #[test]
-    fn parallel_branches_and_map_processors_are_drawn_inside_their_state() {
-        let m = StateMachine::parse(
-            r#"{"StartAt": "Both", "States": {
-              "Both": {"Type": "Parallel", "Next": "Each", "Branches": [
-                {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}},
-                {"StartAt": "B", "States": {"B": {"Type": "Wait", "Seconds": 1, "Next": "B2"}, "B2": {"Type": "Succeed"}}}]},
-              "Each": {"Type": "Map", "End": true, "ItemProcessor": {"StartAt": "Item", "States": {"Item": {"Type": "Pass", "End": true}}}}}}"#,
-        )
-        .unwrap();
-        let svg = render(&m.outline(), "nested", &Marks::default());
-        for name in ["Both", "A", "B", "B2", "Each", "Item"] {
-            assert!(svg.contains(&format!("aria-label=\"{name} (")), "{name}");
-        }
-        let both = svg.find("aria-label=\"Both (").unwrap();
-        let each = svg.find("aria-label=\"Each (").unwrap();
-        let container = svg.find("<g class=\"container\">").unwrap();
-        assert!(container < both, "Both is a container");
-        let a = svg.find("aria-label=\"A (").unwrap();
-        let item = svg.find("aria-label=\"Item (").unwrap();
-        assert!(
-            both < a && a < each && each < item,
-            "branches inside their state"
-        );
-        assert_eq!(svg.matches("class=\"branch\"").count(), 3);
-    }
-
-    #[test]
-    fn state_names_and_rules_are_escaped() {
-        let m = StateMachine::parse(
-            r#"{"StartAt": "<script>alert(1)</script>", "States": {
-              "<script>alert(1)</script>": {"Type": "Choice", "Choices": [{"Variable": "$.a", "StringEquals": "\"><img src=x onerror=alert(2)>", "Next": "x&y"}], "Default": "x&y"},
-              "x&y": {"Type": "Succeed"}}}"#,
-        )
-        .unwrap();
-        let svg = render(&m.outline(), "t\"itle", &Marks::default());
-        assert!(!svg.contains("<script>") && !svg.contains("<img"), "{svg}");
-        assert!(svg.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(svg.contains("x&amp;y") && svg.contains("t&quot;itle"));
-    }
-}
+#[path = "svg_tests.rs"]
+mod tests;
