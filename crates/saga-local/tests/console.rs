@@ -144,21 +144,29 @@ async fn the_graph_marks_the_paths_of_a_completed_a_rejected_and_a_compensated_o
     );
     assert!(html.contains("ShippingFailed"), "the caught error is shown");
 
-    // The list: newest first, with the current state; the filter narrows it.
-    let list = page(&api, "/console").await;
+    the_list_is_newest_first_and_filters(&api, &completed, &rejected, &compensated).await;
+    server.shutdown().await.unwrap();
+}
+
+async fn the_list_is_newest_first_and_filters(
+    api: &Api,
+    completed: &str,
+    rejected: &str,
+    compensated: &str,
+) {
+    let list = page(api, "/console").await;
     let (c, r, f) = (
-        list.find(&completed).unwrap(),
-        list.find(&rejected).unwrap(),
-        list.find(&compensated).unwrap(),
+        list.find(completed).unwrap(),
+        list.find(rejected).unwrap(),
+        list.find(compensated).unwrap(),
     );
     assert!(f < r && r < c, "newest first");
     assert!(list.contains("OrderRejected") && list.contains("NotifyCustomer"));
-    let succeeded = page(&api, "/console?status=SUCCEEDED").await;
-    assert!(succeeded.contains(&completed) && !succeeded.contains(&rejected));
-    let bad = get(&api, "/console?status=HAPPY").await;
+    let succeeded = page(api, "/console?status=SUCCEEDED").await;
+    assert!(succeeded.contains(completed) && !succeeded.contains(rejected));
+    let bad = get(api, "/console?status=HAPPY").await;
     assert_eq!(bad.status, 400, "{}", bad.text());
     assert!(bad.text().contains("statusFilter"), "{}", bad.text());
-    server.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -236,7 +236,11 @@ async fn list_updates_live_and_the_graph_marks_the_path(c: &Client, api: &Api, u
         "the list updated without a reload"
     );
 
-    c.find(Locator::LinkText(&id))
+    the_graph_marks_the_path(c, &id).await;
+}
+
+async fn the_graph_marks_the_path(c: &Client, id: &str) {
+    c.find(Locator::LinkText(id))
         .await
         .unwrap()
         .click()
