@@ -336,3 +336,25 @@ async fn other_machines_are_refused_unless_console_public() {
     );
     assert_eq!(from_peer(true, "192.0.2.7").await, 404, "--console-public");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banner_prints_the_console_url_and_it_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let buffer = saga_local::serve::ConsoleBuffer::default();
+    let mut config = ServeConfig::new(dir.path().join("data"));
+    config.port = 0;
+    config.console = ConsoleMode::Memory(buffer.clone());
+    let server = Server::start(config).await.unwrap();
+    let line = buffer
+        .lines()
+        .into_iter()
+        .find(|l| l.trim_start().starts_with("console"))
+        .unwrap_or_else(|| panic!("no console line in {:?}", buffer.lines()));
+    let url = line.split_whitespace().nth(1).unwrap().to_owned();
+    assert_eq!(url, format!("{}/console", server.url()));
+    assert!(line.contains("this machine only"), "{line}");
+    let api = Api::new(server.url(), server.outbox());
+    let html = page(&api, "/console").await;
+    assert!(html.contains("Executions of the order saga"));
+    server.shutdown().await.unwrap();
+}

@@ -253,4 +253,12 @@ mod tests {
         // An issuer or audience without a secret would protect nothing.
         assert!(Cli::try_parse_from(["serve", "--auth-issuer", "https://i.example"]).is_err());
     }
+
+    #[test]
+    fn the_web_console_is_loopback_only_unless_console_public() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert!(!cli.args.config().console_public);
+        let cli = Cli::try_parse_from(["serve", "--console-public"]).unwrap();
+        assert!(cli.args.config().console_public);
+    }
 }
