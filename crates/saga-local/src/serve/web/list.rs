@@ -13,19 +13,10 @@ use serde_json::{Value, json};
 
 use super::html::{duration, esc, page as frame, status, time};
 use super::{Console, PageError};
+use crate::sfn::STATUS_FILTERS as STATUSES;
 
 /// Executions per page.
 pub const PAGE_SIZE: u64 = 25;
-
-/// The statuses `ListExecutions` filters by.
-const STATUSES: [&str; 6] = [
-    "RUNNING",
-    "SUCCEEDED",
-    "FAILED",
-    "TIMED_OUT",
-    "ABORTED",
-    "PENDING_REDRIVE",
-];
 
 #[derive(Debug, Deserialize)]
 pub struct ListQuery {
