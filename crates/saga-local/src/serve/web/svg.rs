@@ -17,6 +17,7 @@ use asl::{EdgeKind, Outline, StateOutline};
 
 use super::html::esc;
 use super::visits::Marks;
+use crate::graph::shorten;
 
 const NODE_H: f64 = 46.0;
 const GAP_X: f64 = 26.0;
@@ -40,16 +41,6 @@ pub fn anchor(name: &str) -> String {
         }
     }
     id
-}
-
-fn short(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_owned()
-    } else {
-        let mut t: String = s.chars().take(max - 1).collect();
-        t.push('…');
-        t
-    }
 }
 
 /// A drawn box: its size and its SVG with the origin at its top left.
@@ -466,7 +457,7 @@ impl Layered<'_> {
         };
         format!(
             r#"<text class="elabel" x="{x:.1}" y="{y:.1}">{}<title>{}</title></text>"#,
-            esc(&short(&text, MAX_EDGE_LABEL)),
+            esc(&shorten(&text, MAX_EDGE_LABEL)),
             esc(&text)
         )
     }
