@@ -39,9 +39,10 @@ local: ## Build and run the whole system on this machine (saga-local serve)
 # ---------------------------------------------------------------- tests ----
 
 .PHONY: test
-test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, infra checks
+test: ## Everything: unit, engine conformance, end-to-end, moto contract tests, the console in headless chromium, infra checks
 	cargo fmt --all --check
 	bash scripts/conformance-reference.sh --check
+	bash scripts/browser-tools.sh
 	bash scripts/with-moto.sh cargo test --workspace --locked
 	bash scripts/sfn-cli-test.sh
 	bash scripts/infra-checks.sh

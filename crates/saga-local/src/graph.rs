@@ -17,10 +17,16 @@ fn escape(s: &str) -> String {
 }
 
 fn short(s: &str) -> String {
-    if s.chars().count() <= MAX_LABEL {
+    shorten(s, MAX_LABEL)
+}
+
+/// `s`, cut to `max` characters with an ellipsis (also the web console's
+/// edge labels).
+pub(crate) fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_owned()
     } else {
-        let mut t: String = s.chars().take(MAX_LABEL - 1).collect();
+        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
         t
     }

@@ -90,6 +90,11 @@ pub struct Args {
     /// as Step Functions Local reads it.
     #[arg(long, value_name = "FILE")]
     pub mock_config: Option<PathBuf>,
+    /// Let other machines open the web console at /console (by default it
+    /// answers loopback clients only, even when --bind is public: it shows
+    /// order data and approval links, and can stop and redrive executions).
+    #[arg(long)]
+    pub console_public: bool,
     /// Print only the URL line (no banner, transitions or messages).
     #[arg(long)]
     pub quiet: bool,
@@ -133,6 +138,7 @@ impl Args {
                     .clone()
                     .or_else(|| std::env::var_os("SFN_MOCK_CONFIG").map(PathBuf::from)),
             }),
+            console_public: self.console_public,
         }
     }
 }
@@ -246,5 +252,13 @@ mod tests {
 
         // An issuer or audience without a secret would protect nothing.
         assert!(Cli::try_parse_from(["serve", "--auth-issuer", "https://i.example"]).is_err());
+    }
+
+    #[test]
+    fn the_web_console_is_loopback_only_unless_console_public() {
+        let cli = Cli::try_parse_from(["serve"]).unwrap();
+        assert!(!cli.args.config().console_public);
+        let cli = Cli::try_parse_from(["serve", "--console-public"]).unwrap();
+        assert!(cli.args.config().console_public);
     }
 }

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod persistence;
 pub mod private;
 pub mod redelivery;
+pub mod web;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -99,6 +100,8 @@ pub struct ServeConfig {
     pub auth: Option<auth::AuthConfig>,
     /// The Step Functions API (`--sfn-port`, [`crate::sfn`]); off when `None`.
     pub sfn: Option<crate::sfn::serve::SfnConfig>,
+    /// The web console ([`web`]) answers other machines too (`--console-public`).
+    pub console_public: bool,
 }
 
 impl ServeConfig {
@@ -119,6 +122,7 @@ impl ServeConfig {
             console: ConsoleMode::Stdout,
             auth: None,
             sfn: None,
+            console_public: false,
         }
     }
 
@@ -182,6 +186,8 @@ pub enum ServeError {
     Http(#[source] std::io::Error),
     #[error("the Step Functions API cannot start")]
     Sfn(#[from] crate::sfn::serve::SfnStartError),
+    #[error("the web console cannot start")]
+    Console(#[from] web::NoRandomness),
 }
 
 impl ServeError {
@@ -419,7 +425,7 @@ impl Server {
         let (data_lock, outbox_dir) = prepare_dirs(&config, &mut tightened)?;
 
         let (listener, addr) = listen(&config).await?;
-        let sfn_listener = match &config.sfn {
+        let mut sfn_listener = match &config.sfn {
             Some(c) => Some(crate::sfn::serve::Bound::bind(config.bind, c).await?),
             None => None,
         };
@@ -469,6 +475,7 @@ impl Server {
         // before the first approval click can arrive.
         let resumed = workflow.resume_all(PARKED_WAIT).await?;
 
+        let shared_store = shared.clone();
         let state = app_state(
             shared,
             workflow.clone(),
@@ -480,10 +487,16 @@ impl Server {
         // Decisions recorded but not delivered before a crash (or a 503)
         // reach their executions without a second click.
         let redelivery = redelivery::spawn(store.clone(), (*state.approvals).clone(), gate.clone());
-        let (shutdown, http) = serve_http(listener, state);
-        let sfn = sfn_listener.map(|bound| {
-            crate::sfn::serve::start(bound, &store, &workflow, saga_machine, &shutdown.0)
-        });
+        let api = crate::sfn::serve::api(
+            sfn_listener.as_mut(),
+            &store,
+            &workflow,
+            saga_machine.clone(),
+        );
+        let access = web::Access::new(config.console_public, &url);
+        let web = web::Console::new(api.clone(), saga_machine, shared_store, access)?;
+        let (shutdown, http) = serve_http(listener, state, web::router(web));
+        let sfn = sfn_listener.map(|bound| crate::sfn::serve::start(bound, api, &shutdown.0));
 
         let server = RunningServer {
             addr,
@@ -533,14 +546,19 @@ fn engine(
     engine.build()
 }
 
-/// Serve the HTTP API on `listener` until the handle says stop.
+/// Serve the HTTP API and the web console on `listener` until the handle
+/// says stop (with each peer's address: the console answers loopback only).
 fn serve_http(
     listener: TcpListener,
     state: http::AppState,
+    console: axum::Router,
 ) -> (ShutdownHandle, tokio::task::JoinHandle<std::io::Result<()>>) {
     let (tx, mut rx) = watch::channel(false);
+    let app = console
+        .merge(http::router(state))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let http = tokio::spawn(async move {
-        axum::serve(listener, http::router(state))
+        axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             })
@@ -594,6 +612,15 @@ async fn banner(
 ) {
     let console = &server.console;
     console.always(&format!("saga-local serve: listening on {}", server.url));
+    let reach = [
+        "this machine only",
+        "open to other machines: --console-public",
+    ];
+    let reach = reach[usize::from(config.console_public)];
+    console.line(&format!(
+        "  console   {}/console (web console; {reach})",
+        server.url
+    ));
     if let Some(url) = server.sfn_url() {
         console.always(&format!(
             "  sfn api   {url} (Step Functions API; the saga is {})",

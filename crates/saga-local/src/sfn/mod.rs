@@ -61,6 +61,16 @@ pub const SAGA_ARN: &str = "arn:aws:states:us-east-1:000000000000:stateMachine:o
 /// The role ARN the saga reports (there is no IAM locally).
 pub const SAGA_ROLE_ARN: &str = "arn:aws:iam::000000000000:role/saga-local";
 
+/// The `statusFilter` values of `ListExecutions` (also the web console's filter).
+pub const STATUS_FILTERS: [&str; 6] = [
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "TIMED_OUT",
+    "ABORTED",
+    "PENDING_REDRIVE",
+];
+
 /// The default port, Step Functions Local's.
 pub const DEFAULT_SFN_PORT: u16 = 8083;
 
@@ -115,6 +125,20 @@ impl SfnApi {
             mock: options.mock_config,
             parsed: Mutex::default(),
         })
+    }
+
+    /// The order saga's state machine ARN, when the API serves it (the web console).
+    pub fn saga_arn(&self) -> Option<String> {
+        self.saga
+            .as_ref()
+            .map(|s| self.arns.state_machine(s.name()))
+    }
+
+    /// The ARN of the saga's execution named `name`.
+    pub fn saga_execution_arn(&self, name: &str) -> Option<String> {
+        self.saga
+            .as_ref()
+            .map(|s| self.arns.execution(s.name(), name))
     }
 
     /// One action.

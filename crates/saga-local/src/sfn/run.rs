@@ -195,15 +195,7 @@ impl SfnApi {
     pub(super) async fn list_executions(&self, req: &Request) -> Result<Value, ApiError> {
         let status = req.opt_str("statusFilter")?;
         if let Some(s) = status
-            && ![
-                "RUNNING",
-                "SUCCEEDED",
-                "FAILED",
-                "TIMED_OUT",
-                "ABORTED",
-                "PENDING_REDRIVE",
-            ]
-            .contains(&s)
+            && !super::STATUS_FILTERS.contains(&s)
         {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{s}' at 'statusFilter' failed to satisfy constraint: Member must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]"

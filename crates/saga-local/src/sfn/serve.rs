@@ -131,21 +131,29 @@ impl Bound {
 }
 
 /// The API of a started server: the saga (its workflow and machine) and the
-/// machines of the database, served on `bound` until `shutdown` is sent.
-pub fn start(
-    mut bound: Bound,
+/// machines of the database, with the options of `bound`. Built also when
+/// the port is off (`bound` is `None`): the web console calls it in process.
+pub fn api(
+    bound: Option<&mut Bound>,
     store: &saga_sqlite::SqliteStore,
     workflow: &Arc<crate::serve::workflow::DurableWorkflow>,
     machine: asl::StateMachine,
-    shutdown: &watch::Sender<bool>,
-) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+) -> Arc<SfnApi> {
     let saga = super::Saga {
         workflow: workflow.clone(),
         machine,
         started_ms: chrono::Utc::now().timestamp_millis(),
     };
-    let options = bound.take_options();
-    let api = SfnApi::new(store.clone(), Some(saga), options);
+    let options = bound.map(Bound::take_options).unwrap_or_default();
+    SfnApi::new(store.clone(), Some(saga), options)
+}
+
+/// Serve `api` on `bound` until `shutdown` is sent; its URL and server.
+pub fn start(
+    bound: Bound,
+    api: Arc<SfnApi>,
+    shutdown: &watch::Sender<bool>,
+) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
     let url = format!("http://{}", bound.addr);
     (url, bound.serve(api, shutdown.subscribe()))
 }
