@@ -68,7 +68,7 @@ impl Action {
                     "<p><code>RedriveExecution</code> continues this execution from where it stopped{state}. As AWS redrives, the state that was entered and not left runs again, with the input it had then and its retry counters from zero; the states that succeeded are not run again. The history keeps the first attempt and goes on after an <code>ExecutionRedriven</code> event.</p>"
                 );
                 if fail_state {
-                    s.push_str("<p>That state is a <code>Fail</code> state: the execution fails again at once, with the same error. Nothing before it runs again; for an order in <code>NEEDS_ATTENTION</code> compensation is <strong>not</strong> retried (see docs/local.md).</p>");
+                    s.push_str("<p>That state is a <code>Fail</code> state: the execution fails again at once, with the same error. Nothing before it runs again (see docs/redrive.md).</p>");
                 }
                 if described["redriveStatus"].as_str() == Some("NOT_REDRIVABLE") {
                     s.push_str(&format!(
