@@ -145,9 +145,7 @@ impl Sections {
         };
         if let Some(execution) = fields.get("Execution") {
             self.execution = true;
-            self.execution_input |= execution
-                .fields()
-                .is_none_or(|f| f.contains_key("Input"));
+            self.execution_input |= execution.fields().is_none_or(|f| f.contains_key("Input"));
         }
         self.state |= fields.contains_key("State");
         self.state_machine |= fields.contains_key("StateMachine");

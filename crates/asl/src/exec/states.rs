@@ -29,7 +29,9 @@ impl Run {
         let effective = self.effective_input(here)?;
         let value = match (result, parameters) {
             (Some(r), _) => Cow::Owned(r.clone()),
-            (None, Some(t)) => Cow::Owned(self.eval_template(t, &effective, here, &Extra::default())?),
+            (None, Some(t)) => {
+                Cow::Owned(self.eval_template(t, &effective, here, &Extra::default())?)
+            }
             (None, None) => effective,
         };
         // `$` in a Pass state's Assign is its result (before ResultPath).
