@@ -74,10 +74,11 @@ fmt: ## Format the code
 	terraform fmt -recursive infra
 
 .PHONY: bench
-bench: ## Benchmarks: ASL engine (criterion) and saga-local orders per second
+bench: ## Benchmarks: ASL engine (criterion), saga-local orders per second, the engine against aws-local-stepfunctions
 	cargo bench --locked -p asl
 	bash scripts/bench-local.sh
 	cargo bench --locked --profile local -p saga-local --bench sfn
+	bash scripts/bench-peer.sh
 
 # ---------------------------------------------------------------- build ----
 

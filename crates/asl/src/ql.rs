@@ -6,6 +6,8 @@
 use serde_json::Value;
 
 use crate::error::{Problem, pointer_token};
+use jlens_core::reads::Read;
+
 use crate::jsonata::{Expression, Template};
 
 /// A parsed JSONata field (`Arguments`, `Output`, `Assign`, `Condition`,
@@ -16,15 +18,56 @@ pub(crate) struct Jx {
     pub(crate) reads: Reads,
 }
 
-/// The parts of `$states` the expressions of a [`Jx`] may read.
+/// The parts of `$states` the expressions of a [`Jx`] may read, decided
+/// when the definition is parsed, from the expressions' syntax trees.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Reads {
     pub(crate) input: bool,
     pub(crate) result: bool,
     pub(crate) error_output: bool,
     pub(crate) context: bool,
-    /// `$states.context.Execution.Input` (large, rarely read).
+    /// Which sections of `$states.context` (when `context`).
+    pub(crate) sections: Sections,
+}
+
+/// The sections of the context object an evaluation builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sections {
+    pub(crate) execution: bool,
+    /// `Execution.Input` (large, rarely read).
     pub(crate) execution_input: bool,
+    pub(crate) state: bool,
+    pub(crate) state_machine: bool,
+    pub(crate) task: bool,
+    pub(crate) map: bool,
+}
+
+impl Sections {
+    /// Every section (a `$$` path, or an expression that reads the whole
+    /// context).
+    pub(crate) const ALL: Sections = Sections {
+        execution: true,
+        execution_input: true,
+        state: true,
+        state_machine: true,
+        task: true,
+        map: true,
+    };
+
+    const NONE: Sections = Sections {
+        execution: false,
+        execution_input: false,
+        state: false,
+        state_machine: false,
+        task: false,
+        map: false,
+    };
+}
+
+impl Default for Sections {
+    fn default() -> Self {
+        Sections::NONE
+    }
 }
 
 impl Jx {
@@ -33,7 +76,11 @@ impl Jx {
         match Template::parse(v) {
             Ok(template) => {
                 let mut reads = Reads::default();
-                sources(&template, &mut |s| reads.add(s));
+                expressions(&template, &mut |e| {
+                    if let Some(read) = e.states_read() {
+                        reads.add(&read);
+                    }
+                });
                 Some(Jx { template, reads })
             }
             Err(ps) => {
@@ -71,31 +118,53 @@ impl Jx {
 }
 
 impl Reads {
-    fn add(&mut self, src: &str) {
-        if !src.contains("$states") {
+    fn add(&mut self, read: &Read) {
+        let Some(fields) = read.fields() else {
+            self.input = true;
+            self.result = true;
+            self.error_output = true;
+            self.context = true;
+            self.sections = Sections::ALL;
             return;
+        };
+        self.input |= fields.contains_key("input");
+        self.result |= fields.contains_key("result");
+        self.error_output |= fields.contains_key("errorOutput");
+        if let Some(ctx) = fields.get("context") {
+            self.context = true;
+            self.sections.add(ctx);
         }
-        // `$states` passed on whole reads everything.
-        let whole = src.replace("$states.", "").contains("$states");
-        self.input |= whole || src.contains("input");
-        self.result |= whole || src.contains("result");
-        self.error_output |= whole || src.contains("errorOutput");
-        self.context |= whole || src.contains("context");
-        self.execution_input |= whole || src.contains("Execution");
+    }
+}
+
+impl Sections {
+    fn add(&mut self, read: &Read) {
+        let Some(fields) = read.fields() else {
+            *self = Sections::ALL;
+            return;
+        };
+        if let Some(execution) = fields.get("Execution") {
+            self.execution = true;
+            self.execution_input |= execution.fields().is_none_or(|f| f.contains_key("Input"));
+        }
+        self.state |= fields.contains_key("State");
+        self.state_machine |= fields.contains_key("StateMachine");
+        self.task |= fields.contains_key("Task");
+        self.map |= fields.contains_key("Map");
     }
 }
 
 fn sources(t: &Template, f: &mut impl FnMut(&str)) {
-    match t {
-        Template::Literal(_) => {}
-        Template::Expression(e) => f(expression_source(e)),
-        Template::Object(fields) => fields.iter().for_each(|(_, x)| sources(x, f)),
-        Template::Array(items) => items.iter().for_each(|x| sources(x, f)),
-    }
+    expressions(t, &mut |e| f(e.source()));
 }
 
-fn expression_source(e: &Expression) -> &str {
-    e.source()
+fn expressions(t: &Template, f: &mut impl FnMut(&Expression)) {
+    match t {
+        Template::Literal(_) => {}
+        Template::Expression(e) => f(e),
+        Template::Object(fields) => fields.iter().for_each(|(_, x)| expressions(x, f)),
+        Template::Array(items) => items.iter().for_each(|x| expressions(x, f)),
+    }
 }
 
 /// The pointer of `key` inside `ptr`.
@@ -118,7 +187,27 @@ mod tests {
         );
         let reads = jx.map(|j| j.reads).unwrap_or_default();
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(reads.input && reads.context && !reads.result && !reads.execution_input);
+        assert!(reads.input && reads.context && !reads.result);
+        let s = reads.sections;
+        assert!(s.state && !s.execution && !s.execution_input && !s.map && !s.task);
+    }
+
+    #[test]
+    fn reads_come_from_the_syntax_tree_not_the_text() {
+        let mut problems = Vec::new();
+        let jx = Jx::compile(
+            // `input` and `Execution` only as strings and a local variable.
+            &json!("{% ($input := 'Execution'; $states.context.Map.Item.Index & $input) %}"),
+            "/Output",
+            &mut problems,
+        );
+        let reads = jx.map(|j| j.reads).unwrap_or_default();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!reads.input && reads.context);
+        assert!(reads.sections.map && !reads.sections.execution);
+        let whole = Jx::compile(&json!("{% $keys($states) %}"), "/Output", &mut problems);
+        let reads = whole.map(|j| j.reads).unwrap_or_default();
+        assert!(reads.input && reads.result && reads.sections == Sections::ALL);
     }
 
     #[test]

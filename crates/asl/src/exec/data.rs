@@ -10,38 +10,70 @@ use super::{Extra, Here, Run, iso};
 use crate::error::{ErrorName, Failure};
 use crate::model::{Assign, IoPath, Payload, ResultPath, Seconds};
 use crate::path::ReferencePath;
+use crate::ql::Sections;
 use crate::template::{Env, LazyContext, Template, truncate};
 
 impl Run {
     pub(super) fn context(&self, here: &Here<'_>, extra: &Extra<'_>, with_input: bool) -> Value {
-        let mut ctx = json!({
-            "Execution": {
-                "Id": self.info.id,
-                "Input": if with_input { self.info.input.clone() } else { Value::Null },
-                "Name": self.info.name,
-                "RoleArn": self.info.role_arn,
-                "StartTime": iso(self.info.start_time),
-                "RedriveCount": 0,
-            },
-            "State": {
-                "EnteredTime": iso(here.entered),
-                "Name": here.state.name,
-                "RetryCount": extra.retry_count,
-            },
-            "StateMachine": {
-                "Id": self.info.state_machine_id,
-                "Name": self.info.state_machine_name,
-            },
-        });
-        if let Some(obj) = ctx.as_object_mut() {
-            if let Some(t) = extra.token {
-                obj.insert("Task".into(), json!({ "Token": t }));
-            }
-            if let Some((i, v)) = extra.map_item {
-                obj.insert("Map".into(), json!({ "Item": { "Index": i, "Value": v } }));
-            }
+        let sections = Sections {
+            execution_input: with_input,
+            ..Sections::ALL
+        };
+        self.context_sections(here, extra, sections)
+    }
+
+    /// The context object with only `sections` (what a JSONata field reads
+    /// of `$states.context`; an unread section would be cut away anyway).
+    pub(super) fn context_sections(
+        &self,
+        here: &Here<'_>,
+        extra: &Extra<'_>,
+        sections: Sections,
+    ) -> Value {
+        let mut ctx = Map::new();
+        if sections.execution {
+            let input = match sections.execution_input {
+                true => self.info.input.clone(),
+                false => Value::Null,
+            };
+            ctx.insert(
+                "Execution".into(),
+                json!({
+                    "Id": self.info.id,
+                    "Input": input,
+                    "Name": self.info.name,
+                    "RoleArn": self.info.role_arn,
+                    "StartTime": iso(self.info.start_time),
+                    "RedriveCount": 0,
+                }),
+            );
         }
-        ctx
+        if sections.state {
+            ctx.insert(
+                "State".into(),
+                json!({
+                    "EnteredTime": iso(here.entered),
+                    "Name": here.state.name,
+                    "RetryCount": extra.retry_count,
+                }),
+            );
+        }
+        if sections.state_machine {
+            ctx.insert(
+                "StateMachine".into(),
+                json!({
+                    "Id": self.info.state_machine_id,
+                    "Name": self.info.state_machine_name,
+                }),
+            );
+        }
+        if let (true, Some(t)) = (sections.task, extra.token) {
+            ctx.insert("Task".into(), json!({ "Token": t }));
+        }
+        if let (true, Some((i, v))) = (sections.map, extra.map_item) {
+            ctx.insert("Map".into(), json!({ "Item": { "Index": i, "Value": v } }));
+        }
+        Value::Object(ctx)
     }
 
     /// Evaluate a template with the context object built on demand.

@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 use serde_json::{Map, Value};
 
 use super::jsonata::StatesData;
-use super::{Extra, Here, Lane, Run, Step};
+use super::{Extra, Here, Lane, Run, Step, lock};
 use crate::error::{ErrorName, Failure};
 use crate::model::{
     Catcher, Handling, Jitter, MapState, ParallelState, Retrier, TaskState, Transition,
@@ -199,6 +199,9 @@ impl Run {
         catchers: &[Catcher],
         failure: Failure,
     ) -> Result<Step, Failure> {
+        // The state's own Assign (evaluated before a failing Output) is not
+        // applied when it fails; only the catcher's is.
+        lock(&here.assigned).take();
         if failure.error.is_uncatchable() {
             return Err(failure);
         }

@@ -3,12 +3,12 @@
 //! evaluation; a failure is `States.QueryEvaluationError`, and the state
 //! writes an `EvaluationFailed` event before it fails.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Extra, Here, Lane, Run, lock};
 use crate::error::{ErrorName, Failure};
 use crate::history::{EvaluationFailedDetails, EventDetails, EventType};
-use crate::jsonata::{JsonataError, Scope};
+use crate::jsonata::{JsonataError, Scope, States};
 use crate::model::Seconds;
 use crate::ql::Jx;
 
@@ -47,30 +47,10 @@ impl<'v> StatesData<'v> {
 }
 
 impl Run {
-    /// The `$states` object, with only what the field's expressions read.
-    fn states(&self, here: &Here<'_>, jx: &Jx, data: StatesData<'_>, extra: &Extra<'_>) -> Value {
-        let r = jx.reads;
-        let mut m = Map::new();
-        if r.input {
-            m.insert("input".into(), here.input.clone());
-        }
-        if let (true, Some(v)) = (r.result, data.result) {
-            m.insert("result".into(), v.clone());
-        }
-        if let (true, Some(v)) = (r.error_output, data.error_output) {
-            m.insert("errorOutput".into(), v.clone());
-        }
-        if r.context {
-            m.insert(
-                "context".into(),
-                self.context(here, extra, r.execution_input),
-            );
-        }
-        Value::Object(m)
-    }
-
     /// Evaluate the JSONata field `field` (its name in error messages and
-    /// in the `EvaluationFailed` event: `Output`, `Arguments`, …).
+    /// in the `EvaluationFailed` event: `Output`, `Arguments`, …). `$states`
+    /// holds only what the field's expressions read, borrowed from where it
+    /// lives; the context object is built only when they read it.
     pub(super) fn jsonata(
         &self,
         here: &Here<'_>,
@@ -82,9 +62,28 @@ impl Run {
         if let Some(v) = jx.literal() {
             return Ok(v.clone());
         }
-        let states = self.states(here, jx, data, extra);
+        let r = jx.reads;
+        let context = r
+            .context
+            .then(|| self.context_sections(here, extra, r.sections));
+        let parts = [
+            ("input", r.input.then_some(here.input)),
+            ("result", data.result.filter(|_| r.result)),
+            ("errorOutput", data.error_output.filter(|_| r.error_output)),
+            ("context", context.as_ref()),
+        ];
+        // At most four: kept on the stack.
+        let mut fields: [(&'static str, &Value); 4] = [("", &Value::Null); 4];
+        let mut n = 0;
+        for (slot, (name, v)) in fields
+            .iter_mut()
+            .zip(parts.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))))
+        {
+            *slot = (name, v);
+            n += 1;
+        }
         let scope = Scope {
-            states: &states,
+            states: States::Fields(fields.get(..n).unwrap_or_default()),
             variables: here.vars.all(),
         };
         jx.template.evaluate(&scope).map_err(|e| {

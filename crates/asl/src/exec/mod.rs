@@ -540,9 +540,11 @@ impl Run {
         }
     }
 
-    /// Report how a state ended (`…StateExited` unless a catcher took the
-    /// failure) and say where to go: the next state and its input, or the
-    /// graph's output (`None`).
+    /// Report how a state ended (`…StateExited`, also after a failure a
+    /// catcher took, as AWS writes it: the catcher's output and
+    /// `assignedVariables`, between the failure event and the next state's
+    /// `…StateEntered`) and say where to go: the next state and its input,
+    /// or the graph's output (`None`).
     fn leave(
         &self,
         graph: &Graph,
@@ -555,6 +557,7 @@ impl Run {
             Ok(Step::Next(n, out)) => (Some(n), out),
             Ok(Step::End(out)) => (None, out),
             Ok(Step::Caught(n, out, error)) => {
+                self.state_exited(lane, here.state, &out, assigned);
                 let next = graph.name_of(n);
                 self.observe(lane, here, TransitionOutcome::Caught { error, next });
                 return Ok((Some(n), out));

@@ -1,5 +1,7 @@
 //! The states without retriers: Pass, Choice, Wait, Succeed and Fail.
 
+use std::borrow::Cow;
+
 use chrono::{TimeDelta, Utc};
 use serde_json::Value;
 
@@ -33,15 +35,23 @@ impl Run {
         let effective = self.effective_input(here)?;
         keep(&mut stages, |s| &mut s.after_input_path, &effective);
         let value = match (result, parameters) {
-            (Some(r), _) => r.clone(),
-            (None, Some(t)) => self.eval_template(t, &effective, here, &Extra::default())?,
-            (None, None) => effective.into_owned(),
+            (Some(r), _) => Cow::Owned(r.clone()),
+            (None, Some(t)) => {
+                Cow::Owned(self.eval_template(t, &effective, here, &Extra::default())?)
+            }
+            (None, None) => effective,
         };
         keep(&mut stages, |s| &mut s.result, &value);
         // `$` in a Pass state's Assign is its result (before ResultPath).
         let none = StatesData::default();
         self.assign(here, assign.as_ref(), &value, none, &Extra::default())?;
-        let out = self.apply_result_path(result_path, here.input, value, here)?;
+        if here.state.output.is_some() {
+            // A JSONata Pass: its Output replaces the result, which is not
+            // copied for nothing.
+            let out = self.jsonata_output(here, Value::Null, none, &Extra::default())?;
+            return Ok(step(transition, out));
+        }
+        let out = self.apply_result_path(result_path, here.input, value.into_owned(), here)?;
         keep(&mut stages, |s| &mut s.after_result_path, &out);
         let out = self.select_owned(&here.state.output_path, out, here)?;
         let out = self.jsonata_output(here, out, none, &Extra::default())?;

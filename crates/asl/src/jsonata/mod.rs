@@ -52,11 +52,51 @@ pub(crate) use template::Template;
 /// What one evaluation sees.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Scope<'a> {
-    /// The `$states` object: `input`, and `result`, `errorOutput`, `context`
-    /// where the field has them.
-    pub(crate) states: &'a Value,
+    /// `$states`: `input`, and `result`, `errorOutput`, `context` where the
+    /// field has them.
+    pub(crate) states: States<'a>,
     /// The workflow variables visible to the state, each bound as `$name`.
     pub(crate) variables: &'a Map<String, Value>,
+}
+
+/// The `$states` object, whole or as its fields borrowed from where they
+/// live (the engine's form: the state input, the task result, … are cut
+/// straight into the binding, never copied into an object first).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum States<'a> {
+    Object(&'a Value),
+    Fields(&'a [(&'static str, &'a Value)]),
+}
+
+impl<'a> From<&'a Value> for States<'a> {
+    fn from(v: &'a Value) -> Self {
+        States::Object(v)
+    }
+}
+
+impl States<'_> {
+    /// The binding of `$states` cut by `read` (`None`: whole).
+    fn bind(&self, read: Option<&jlens_core::reads::Read>) -> Value {
+        let fields = match self {
+            States::Object(v) => return read.map_or_else(|| (*v).clone(), |r| r.cut(v)),
+            States::Fields(fields) => fields,
+        };
+        let wanted = read.and_then(jlens_core::reads::Read::fields);
+        let mut m = Map::with_capacity(fields.len());
+        for (name, v) in fields.iter() {
+            match wanted {
+                None => {
+                    m.insert((*name).to_owned(), (*v).clone());
+                }
+                Some(w) => {
+                    if let Some(r) = w.get(*name) {
+                        m.insert((*name).to_owned(), r.cut(v));
+                    }
+                }
+            }
+        }
+        Value::Object(m)
+    }
 }
 
 /// How an expression failed, at load time ([`JsonataError::Syntax`],
@@ -232,6 +272,19 @@ impl Expression {
         &self.source
     }
 
+    /// What the expression reads of `$states` (the crate's analysis of the
+    /// syntax tree): `None` when it does not read it, `Whole` when it binds
+    /// it whole.
+    pub(crate) fn states_read(&self) -> Option<jlens_core::reads::Read> {
+        if !self.names.iter().any(|n| n == "states") {
+            return None;
+        }
+        match &self.reads {
+            None => Some(jlens_core::reads::Read::Whole),
+            Some(reads) => reads.binding("states").cloned(),
+        }
+    }
+
     /// Evaluates to a JSON value; *undefined* is an error.
     pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
         self.evaluate_bound(&self.bindings(scope))
@@ -325,7 +378,17 @@ impl Expression {
         let mut b = functions::base().clone();
         for name in self.names.iter() {
             let value = match name.as_str() {
-                "states" => scope.states,
+                "states" => {
+                    let read = match &self.reads {
+                        None => None,
+                        Some(reads) => match reads.binding(name) {
+                            Some(read) => Some(read),
+                            None => continue,
+                        },
+                    };
+                    b = b.var(name.as_str(), scope.states.bind(read));
+                    continue;
+                }
                 _ => match scope.variables.get(name) {
                     Some(v) => v,
                     None => continue,

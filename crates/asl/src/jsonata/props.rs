@@ -8,7 +8,7 @@
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use super::{Expression, JsonataError, Scope, Template};
+use super::{Expression, JsonataError, Scope, States, Template};
 
 const TOKENS: &[&str] = &[
     "$states",
@@ -160,7 +160,7 @@ proptest! {
         prop_assert!(parse_not_a_caught_panic(&parsed));
         if let Ok(e) = parsed {
             let (states, vars) = scope_values(input);
-            let r = e.evaluate(&Scope { states: &states, variables: &vars });
+            let r = e.evaluate(&Scope { states: (&states).into(), variables: &vars });
             prop_assert!(not_a_caught_panic(&r), "{src}: {r:?}");
         }
     }
@@ -173,12 +173,18 @@ proptest! {
         }
         if let Ok(e) = Expression::parse(&src) {
             let (states, vars) = scope_values(input);
-            let scope = Scope { states: &states, variables: &vars };
+            let scope = Scope { states: (&states).into(), variables: &vars };
             let (cut, whole) = (e.evaluate(&scope), e.clone().uncut().evaluate(&scope));
-            match (&cut, &whole) {
-                (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
-                (Err(a), Err(b)) => prop_assert_eq!(code(a), code(b), "{}", src),
-                _ => prop_assert!(false, "{src}: cut {cut:?}, whole {whole:?}"),
+            // The engine's form: `$states` as borrowed fields, cut one by one.
+            let fields = [("input", &states["input"]), ("context", &states["context"])];
+            let parts = Scope { states: States::Fields(&fields), variables: &vars };
+            let from_parts = e.evaluate(&parts);
+            for other in [&cut, &from_parts] {
+                match (other, &whole) {
+                    (Ok(a), Ok(b)) => prop_assert_eq!(a, b, "{}", src),
+                    (Err(a), Err(b)) => prop_assert_eq!(code(a), code(b), "{}", src),
+                    _ => prop_assert!(false, "{src}: {other:?}, whole {whole:?}"),
+                }
             }
         }
     }
@@ -187,7 +193,7 @@ proptest! {
     fn arbitrary_templates_never_panic(t in json_value(), input in json_value()) {
         if let Ok(t) = Template::parse(&t) {
             let (states, vars) = scope_values(input);
-            let r = t.evaluate(&Scope { states: &states, variables: &vars });
+            let r = t.evaluate(&Scope { states: (&states).into(), variables: &vars });
             prop_assert!(not_a_caught_panic(&r), "{r:?}");
         }
     }

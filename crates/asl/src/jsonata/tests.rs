@@ -22,7 +22,7 @@ fn vars() -> Map<String, Value> {
 fn eval(src: &str) -> Result<Value, JsonataError> {
     let (s, v) = (states(), vars());
     Expression::parse(src)?.evaluate(&Scope {
-        states: &s,
+        states: (&s).into(),
         variables: &v,
     })
 }
@@ -56,7 +56,7 @@ fn template(v: Value) -> Result<Value, JsonataError> {
     Template::parse(&v)
         .unwrap_or_else(|p| panic!("{p:?}"))
         .evaluate(&Scope {
-            states: &s,
+            states: (&s).into(),
             variables: &vs,
         })
 }
@@ -126,7 +126,7 @@ fn expressions_report_their_source_and_kind_of_error() {
     assert_eq!(e.source(), "$states.input.a");
     let (s, v) = (states(), vars());
     let scope = Scope {
-        states: &s,
+        states: (&s).into(),
         variables: &v,
     };
     assert_eq!(e.evaluate_optional(&scope).unwrap(), Some(json!(1)));
@@ -366,7 +366,7 @@ fn variables_not_named_are_not_needed() {
     let e = Expression::parse("$n").unwrap();
     assert!(matches!(
         e.evaluate(&Scope {
-            states: &s,
+            states: (&s).into(),
             variables: &none
         }),
         Err(JsonataError::Undefined { .. })
@@ -375,7 +375,7 @@ fn variables_not_named_are_not_needed() {
     one.insert("n".into(), json!(2));
     assert_eq!(
         e.evaluate(&Scope {
-            states: &s,
+            states: (&s).into(),
             variables: &one
         })
         .unwrap(),
@@ -404,7 +404,7 @@ fn timing() {
                         "context": {"Execution": {"Name": "exec"}}});
     let vars = vars();
     let scope = Scope {
-        states: &states,
+        states: (&states).into(),
         variables: &vars,
     };
     for src in [
