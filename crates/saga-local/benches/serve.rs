@@ -2,14 +2,18 @@
 //! orders below the approval threshold, at concurrency 1 and 32.
 //!
 //! Runs the `saga-local` binary of the same build (`scripts/bench-local.sh`
-//! builds both with `--profile local`, as `make local` does) on a temporary
-//! data directory with a catalog holding plenty of stock. Each client posts an
-//! order, then polls `GET /orders/{id}` every 2 ms until it is `COMPLETED`.
+//! builds both with `--profile local`, as `make local` does; `--server PATH`
+//! runs another build, e.g. to compare two versions in alternating runs) on
+//! a temporary data directory with a catalog holding plenty of stock. Each
+//! client posts an order, then asks `GET /orders/{id}?wait=20`, which answers
+//! once the order has settled (docs/local.md); with `--poll-ms N` it polls
+//! `GET /orders/{id}` every N ms instead (as clients of the AWS API must; and
+//! for servers older than `wait`).
 //!
-//! Two latencies are reported: the client's (POST sent → the first GET that
-//! sees `COMPLETED`, so it includes up to one polling interval) and the
-//! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
-//! timestamps).
+//! Two latencies are reported: the client's (POST sent → the answer that
+//! shows `COMPLETED` received, as the client observes it; when polling it
+//! includes up to one polling interval) and the server's (the order's own
+//! history, `RECEIVED` → `COMPLETED`, millisecond timestamps).
 //!
 //! Then, unless `--url` is given, it keeps posting orders (concurrency 32)
 //! up to `--rss-orders` in all (10,000) and prints the server's resident
@@ -17,7 +21,7 @@
 //! each quarter: finished executions must not be kept in memory, so the
 //! peak stays flat.
 //!
-//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--rss-orders N (10000, 0: skip)] [--url URL]`
+//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms N (0: wait)] [--rss-orders N (10000, 0: skip)] [--server PATH] [--url URL]`
 //! (`--url`: load a server that is already running, e.g. under a profiler;
 //! its catalog must hold `BENCH-1` and it must allow many open orders per
 //! customer, `--max-open-orders-per-customer`).
@@ -34,7 +38,11 @@ use serde_json::Value;
 struct Settings {
     orders: usize,
     concurrency: Vec<usize>,
+    /// Poll every this long; zero: one `GET …?wait=20` (repeated if it
+    /// answers before the order completed).
     poll: Duration,
+    /// The `saga-local` binary to run (default: this build's).
+    server: String,
     /// A server that is already running (its catalog must hold BENCH-1).
     url: Option<String>,
     /// Orders in all before the last memory reading.
@@ -45,7 +53,8 @@ fn settings() -> Settings {
     let mut s = Settings {
         orders: 500,
         concurrency: vec![1, 32],
-        poll: Duration::from_millis(2),
+        poll: Duration::ZERO,
+        server: env!("CARGO_BIN_EXE_saga-local").to_owned(),
         url: None,
         rss_orders: 10_000,
     };
@@ -63,6 +72,10 @@ fn settings() -> Settings {
             }
             "--rss-orders" => {
                 s.rss_orders = args[i + 1].parse().expect("--rss-orders N");
+                i += 1;
+            }
+            "--server" => {
+                s.server = args[i + 1].clone();
                 i += 1;
             }
             "--url" => {
@@ -101,7 +114,20 @@ async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
     let id = api.post_order(&[("BENCH-1", 1)], "tok_visa", "10115").await;
     let mut gets = 0;
     loop {
-        let order = api.order(&id).await;
+        let order = if poll.is_zero() {
+            let resp = api
+                .request("GET", &format!("/orders/{id}?wait=20"), &[], b"")
+                .await;
+            assert_eq!(
+                resp.status,
+                200,
+                "GET /orders/{id}?wait=20: {}",
+                resp.text()
+            );
+            resp.json()
+        } else {
+            api.order(&id).await
+        };
         gets += 1;
         match order["status"].as_str() {
             Some("COMPLETED") => {
@@ -111,6 +137,7 @@ async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
                 return (start.elapsed(), server, gets);
             }
             Some("FAILED" | "REJECTED" | "NEEDS_ATTENTION") => panic!("order failed: {order}"),
+            _ if poll.is_zero() => {}
             _ => tokio::time::sleep(poll).await,
         }
     }
@@ -171,7 +198,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let server = match &s.url {
         Some(_) => None,
-        None => Some(start_server(dir.path()).await),
+        None => Some(start_server(&s.server, dir.path()).await),
     };
     let api = match (&s.url, &server) {
         (Some(url), _) => Api::new(url, &dir.path().join("outbox")),
@@ -181,10 +208,14 @@ async fn main() {
     // Warm up: connections, SQLite pages, allocator.
     run(&api, 30, 4, s.poll).await;
 
+    let client = if s.poll.is_zero() {
+        "client waits with GET /orders/{id}?wait=20".to_owned()
+    } else {
+        format!("client polls every {} ms", s.poll.as_millis())
+    };
     println!(
-        "saga-local serve: {} orders per run below the approval threshold; client polls every {} ms",
-        s.orders,
-        s.poll.as_millis()
+        "saga-local serve: {} orders per run below the approval threshold; {client}",
+        s.orders
     );
     println!(
         "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}",
@@ -251,7 +282,7 @@ async fn memory(api: &Api, server: &ServeProcess, done: usize, total: usize, pol
 }
 
 /// `saga-local serve` on a fresh data directory with plenty of BENCH-1.
-async fn start_server(dir: &Path) -> ServeProcess {
+async fn start_server(bin: &str, dir: &Path) -> ServeProcess {
     let catalog = dir.join("catalog.json");
     std::fs::write(
         &catalog,
@@ -260,7 +291,7 @@ async fn start_server(dir: &Path) -> ServeProcess {
     .unwrap();
     let data = dir.join("data");
     spawn_serve(
-        env!("CARGO_BIN_EXE_saga-local"),
+        bin,
         &[
             "--quiet".as_ref(),
             "--data-dir".as_ref(),

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod persistence;
 pub mod private;
 pub mod redelivery;
+pub mod wait;
 pub mod workflow;
 
 use std::collections::BTreeMap;
@@ -558,6 +559,7 @@ fn app_state(
     url: &str,
     max_open_orders_per_customer: u32,
 ) -> http::AppState {
+    let changes = store.clone();
     http::AppState::new(
         api_handler::Deps {
             orders: store.clone(),
@@ -574,6 +576,7 @@ fn app_state(
             clock,
         },
     )
+    .with_order_changes(changes)
 }
 
 fn default_url(addr: SocketAddr) -> String {
