@@ -10,6 +10,9 @@
 //! `GET /orders/{id}` every N ms instead (as clients of the AWS API must; and
 //! for servers older than `wait`).
 //!
+//! The server's CPU time per order (user + system, from `/proc/<pid>/stat`,
+//! not with `--url`) is the steadiest number on a shared machine.
+//!
 //! Two latencies are reported: the client's (POST sent → the answer that
 //! shows `COMPLETED` received, as the client observes it; when polling it
 //! includes up to one polling interval) and the server's (the order's own
@@ -218,19 +221,28 @@ async fn main() {
         s.orders
     );
     println!(
-        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
         "concurrency",
         "orders/s",
         "p50 client",
         "p99 client",
         "p50 server",
         "p99 server",
-        "GETs/order"
+        "GETs/order",
+        "server CPU"
     );
+    let pid = server.as_ref().map(ServeProcess::pid);
     for c in &s.concurrency {
+        let cpu = pid.map(cpu_seconds);
         let r = run(&api, s.orders, *c, s.poll).await;
+        let cpu_per_order = match (pid, cpu) {
+            (Some(pid), Some(before)) => {
+                format!("{:>9.2} ms", (cpu_seconds(pid) - before) * 1000.0 / r.orders as f64)
+            }
+            _ => format!("{:>12}", "-"),
+        };
         println!(
-            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1}",
+            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1} {cpu_per_order}",
             r.concurrency,
             r.orders as f64 / r.wall.as_secs_f64(),
             pct(&r.client, 0.50),
@@ -245,6 +257,18 @@ async fn main() {
         memory(&api, &server, done, s.rss_orders, s.poll).await;
         server.kill().await;
     }
+}
+
+/// CPU time (user + system) `pid` has used so far, in seconds
+/// (`/proc/<pid>/stat`, in clock ticks of 1/100 s as on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (in parentheses, may hold spaces):
+    // state is the 3rd field, utime the 14th and stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in MiB.
