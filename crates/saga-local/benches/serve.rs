@@ -237,7 +237,10 @@ async fn main() {
         let r = run(&api, s.orders, *c, s.poll).await;
         let cpu_per_order = match (pid, cpu) {
             (Some(pid), Some(before)) => {
-                format!("{:>9.2} ms", (cpu_seconds(pid) - before) * 1000.0 / r.orders as f64)
+                format!(
+                    "{:>9.2} ms",
+                    (cpu_seconds(pid) - before) * 1000.0 / r.orders as f64
+                )
             }
             _ => format!("{:>12}", "-"),
         };
@@ -267,7 +270,12 @@ fn cpu_seconds(pid: u32) -> f64 {
     // state is the 3rd field, utime the 14th and stime the 15th.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(f64::NAN);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
     (ticks(11) + ticks(12)) / 100.0
 }
 
