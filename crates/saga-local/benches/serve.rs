@@ -2,14 +2,21 @@
 //! orders below the approval threshold, at concurrency 1 and 32.
 //!
 //! Runs the `saga-local` binary of the same build (`scripts/bench-local.sh`
-//! builds both with `--profile local`, as `make local` does) on a temporary
-//! data directory with a catalog holding plenty of stock. Each client posts an
-//! order, then polls `GET /orders/{id}` every 2 ms until it is `COMPLETED`.
+//! builds both with `--profile local`, as `make local` does; `--server PATH`
+//! runs another build, e.g. to compare two versions in alternating runs) on
+//! a temporary data directory with a catalog holding plenty of stock. Each
+//! client posts an order, then asks `GET /orders/{id}?wait=20`, which answers
+//! once the order has settled (docs/local.md); with `--poll-ms N` it polls
+//! `GET /orders/{id}` every N ms instead (as clients of the AWS API must; and
+//! for servers older than `wait`).
 //!
-//! Two latencies are reported: the client's (POST sent → the first GET that
-//! sees `COMPLETED`, so it includes up to one polling interval) and the
-//! server's (the order's own history, `RECEIVED` → `COMPLETED`, millisecond
-//! timestamps).
+//! The server's CPU time per order (user + system, from `/proc/<pid>/stat`,
+//! not with `--url`) is the steadiest number on a shared machine.
+//!
+//! Two latencies are reported: the client's (POST sent → the answer that
+//! shows `COMPLETED` received, as the client observes it; when polling it
+//! includes up to one polling interval) and the server's (the order's own
+//! history, `RECEIVED` → `COMPLETED`, millisecond timestamps).
 //!
 //! Then, unless `--url` is given, it keeps posting orders (concurrency 32)
 //! up to `--rss-orders` in all (10,000) and prints the server's resident
@@ -17,7 +24,7 @@
 //! each quarter: finished executions must not be kept in memory, so the
 //! peak stays flat.
 //!
-//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms 2] [--rss-orders N (10000, 0: skip)] [--url URL]`
+//! `cargo bench -p saga-local --bench serve -- [--orders N (500)] [--concurrency 1,32] [--poll-ms N (0: wait)] [--rss-orders N (10000, 0: skip)] [--server PATH] [--url URL]`
 //! (`--url`: load a server that is already running, e.g. under a profiler;
 //! its catalog must hold `BENCH-1` and it must allow many open orders per
 //! customer, `--max-open-orders-per-customer`).
@@ -34,7 +41,11 @@ use serde_json::Value;
 struct Settings {
     orders: usize,
     concurrency: Vec<usize>,
+    /// Poll every this long; zero: one `GET …?wait=20` (repeated if it
+    /// answers before the order completed).
     poll: Duration,
+    /// The `saga-local` binary to run (default: this build's).
+    server: String,
     /// A server that is already running (its catalog must hold BENCH-1).
     url: Option<String>,
     /// Orders in all before the last memory reading.
@@ -45,7 +56,8 @@ fn settings() -> Settings {
     let mut s = Settings {
         orders: 500,
         concurrency: vec![1, 32],
-        poll: Duration::from_millis(2),
+        poll: Duration::ZERO,
+        server: env!("CARGO_BIN_EXE_saga-local").to_owned(),
         url: None,
         rss_orders: 10_000,
     };
@@ -63,6 +75,10 @@ fn settings() -> Settings {
             }
             "--rss-orders" => {
                 s.rss_orders = args[i + 1].parse().expect("--rss-orders N");
+                i += 1;
+            }
+            "--server" => {
+                s.server = args[i + 1].clone();
                 i += 1;
             }
             "--url" => {
@@ -101,7 +117,20 @@ async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
     let id = api.post_order(&[("BENCH-1", 1)], "tok_visa", "10115").await;
     let mut gets = 0;
     loop {
-        let order = api.order(&id).await;
+        let order = if poll.is_zero() {
+            let resp = api
+                .request("GET", &format!("/orders/{id}?wait=20"), &[], b"")
+                .await;
+            assert_eq!(
+                resp.status,
+                200,
+                "GET /orders/{id}?wait=20: {}",
+                resp.text()
+            );
+            resp.json()
+        } else {
+            api.order(&id).await
+        };
         gets += 1;
         match order["status"].as_str() {
             Some("COMPLETED") => {
@@ -111,6 +140,7 @@ async fn one(api: &Api, poll: Duration) -> (Duration, Duration, usize) {
                 return (start.elapsed(), server, gets);
             }
             Some("FAILED" | "REJECTED" | "NEEDS_ATTENTION") => panic!("order failed: {order}"),
+            _ if poll.is_zero() => {}
             _ => tokio::time::sleep(poll).await,
         }
     }
@@ -171,7 +201,7 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let server = match &s.url {
         Some(_) => None,
-        None => Some(start_server(dir.path()).await),
+        None => Some(start_server(&s.server, dir.path()).await),
     };
     let api = match (&s.url, &server) {
         (Some(url), _) => Api::new(url, &dir.path().join("outbox")),
@@ -181,25 +211,41 @@ async fn main() {
     // Warm up: connections, SQLite pages, allocator.
     run(&api, 30, 4, s.poll).await;
 
+    let client = if s.poll.is_zero() {
+        "client waits with GET /orders/{id}?wait=20".to_owned()
+    } else {
+        format!("client polls every {} ms", s.poll.as_millis())
+    };
     println!(
-        "saga-local serve: {} orders per run below the approval threshold; client polls every {} ms",
-        s.orders,
-        s.poll.as_millis()
+        "saga-local serve: {} orders per run below the approval threshold; {client}",
+        s.orders
     );
     println!(
-        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12}",
+        "{:>11} {:>9} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
         "concurrency",
         "orders/s",
         "p50 client",
         "p99 client",
         "p50 server",
         "p99 server",
-        "GETs/order"
+        "GETs/order",
+        "server CPU"
     );
+    let pid = server.as_ref().map(ServeProcess::pid);
     for c in &s.concurrency {
+        let cpu = pid.map(cpu_seconds);
         let r = run(&api, s.orders, *c, s.poll).await;
+        let cpu_per_order = match (pid, cpu) {
+            (Some(pid), Some(before)) => {
+                format!(
+                    "{:>9.2} ms",
+                    (cpu_seconds(pid) - before) * 1000.0 / r.orders as f64
+                )
+            }
+            _ => format!("{:>12}", "-"),
+        };
         println!(
-            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1}",
+            "{:>11} {:>9.1} {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>9.1} ms {:>12.1} {cpu_per_order}",
             r.concurrency,
             r.orders as f64 / r.wall.as_secs_f64(),
             pct(&r.client, 0.50),
@@ -214,6 +260,23 @@ async fn main() {
         memory(&api, &server, done, s.rss_orders, s.poll).await;
         server.kill().await;
     }
+}
+
+/// CPU time (user + system) `pid` has used so far, in seconds
+/// (`/proc/<pid>/stat`, in clock ticks of 1/100 s as on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (in parentheses, may hold spaces):
+    // state is the 3rd field, utime the 14th and stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// `VmRSS` and `VmHWM` of `pid`, in MiB.
@@ -251,7 +314,7 @@ async fn memory(api: &Api, server: &ServeProcess, done: usize, total: usize, pol
 }
 
 /// `saga-local serve` on a fresh data directory with plenty of BENCH-1.
-async fn start_server(dir: &Path) -> ServeProcess {
+async fn start_server(bin: &str, dir: &Path) -> ServeProcess {
     let catalog = dir.join("catalog.json");
     std::fs::write(
         &catalog,
@@ -260,7 +323,7 @@ async fn start_server(dir: &Path) -> ServeProcess {
     .unwrap();
     let data = dir.join("data");
     spawn_serve(
-        env!("CARGO_BIN_EXE_saga-local"),
+        bin,
         &[
             "--quiet".as_ref(),
             "--data-dir".as_ref(),

@@ -38,6 +38,7 @@ mod executions;
 mod orders;
 mod schema;
 mod state_machines;
+mod watch;
 mod writer;
 
 pub use catalog::{SeedStock, Seeded};
@@ -74,6 +75,8 @@ pub struct SqliteStore {
     /// Reads (writes go through `writer`).
     reader: Arc<Mutex<Connection>>,
     writer: Writer,
+    /// Who waits for which order to change ([`SqliteStore::order_changes`]).
+    watch: Arc<watch::OrderWatch>,
     path: PathBuf,
 }
 
@@ -140,12 +143,21 @@ impl SqliteStore {
         Ok(Self {
             reader: Arc::new(Mutex::new(reader)),
             writer,
+            watch: Arc::default(),
             path: path.to_owned(),
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Notified each time a change of order `id` (its status, history,
+    /// payment, shipment…) has been committed through this store. To miss
+    /// none, `enable` the `notified()` future before reading the order, then
+    /// await it. Changes written by another process are not seen.
+    pub fn order_changes(&self, id: &saga_core::OrderId) -> Arc<tokio::sync::Notify> {
+        self.watch.subscribe(id.as_str())
     }
 
     /// Run the point read `f` (a lookup by key: tens of microseconds) on

@@ -227,18 +227,24 @@ impl SqliteStore {
         applied: fn(Order) -> T,
     ) -> Result<T, StoreError> {
         let (id, lines, update) = (id.to_string(), lines.to_vec(), update.clone());
-        self.write(op, move |tx| {
-            let order = match checked_order(tx, op, &id, &update)? {
-                Ok(order) => order,
-                Err(refused) => return Ok((refused.into(), false)),
-            };
-            if let Some(refused) = stock(tx, op, &lines)? {
-                return Ok((refused, false));
-            }
-            let order = apply(tx, op, order, &update)?;
-            Ok((applied(order), true))
-        })
-        .await
+        let watch = self.watch.clone();
+        let changed = id.clone();
+        let outcome = self
+            .write(op, move |tx| {
+                let order = match checked_order(tx, op, &id, &update)? {
+                    Ok(order) => order,
+                    Err(refused) => return Ok((refused.into(), false)),
+                };
+                if let Some(refused) = stock(tx, op, &lines)? {
+                    return Ok((refused, false));
+                }
+                let order = apply(tx, op, order, &update)?;
+                Ok((applied(order), true))
+            })
+            .await;
+        // Committed or refused: either way whoever waits may look again.
+        watch.changed(&changed);
+        outcome
     }
 }
 

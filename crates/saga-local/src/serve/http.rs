@@ -5,7 +5,9 @@
 //!
 //! Routes (any method; the handlers answer 404 / 405 themselves):
 //! `/orders`, `/orders/{orderId}` → api-handler; `/approvals/{approvalId}` →
-//! approval-callback. Everything else is a JSON 404.
+//! approval-callback. Everything else is a JSON 404. `GET
+//! /orders/{orderId}?wait=<seconds>` (saga-local only) answers once the order
+//! has settled ([`crate::serve::wait`]).
 //!
 //! With `--auth-hs256-secret`, the order routes are behind a local stand-in
 //! for API Gateway's JWT authorizer ([`crate::serve::auth`]).
@@ -27,6 +29,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures_util::FutureExt;
 
+use crate::serve::wait::{self, Wait};
+
 /// Bodies up to this size reach the handlers (which refuse more than 64 KiB
 /// with their own 413); larger ones get axum's 413.
 pub const MAX_HTTP_BODY_BYTES: usize = 1024 * 1024;
@@ -38,6 +42,9 @@ pub struct AppState {
     pub approvals: Arc<approval_callback::Deps>,
     /// In front of the order routes only, as in infra/api.tf.
     pub authorizer: Option<Arc<crate::serve::auth::Authorizer>>,
+    /// Where `GET /orders/{id}?wait=…` learns that the order changed
+    /// ([`crate::serve::wait`]); without it, `wait` is checked but not waited.
+    pub order_changes: Option<Arc<saga_sqlite::SqliteStore>>,
 }
 
 impl AppState {
@@ -46,7 +53,14 @@ impl AppState {
             api: Arc::new(api),
             approvals: Arc::new(approvals),
             authorizer: None,
+            order_changes: None,
         }
+    }
+
+    /// `GET /orders/{id}?wait=…` waits for the changes committed to `store`.
+    pub fn with_order_changes(mut self, store: Arc<saga_sqlite::SqliteStore>) -> Self {
+        self.order_changes = Some(store);
+        self
     }
 
     /// The order routes behind this JWT authorizer (none: open).
@@ -75,7 +89,16 @@ async fn orders(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Res
             Err(unauthorized) => return unauthorized.into_response(),
         },
     };
-    invoke("api-handler", api_handler::respond(&state.api, event)).await
+    match (wait::requested(&event), &state.order_changes) {
+        (Wait::Invalid(message), _) => from_response(wait::invalid(&message)),
+        (Wait::For(id, wait), Some(store)) => {
+            let respond = || api_handler::respond(&state.api, event.clone());
+            invoke("api-handler", wait::settled(store, &id, wait, respond)).await
+        }
+        (Wait::No | Wait::For(..), _) => {
+            invoke("api-handler", api_handler::respond(&state.api, event)).await
+        }
+    }
 }
 
 async fn approvals(State(state): State<AppState>, ApiEvent(event): ApiEvent) -> Response {

@@ -31,6 +31,7 @@ pub mod outbox;
 pub mod persistence;
 pub mod private;
 pub mod redelivery;
+pub mod wait;
 pub mod web;
 pub mod workflow;
 
@@ -576,6 +577,7 @@ fn app_state(
     url: &str,
     max_open_orders_per_customer: u32,
 ) -> http::AppState {
+    let changes = store.clone();
     http::AppState::new(
         api_handler::Deps {
             orders: store.clone(),
@@ -592,6 +594,7 @@ fn app_state(
             clock,
         },
     )
+    .with_order_changes(changes)
 }
 
 fn default_url(addr: SocketAddr) -> String {
