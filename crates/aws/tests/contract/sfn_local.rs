@@ -57,6 +57,23 @@ struct Observed {
     cause: Option<String>,
 }
 
+/// Wait until the execution leaves RUNNING.
+async fn until_closed(client: &Client, execution_arn: &str) {
+    for _ in 0..100 {
+        let d = client
+            .describe_execution()
+            .execution_arn(execution_arn)
+            .send()
+            .await
+            .expect("DescribeExecution");
+        if d.status != ExecutionStatus::Running {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("execution {execution_arn} still running after 10 s");
+}
+
 async fn create(client: &Client, definition: &Value) -> String {
     client
         .create_state_machine()
@@ -164,6 +181,10 @@ async fn the_adapter_starts_an_execution_once_on_both() {
             workflow.start_execution(&id, &input).await.unwrap(),
             Started::New
         );
+        // As workflow.rs does: the same name and input while the first
+        // execution still runs is that execution (AWS's rule); once it is
+        // closed, it is ExecutionAlreadyExists.
+        until_closed(&client, &saga_aws::sfn::execution_arn(&arn, id.as_str())).await;
         assert_eq!(
             workflow.start_execution(&id, &input).await.unwrap(),
             Started::AlreadyExists

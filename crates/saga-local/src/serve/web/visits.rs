@@ -131,6 +131,9 @@ struct Walk {
     state_of: HashMap<i64, String>,
     open: HashSet<String>,
     waiting: HashSet<String>,
+    /// States whose latest attempt failed: exited after that, a Catch took
+    /// the failure (AWS writes `…StateExited` for a caught failure).
+    failed: HashSet<String>,
     last: Option<String>,
 }
 
@@ -170,6 +173,7 @@ impl Walk {
         v.output = None;
         self.open.insert(name.to_owned());
         self.waiting.remove(name);
+        self.failed.remove(name);
         self.last = Some(name.to_owned());
         self.marks.current = Some(name.to_owned());
     }
@@ -177,9 +181,12 @@ impl Walk {
     fn exited(&mut self, name: &str, output: Option<String>) {
         self.open.remove(name);
         self.waiting.remove(name);
+        let caught = self.failed.remove(name);
         if let Some(v) = self.visit(name) {
             v.output = output;
-            v.outcome = if v.attempts > 1 {
+            v.outcome = if caught {
+                Outcome::Caught
+            } else if v.attempts > 1 {
                 Outcome::Retried
             } else {
                 Outcome::Succeeded
@@ -223,6 +230,7 @@ impl Walk {
         } else if t == "TaskScheduled" || t == "LambdaFunctionScheduled" {
             let params = text(details(e, "ScheduledEventDetails"), "parameters")
                 .or_else(|| text(details(e, "ScheduledEventDetails"), "input"));
+            self.failed.remove(name);
             if let Some(v) = self.visit(name) {
                 v.attempts += 1;
                 v.parameters = params;
@@ -237,6 +245,7 @@ impl Walk {
                 cause: text(d, "cause"),
             };
             self.waiting.remove(name);
+            self.failed.insert(name.to_owned());
             if let Some(v) = self.visit(name) {
                 v.failures.push(attempt);
             }
@@ -284,6 +293,7 @@ pub fn marks(events: &[Value]) -> Marks {
         state_of: HashMap::new(),
         open: HashSet::new(),
         waiting: HashSet::new(),
+        failed: HashSet::new(),
         last: None,
     };
     for e in events {
@@ -344,6 +354,26 @@ mod tests {
         assert_eq!(m.current.as_deref(), Some("Failed"));
         assert!(m.taken.contains(&("Pay".into(), "Ship".into())));
         assert!(m.taken.contains(&("Ship".into(), "Failed".into())));
+    }
+
+    #[test]
+    fn a_caught_failure_that_exits_its_state_is_caught() {
+        // AWS writes …StateExited after a caught failure (the catcher's output).
+        let events = vec![
+            json!({"id": 1, "previousEventId": 0, "type": "ExecutionStarted"}),
+            entered(2, 1, "TaskStateEntered", "Ship"),
+            ev(3, 2, "TaskScheduled"),
+            failed(4, 3, "ShippingFailed"),
+            exited(5, 4, "TaskStateExited", "Ship"),
+            entered(6, 5, "TaskStateEntered", "Compensate"),
+            ev(7, 6, "TaskScheduled"),
+            ev(8, 7, "TaskSucceeded"),
+            exited(9, 8, "TaskStateExited", "Compensate"),
+        ];
+        let m = marks(&events);
+        assert_eq!(m.states["Ship"].outcome, Outcome::Caught);
+        assert_eq!(m.states["Compensate"].outcome, Outcome::Succeeded);
+        assert!(m.taken.contains(&("Ship".into(), "Compensate".into())));
     }
 
     #[test]
