@@ -196,14 +196,14 @@ fn last_state_entered(outcome: &ExecutionOutcome) -> String {
     outcome
         .history
         .iter()
+        .rev()
         .filter(|e| e.event_type.as_str().ends_with("StateEntered"))
         .filter_map(|e| serde_json::to_value(e).ok())
-        .filter_map(|e| {
+        .find_map(|e| {
             e["stateEnteredEventDetails"]["name"]
                 .as_str()
                 .map(str::to_owned)
         })
-        .last()
         .unwrap_or_default()
 }
 
