@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::orders::t0;
 use crate::support::{Moto, unique};
-use crate::workflow::ROLE_ARN;
+use crate::workflow::{ROLE_ARN, finished_on};
 
 struct Local {
     server: RunningServer,
@@ -55,23 +55,6 @@ struct Observed {
     output: Option<Value>,
     error: Option<String>,
     cause: Option<String>,
-}
-
-/// Wait until the execution leaves RUNNING.
-async fn until_closed(client: &Client, execution_arn: &str) {
-    for _ in 0..100 {
-        let d = client
-            .describe_execution()
-            .execution_arn(execution_arn)
-            .send()
-            .await
-            .expect("DescribeExecution");
-        if d.status != ExecutionStatus::Running {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("execution {execution_arn} still running after 10 s");
 }
 
 async fn create(client: &Client, definition: &Value) -> String {
@@ -184,7 +167,7 @@ async fn the_adapter_starts_an_execution_once_on_both() {
         // As workflow.rs does: the same name and input while the first
         // execution still runs is that execution (AWS's rule); once it is
         // closed, it is ExecutionAlreadyExists.
-        until_closed(&client, &saga_aws::sfn::execution_arn(&arn, id.as_str())).await;
+        finished_on(&client, &saga_aws::sfn::execution_arn(&arn, id.as_str())).await;
         assert_eq!(
             workflow.start_execution(&id, &input).await.unwrap(),
             Started::AlreadyExists

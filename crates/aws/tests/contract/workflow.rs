@@ -59,7 +59,14 @@ pub async fn token_machine(moto: &Moto, queue: &Queue, timeout_seconds: u32) -> 
 
 /// Wait until the execution leaves RUNNING; its status and output.
 pub async fn finished(moto: &Moto, execution_arn: &str) -> (ExecutionStatus, Option<String>) {
-    let client = aws_sdk_sfn::Client::new(&moto.sdk);
+    finished_on(&aws_sdk_sfn::Client::new(&moto.sdk), execution_arn).await
+}
+
+/// [`finished`] through any Step Functions client (moto's or saga-local's).
+pub async fn finished_on(
+    client: &aws_sdk_sfn::Client,
+    execution_arn: &str,
+) -> (ExecutionStatus, Option<String>) {
     for _ in 0..100 {
         let d = client
             .describe_execution()
