@@ -149,13 +149,34 @@ fn run(conn: &Connection, rx: &mpsc::Receiver<Job>) {
 /// How often the WAL is checkpointed.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// WAL frames (pages) after which a checkpoint also restarts the WAL from
+/// its beginning (32 MiB of 4 KiB pages); the file keeps its size and is
+/// overwritten from the start, so it stays about that big.
+const RESTART_AFTER_FRAMES: i64 = 8192;
+
 /// A passive checkpoint every [`CHECKPOINT_EVERY`] until the writer ends,
-/// then a last one.
+/// then a last one. Under steady load passive checkpoints alone never let
+/// the WAL start over (there is always a newer frame or a reader on it):
+/// it grew by ~60 KiB per order without bound, and its index (`-shm`,
+/// mapped into the process) with it. So once the WAL holds more than
+/// [`RESTART_AFTER_FRAMES`], a `RESTART` checkpoint waits (busy timeout)
+/// for the readers of old frames, copies the rest, and the next write
+/// starts the WAL over. (Not `TRUNCATE`: growing the file again costs ext4
+/// block allocations on every write after it.)
 fn checkpoints(conn: &Connection, writer_ended: &mpsc::Receiver<()>) {
-    let checkpoint = || {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+    let run = |mode: &str| {
+        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+            r.get::<_, i64>(1)
+        })
+    };
+    let checkpoint = || match run("PASSIVE") {
+        Ok(frames) if frames > RESTART_AFTER_FRAMES => {
+            if let Err(e) = run("RESTART") {
+                tracing::warn!(error = %e, frames, "WAL restart failed; the next checkpoint retries");
+            }
         }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries"),
     };
     while let Err(mpsc::RecvTimeoutError::Timeout) = writer_ended.recv_timeout(CHECKPOINT_EVERY) {
         checkpoint();
