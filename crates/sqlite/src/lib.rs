@@ -112,13 +112,19 @@ fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 /// A connection with the store's settings: WAL, `synchronous = NORMAL`,
-/// a busy timeout (another process may hold the write lock for a moment)
-/// and room for every statement of the hot path.
+/// a WAL file cut back to 64 MiB when it starts over (the checkpoint thread
+/// restarts it, see writer.rs), a busy timeout (another process may hold
+/// the write lock for a moment) and room for every statement of the hot
+/// path.
+/// Bytes the WAL file is cut back to when it starts over.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "journal_size_limit", JOURNAL_SIZE_LIMIT)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(conn)
