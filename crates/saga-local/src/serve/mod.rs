@@ -497,7 +497,13 @@ impl Server {
         let access = web::Access::new(config.console_public, &url);
         let web = web::Console::new(api.clone(), saga_machine, shared_store, access)?;
         let (shutdown, http) = serve_http(listener, state, web::router(web));
-        let sfn = sfn_listener.map(|bound| crate::sfn::serve::start(bound, api, &shutdown.0));
+        let sfn = match sfn_listener {
+            Some(bound) => Some(crate::sfn::serve::start(bound, api, &shutdown.0)),
+            None => {
+                tokio::spawn(async move { crate::sfn::serve::resume(&api).await });
+                None
+            }
+        };
 
         let server = RunningServer {
             addr,

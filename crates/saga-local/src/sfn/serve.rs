@@ -111,22 +111,29 @@ impl Bound {
         tokio::spawn(async move {
             // The running executions of the API's machines continue before
             // the first request is answered (connections wait meanwhile).
-            match api.resume_executions().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    executions = n,
-                    "resumed the Step Functions API's running executions"
-                ),
-                Err(e) => {
-                    tracing::error!(error = %e, "could not resume the Step Functions API's executions")
-                }
-            }
+            resume(&api).await;
             axum::serve(self.listener, router(api))
                 .with_graceful_shutdown(async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await
         })
+    }
+}
+
+/// Continue the running executions of the API's machines (at start-up:
+/// before the listener answers, or on their own when the port is off, so
+/// an execution started in an earlier run does not stay RUNNING).
+pub async fn resume(api: &SfnApi) {
+    match api.resume_executions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            executions = n,
+            "resumed the Step Functions API's running executions"
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "could not resume the Step Functions API's executions")
+        }
     }
 }
 
