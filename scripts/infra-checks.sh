@@ -77,7 +77,8 @@ if ! command -v terraform >/dev/null 2>&1; then
 fi
 
 if [[ $have_terraform == 1 ]]; then
-  say "terraform fmt -check -recursive infra ($(terraform version | head -n1))"
+  tf_version=$(CHECKPOINT_DISABLE=1 terraform version 2>/dev/null || true)
+  say "terraform fmt -check -recursive infra (${tf_version%%$'\n'*})"
   if ! terraform fmt -check -recursive -diff infra; then
     fail "infra/ is not formatted" "Run: terraform fmt -recursive infra"
   fi

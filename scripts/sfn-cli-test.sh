@@ -22,7 +22,7 @@ fail() {
     exit 1
 }
 
-if [[ ! -x "$venv/bin/aws" ]] || ! "$venv/bin/aws" --version 2>&1 | grep -q "aws-cli/$AWSCLI_VERSION "; then
+if [[ ! -x "$venv/bin/aws" ]] || [[ "$("$venv/bin/aws" --version 2>&1)" != *"aws-cli/$AWSCLI_VERSION "* ]]; then
     command -v python3 >/dev/null 2>&1 || fail "python3 not found: install Python 3 with venv"
     echo "sfn-cli-test: creating $venv with awscli==$AWSCLI_VERSION" >&2
     python3 -m venv "$venv" || fail "could not create a virtualenv at $venv (python3 venv module?)"
