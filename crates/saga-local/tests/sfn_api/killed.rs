@@ -1,6 +1,7 @@
 //! An execution of an API-created machine survives `kill -9` of the real
 //! binary: started again on the same data directory, it continues where
-//! it was saved and runs each state once.
+//! it was saved and runs each state once, also when the second run has
+//! the Step Functions API turned off (`--sfn-port 0`).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use tokio::process::{Child, Command};
 
 use crate::support::{ROLE, client, types};
 
-/// `saga-local serve` on `data` with the Step Functions API on `sfn_port`,
-/// once it printed its first line (it listens then).
+/// `saga-local serve` on `data` with the Step Functions API on `sfn_port`
+/// (0: off), once it printed its first line (it listens then).
 async fn serve(data: &std::path::Path, sfn_port: u16) -> Child {
     let mut child = Command::new(env!("CARGO_BIN_EXE_saga-local"))
         .args([
@@ -41,16 +42,20 @@ async fn serve(data: &std::path::Path, sfn_port: u16) -> Child {
     child
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_execution_continues_after_kill_9() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
+/// A free TCP port on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let mut first = serve(&data, port).await;
+        .port()
+}
+
+/// Starts `saga-local serve` on `data`, starts an execution of a machine
+/// that waits 2 s, and kills the server with SIGKILL once the wait is
+/// saved. Returns the execution's ARN.
+async fn killed_while_waiting(data: &std::path::Path, port: u16) -> String {
+    let mut first = serve(data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
     let definition = json!({"StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 2, "Next": "Done"},
@@ -92,6 +97,15 @@ async fn a_running_execution_continues_after_kill_9() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill().await.unwrap();
+    arn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_continues_after_kill_9() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let arn = killed_while_waiting(&data, port).await;
 
     let _second = serve(&data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
@@ -130,4 +144,42 @@ async fn a_running_execution_continues_after_kill_9() {
         "{t:?}"
     );
     assert_eq!(t.last().map(String::as_str), Some("ExecutionSucceeded"));
+}
+
+/// With `--sfn-port 0` the API is off, but the executions it started in an
+/// earlier run are still resumed at start-up (the console shows and redrives
+/// them). Observed afterwards through the API of a third run: the execution
+/// had finished before that run started, so the second run finished it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_execution_continues_when_restarted_with_the_api_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let arn = killed_while_waiting(&data, port).await;
+
+    let mut second = serve(&data, 0).await;
+    // The wait (2 s from its start, before the kill) is over well before.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    second.kill().await.unwrap();
+
+    let third_started = std::time::SystemTime::now();
+    let _third = serve(&data, port).await;
+    let sfn = client(&format!("http://127.0.0.1:{port}"));
+    let d = sfn
+        .describe_execution()
+        .execution_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.status,
+        ExecutionStatus::Succeeded,
+        "the run with --sfn-port 0 did not resume the execution"
+    );
+    let stopped = std::time::SystemTime::try_from(d.stop_date.expect("a stop date")).unwrap();
+    assert!(
+        stopped < third_started,
+        "it finished only in the third run: {stopped:?} >= {third_started:?}"
+    );
+    assert_eq!(d.output.as_deref(), Some(r#"{"k":1}"#));
 }
