@@ -31,6 +31,9 @@
 //! one) is caught at this boundary and becomes an evaluation error.
 
 mod check;
+mod fast;
+#[cfg(test)]
+mod fast_props;
 mod functions;
 #[cfg(test)]
 mod props;
@@ -198,6 +201,9 @@ pub(crate) struct Expression {
     /// What it reads of each of them, to bind only that (a cut copy instead
     /// of a clone of the whole `$states`); `None` to bind them whole.
     reads: Option<Arc<jlens_core::reads::Reads>>,
+    /// The native evaluation of its shape, when it has one of the
+    /// commonest ([`fast`]).
+    fast: Option<Arc<fast::Fast>>,
     /// `$type((source))`, compiled the first time the expression gives no
     /// JSON value, to tell *undefined* from a function.
     probe: Arc<OnceLock<Option<jlens_core::Expression>>>,
@@ -253,6 +259,7 @@ impl Expression {
             None => Ok(Expression {
                 source: source.into(),
                 reads: cut_by(&compiled, &names),
+                fast: fast::Fast::compile(&compiled.ast().root).map(Arc::new),
                 compiled,
                 names: names.into(),
                 probe: Arc::default(),
@@ -260,11 +267,31 @@ impl Expression {
         }
     }
 
-    /// The same expression binding whole values (to test the cut).
+    /// The same expression binding whole values (to test the cut), always
+    /// evaluated by the crate.
     #[cfg(test)]
     pub(crate) fn uncut(mut self) -> Self {
         self.reads = None;
+        self.slow()
+    }
+
+    /// The same expression without its native evaluation (to test that).
+    #[cfg(test)]
+    pub(crate) fn slow(mut self) -> Self {
+        self.fast = None;
         self
+    }
+
+    /// Whether the expression has a native evaluation.
+    #[cfg(test)]
+    pub(crate) fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// What the native evaluation answers (`None`: no shape, or unsure).
+    #[cfg(test)]
+    pub(crate) fn fast_answer(&self, scope: &Scope<'_>) -> Option<Option<Value>> {
+        self.fast.as_ref()?.evaluate(scope).ok()
     }
 
     /// The expression as written (trimmed).
@@ -287,6 +314,19 @@ impl Expression {
 
     /// Evaluates to a JSON value; *undefined* is an error.
     pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
+        if let Some(fast) = &self.fast {
+            match fast.evaluate(scope) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {
+                    return Err(JsonataError::Undefined {
+                        expression: self.source.to_string(),
+                        field: String::new(),
+                    });
+                }
+                // Left to the crate.
+                Err(fast::Unsure) => {}
+            }
+        }
         self.evaluate_bound(&self.bindings(scope))
     }
 
