@@ -25,7 +25,14 @@
 //! An expression is parsed once into the crate's syntax tree (immutable,
 //! `Send + Sync`); an evaluation binds only the variables the expression
 //! names, each cut to the fields it reads (the crate's own analysis), so an
-//! expression reading `$states.input.id` copies one string, not the input. The crate grows its stack on demand, so deep recursion fails with
+//! expression reading `$states.input.id` copies one string, not the input.
+//! The commonest shapes (a path on `$states` or a variable, a literal, a
+//! comparison, `and`/`or`, an object constructor, `$merge` of those) are
+//! recognised when the expression is parsed and evaluated natively, with
+//! jlens-core's results, and no bindings at all ([`fast`]); whatever that
+//! evaluation cannot be sure of goes to the crate.
+//!
+//! The crate grows its stack on demand, so deep recursion fails with
 //! an error rather than overflowing a tokio worker's stack; a panic inside it
 //! (none is known: the jsonata-js suite and the property tests run without
 //! one) is caught at this boundary and becomes an evaluation error.
