@@ -25,12 +25,22 @@
 //! An expression is parsed once into the crate's syntax tree (immutable,
 //! `Send + Sync`); an evaluation binds only the variables the expression
 //! names, each cut to the fields it reads (the crate's own analysis), so an
-//! expression reading `$states.input.id` copies one string, not the input. The crate grows its stack on demand, so deep recursion fails with
+//! expression reading `$states.input.id` copies one string, not the input.
+//! The commonest shapes (a path on `$states` or a variable, a literal, a
+//! comparison, `and`/`or`, an object constructor, `$merge` of those) are
+//! recognised when the expression is parsed and evaluated natively, with
+//! jlens-core's results, and no bindings at all ([`fast`]); whatever that
+//! evaluation cannot be sure of goes to the crate.
+//!
+//! The crate grows its stack on demand, so deep recursion fails with
 //! an error rather than overflowing a tokio worker's stack; a panic inside it
 //! (none is known: the jsonata-js suite and the property tests run without
 //! one) is caught at this boundary and becomes an evaluation error.
 
 mod check;
+mod fast;
+#[cfg(test)]
+mod fast_props;
 mod functions;
 #[cfg(test)]
 mod props;
@@ -198,6 +208,9 @@ pub(crate) struct Expression {
     /// What it reads of each of them, to bind only that (a cut copy instead
     /// of a clone of the whole `$states`); `None` to bind them whole.
     reads: Option<Arc<jlens_core::reads::Reads>>,
+    /// The native evaluation of its shape, when it has one of the
+    /// commonest ([`fast`]).
+    fast: Option<Arc<fast::Fast>>,
     /// `$type((source))`, compiled the first time the expression gives no
     /// JSON value, to tell *undefined* from a function.
     probe: Arc<OnceLock<Option<jlens_core::Expression>>>,
@@ -253,6 +266,7 @@ impl Expression {
             None => Ok(Expression {
                 source: source.into(),
                 reads: cut_by(&compiled, &names),
+                fast: fast::Fast::compile(&compiled.ast().root).map(Arc::new),
                 compiled,
                 names: names.into(),
                 probe: Arc::default(),
@@ -260,11 +274,31 @@ impl Expression {
         }
     }
 
-    /// The same expression binding whole values (to test the cut).
+    /// The same expression binding whole values (to test the cut), always
+    /// evaluated by the crate.
     #[cfg(test)]
     pub(crate) fn uncut(mut self) -> Self {
         self.reads = None;
+        self.slow()
+    }
+
+    /// The same expression without its native evaluation (to test that).
+    #[cfg(test)]
+    pub(crate) fn slow(mut self) -> Self {
+        self.fast = None;
         self
+    }
+
+    /// Whether the expression has a native evaluation.
+    #[cfg(test)]
+    pub(crate) fn is_fast(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// What the native evaluation answers (`None`: no shape, or unsure).
+    #[cfg(test)]
+    pub(crate) fn fast_answer(&self, scope: &Scope<'_>) -> Option<Option<Value>> {
+        self.fast.as_ref()?.evaluate(scope).ok()
     }
 
     /// The expression as written (trimmed).
@@ -287,6 +321,19 @@ impl Expression {
 
     /// Evaluates to a JSON value; *undefined* is an error.
     pub(crate) fn evaluate(&self, scope: &Scope<'_>) -> Result<Value, JsonataError> {
+        if let Some(fast) = &self.fast {
+            match fast.evaluate(scope) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {
+                    return Err(JsonataError::Undefined {
+                        expression: self.source.to_string(),
+                        field: String::new(),
+                    });
+                }
+                // Left to the crate.
+                Err(fast::Unsure) => {}
+            }
+        }
         self.evaluate_bound(&self.bindings(scope))
     }
 
