@@ -72,6 +72,10 @@ pub(crate) struct Writer {
     shared: Arc<Shared>,
 }
 
+/// How long the writer thread has had nothing to do before a write may
+/// commit on its caller's thread again ([`Writer::write_here`]).
+const QUIET_AFTER: Duration = Duration::from_millis(2);
+
 /// What the writer thread shares with the callers of [`Writer::write`].
 #[derive(Debug)]
 struct Shared {
@@ -80,7 +84,7 @@ struct Shared {
     conn: Mutex<Connection>,
     /// Writes sent to the thread and not taken into a batch yet.
     queued: AtomicUsize,
-    /// The thread's last batch held a single write: nobody writes
+    /// The thread has had no write for [`QUIET_AFTER`]: nobody writes
     /// concurrently, no batch is there to join.
     quiet: AtomicBool,
 }
@@ -134,7 +138,7 @@ impl Writer {
     }
 
     /// Commit `job` alone, right here on the caller's thread, when no other
-    /// write is under way or waiting and none came concurrently of late
+    /// write is under way or waiting and the thread has been quiet
     /// (`None`: done and answered). A single write gains nothing from the
     /// writer thread but the two thread switches of handing it over and
     /// answering (an order makes ~15 writes, one after the other); under
@@ -216,8 +220,10 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: 
                 Err(_) => break,
             }
         }
+        // Writes reach the thread when they could not run right away:
+        // others write concurrently, so they share its commits from now on.
+        shared.quiet.store(false, Ordering::Relaxed);
         let conn = lock(&shared.conn);
-        shared.quiet.store(waiting.len() == 1, Ordering::Relaxed);
         batch(&conn, &mut waiting);
         if !restart.load(Ordering::Relaxed) {
             asked_at = None;
@@ -239,13 +245,17 @@ fn idle(
     restart: &AtomicBool,
     limits: WalLimits,
 ) -> Option<Job> {
+    let mut wait = QUIET_AFTER;
     loop {
         if restart.load(Ordering::Relaxed) {
             finish_checkpoint(&lock(&shared.conn), restart);
         }
-        match rx.recv_timeout(limits.every) {
+        match rx.recv_timeout(wait) {
             Ok(job) => return Some(job),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                shared.quiet.store(true, Ordering::Relaxed);
+                wait = limits.every;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
