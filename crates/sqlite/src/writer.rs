@@ -74,7 +74,7 @@ pub(crate) struct Writer {
 
 /// How long the writer thread has had nothing to do before a write may
 /// commit on its caller's thread again ([`Writer::write_here`]).
-const QUIET_AFTER: Duration = Duration::from_millis(2);
+const QUIET_AFTER: Duration = Duration::from_micros(500);
 
 /// What the writer thread shares with the callers of [`Writer::write`].
 #[derive(Debug)]
