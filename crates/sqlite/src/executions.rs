@@ -26,6 +26,12 @@ pub struct EventRow {
     pub doc: String,
 }
 
+/// The head of a save that keeps the status (every save of a running
+/// execution but its last): `status` is left out of the `SET`, so SQLite
+/// leaves `executions_by_status` alone (one B-tree page less per commit).
+const SAVE_SAME_STATUS: &str =
+    "UPDATE executions SET state = ?3, updated_at_ms = ?4 WHERE name = ?1 AND status = ?2";
+
 const SAVE_HEAD: &str = "INSERT INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
      ON CONFLICT (name) DO UPDATE SET status = excluded.status, state = excluded.state, updated_at_ms = excluded.updated_at_ms";
 
@@ -37,7 +43,9 @@ pub(crate) fn save_head(
     state: &str,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    execute(c, op, SAVE_HEAD, params![name, status, state, at_ms])?;
+    if execute(c, op, SAVE_SAME_STATUS, params![name, status, state, at_ms])? == 0 {
+        execute(c, op, SAVE_HEAD, params![name, status, state, at_ms])?;
+    }
     Ok(())
 }
 

@@ -46,7 +46,7 @@ pub use executions::{EventRow, ExecutionMeta, ExecutionRow, ExecutionSummary};
 pub use schema::LAYOUT_VERSION;
 pub use state_machines::StateMachineRow;
 
-use writer::Writer;
+use writer::{WalLimits, Writer};
 
 /// The database could not be opened or prepared.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +134,12 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path`, migrating an older
     /// layout ([`schema`]); a layout newer than this code is refused.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with(path, WalLimits::default())
+    }
+
+    /// [`SqliteStore::open`] with other limits of the WAL (tests: a WAL
+    /// that starts over after a few pages).
+    pub(crate) fn open_with(path: &Path, wal: WalLimits) -> Result<Self, OpenError> {
         let err = |source| OpenError::Sqlite {
             path: path.to_owned(),
             source,
@@ -142,10 +148,11 @@ impl SqliteStore {
         schema::prepare(&mut conn, path)?;
         let reader = connect(path).map_err(err)?;
         let checkpointer = connect(path).map_err(err)?;
-        let writer = Writer::spawn(conn, checkpointer).map_err(|source| OpenError::Thread {
-            path: path.to_owned(),
-            source,
-        })?;
+        let writer =
+            Writer::spawn(conn, checkpointer, wal).map_err(|source| OpenError::Thread {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(Self {
             reader: Arc::new(Mutex::new(reader)),
             writer,

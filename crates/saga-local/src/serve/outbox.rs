@@ -1,7 +1,8 @@
 //! The outbox: what SNS would send, one file per message.
 //!
-//! Each message is written to a hidden temporary file and then linked under
-//! its final name, so a reader never sees half a file and two messages never
+//! Each message is written to an unnamed file of the directory (Linux's
+//! `O_TMPFILE`; elsewhere a hidden temporary file) and then linked under its
+//! final name, so a reader never sees half a file and two messages never
 //! overwrite each other. Names sort by time:
 //! `20261121T183000.123Z-approvals-01KD…-1.txt` (topic, then the order id
 //! when the subject names one, then a counter). A file holds
@@ -19,8 +20,9 @@
 //!
 //! Delivery is at least once, as with SNS: a step killed after writing its
 //! message but before its execution saved the next state runs again after a
-//! restart and writes the message again (a second file). Temporary files
-//! left by a killed writer are removed at start.
+//! restart and writes the message again (a second file). An unnamed file
+//! of a killed writer vanishes with it; temporary `.tmp-*` files (where
+//! there are no unnamed files) are removed at start.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -191,25 +193,89 @@ pub fn tighten_messages(dir: &Path, tightened: &mut Tightened) -> std::io::Resul
     Ok(())
 }
 
-/// Write `text` to a hidden temporary file (`0600`: an approval message is a
-/// capability), then link it as `<prefix>-<seq>.txt` (never replacing a
-/// file: the sequence counts up; the link shares the temporary file's mode).
-/// Not fsynced: like the SQLite database (WAL, `synchronous = NORMAL`), the
+/// Write `text` as a new message file `<prefix>-<seq>.txt` in `dir`
+/// (`0600`: an approval message is a capability), complete once it has a
+/// name, never replacing a file: the sequence counts up from `n + 1`. Not
+/// fsynced: like the SQLite database (WAL, `synchronous = NORMAL`), the
 /// outbox survives a killed process, not a power cut.
 fn write_file(dir: &Path, prefix: &str, n: u64, text: &str) -> std::io::Result<PathBuf> {
+    #[cfg(target_os = "linux")]
+    match unnamed::write_file(dir, prefix, n, text) {
+        Err(e) if unnamed::unsupported(&e) => {}
+        written => return written,
+    }
+    write_named(dir, prefix, n, text)
+}
+
+/// Link the written file under the first free `<prefix>-<seq>.txt`, `seq`
+/// from `n + 1`, through `link(name)`.
+fn link_free_name(
+    dir: &Path,
+    prefix: &str,
+    n: u64,
+    link: impl Fn(&Path) -> std::io::Result<()>,
+) -> std::io::Result<PathBuf> {
+    let mut seq = n + 1;
+    loop {
+        let name = dir.join(format!("{prefix}-{seq}.txt"));
+        match link(&name) {
+            Ok(()) => return Ok(name),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => seq += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Where the file system has no unnamed files: write `text` to a hidden
+/// temporary file, link it under its name (the link shares the temporary
+/// file's mode), remove the temporary name.
+fn write_named(dir: &Path, prefix: &str, n: u64, text: &str) -> std::io::Result<PathBuf> {
     let tmp = dir.join(format!(".tmp-{}-{n}", std::process::id()));
     private::open_file(&tmp, true, &mut Tightened::default())?.write_all(text.as_bytes())?;
-    let mut seq = n + 1;
-    let result = loop {
-        let name = dir.join(format!("{prefix}-{seq}.txt"));
-        match std::fs::hard_link(&tmp, &name) {
-            Ok(()) => break Ok(name),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => seq += 1,
-            Err(e) => break Err(e),
-        }
-    };
+    let result = link_free_name(dir, prefix, n, |name| std::fs::hard_link(&tmp, name));
     let _ = std::fs::remove_file(&tmp);
     result
+}
+
+/// The message written into an unnamed file of the directory (`O_TMPFILE`),
+/// then linked under its name: one directory entry per message instead of
+/// three changes (a temporary name created, the link, the temporary name
+/// removed), and nothing left behind by a killed writer.
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::path::{Path, PathBuf};
+
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags, linkat, openat};
+
+    pub(super) fn write_file(
+        dir: &Path,
+        prefix: &str,
+        n: u64,
+        text: &str,
+    ) -> std::io::Result<PathBuf> {
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = openat(CWD, dir, flags, Mode::RUSR | Mode::WUSR)?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(text.as_bytes())?;
+        // Linking an unnamed file by its descriptor needs a capability
+        // (AT_EMPTY_PATH); through /proc it needs none.
+        let by_fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+        super::link_free_name(dir, prefix, n, |name| {
+            linkat(CWD, by_fd.as_str(), CWD, name, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
+        })
+    }
+
+    /// The file system or kernel has no `O_TMPFILE`, or `/proc` is not
+    /// mounted: the named temporary file does instead.
+    pub(super) fn unsupported(e: &std::io::Error) -> bool {
+        use rustix::io::Errno;
+        let errno = e.raw_os_error().map(Errno::from_raw_os_error);
+        [Errno::OPNOTSUPP, Errno::ISDIR, Errno::INVAL, Errno::NOENT]
+            .iter()
+            .any(|x| errno == Some(*x))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +363,32 @@ mod tests {
         let lines = buffer.lines().join("\n");
         assert!(lines.contains("approve: http://h/approvals/a1?decision=approve"));
         assert!(lines.contains("reject:  http://h/approvals/a1?decision=reject"));
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn both_ways_of_writing_make_the_same_private_files_and_leave_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "Topic: notifications\nSubject: s\n\nbody\n";
+
+        let first = write_file(dir.path(), "T-notifications-X", 0, text).unwrap();
+        let second = write_named(dir.path(), "T-notifications-X", 0, text).unwrap();
+
+        assert_eq!(
+            files(dir.path()),
+            ["T-notifications-X-1.txt", "T-notifications-X-2.txt"],
+            "the second found the first name taken"
+        );
+        for file in [&first, &second] {
+            assert_eq!(std::fs::read_to_string(file).unwrap(), text);
+            assert_eq!(mode(file), 0o600, "{}", file.display());
+        }
     }
 
     #[test]
