@@ -240,28 +240,36 @@ mod tests {
         store.update(id, &u).await.unwrap();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_wait_answers_the_settled_order_reading_it_whole_only_then() {
-        use saga_core::order::OrderStatus;
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("saga.db")).unwrap();
+    /// A store in `dir` with an order in `RECEIVED`, and a task waiting up
+    /// to `wait` for it to settle, past its first read already.
+    async fn waiting(
+        dir: &std::path::Path,
+        wait: Duration,
+    ) -> (
+        SqliteStore,
+        OrderId,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        tokio::task::JoinHandle<saga_apigw::Response>,
+    ) {
+        let store = SqliteStore::open(&dir.join("saga.db")).unwrap();
         let (id, reads) = stored_order(&store).await;
-
         let waiter = {
             let (store, id, reads) = (store.clone(), id.clone(), reads.clone());
             tokio::spawn(async move {
-                settled(
-                    &store,
-                    &id,
-                    Duration::from_secs(10),
-                    respond_from(&store, &id, &reads),
-                )
-                .await
+                settled(&store, &id, wait, respond_from(&store, &id, &reads)).await
             })
         };
         while reads.load(std::sync::atomic::Ordering::SeqCst) == 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        (store, id, reads, waiter)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_answers_the_settled_order_reading_it_whole_only_then() {
+        use saga_core::order::OrderStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, reads, waiter) = waiting(dir.path(), Duration::from_secs(10)).await;
         for status in [
             OrderStatus::Validated,
             OrderStatus::Reserved,
@@ -289,24 +297,7 @@ mod tests {
     async fn a_wait_that_ends_after_a_move_answers_the_order_as_it_is_then() {
         use saga_core::order::OrderStatus;
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("saga.db")).unwrap();
-        let (id, reads) = stored_order(&store).await;
-
-        let waiter = {
-            let (store, id, reads) = (store.clone(), id.clone(), reads.clone());
-            tokio::spawn(async move {
-                settled(
-                    &store,
-                    &id,
-                    Duration::from_millis(500),
-                    respond_from(&store, &id, &reads),
-                )
-                .await
-            })
-        };
-        while reads.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        let (store, id, reads, waiter) = waiting(dir.path(), Duration::from_millis(500)).await;
         move_to(&store, &id, OrderStatus::Validated).await;
         let resp = waiter.await.unwrap();
 
