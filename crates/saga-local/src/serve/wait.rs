@@ -297,7 +297,7 @@ mod tests {
     async fn a_wait_that_ends_after_a_move_answers_the_order_as_it_is_then() {
         use saga_core::order::OrderStatus;
         let dir = tempfile::tempdir().unwrap();
-        let (store, id, reads, waiter) = waiting(dir.path(), Duration::from_millis(500)).await;
+        let (store, id, _, waiter) = waiting(dir.path(), Duration::from_millis(500)).await;
         move_to(&store, &id, OrderStatus::Validated).await;
         let resp = waiter.await.unwrap();
 
