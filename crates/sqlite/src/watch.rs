@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
+use saga_core::ports::StoreError;
 use tokio::sync::Notify;
 
 /// Entries before the first pruning of dead ones.
@@ -71,6 +72,24 @@ impl OrderWatch {
     #[cfg(test)]
     pub(crate) fn entries(&self) -> usize {
         self.lock().waiting.len()
+    }
+}
+
+impl crate::SqliteStore {
+    /// The status of order `id` as last committed (its `status` column: no
+    /// document to parse), `None` when there is no such order. A waiter
+    /// checks it after each change and reads the whole order only once it
+    /// has settled.
+    pub fn order_status(&self, id: &saga_core::OrderId) -> Result<Option<String>, StoreError> {
+        self.read(|c| {
+            crate::query_opt(
+                c,
+                "orders.status",
+                "SELECT status FROM orders WHERE order_id = ?1",
+                rusqlite::params![id.as_str()],
+                |r| r.get(0),
+            )
+        })
     }
 }
 

@@ -64,7 +64,10 @@ fn iso(t: DateTime<Utc>) -> String {
 }
 
 fn text(v: &Value) -> String {
-    v.to_string()
+    // `to_string` of a `Value` cannot fail (its keys are strings); it writes
+    // straight into a buffer, where `Display` goes through the formatter and
+    // checks every piece for UTF-8 again.
+    serde_json::to_string(v).unwrap_or_default()
 }
 
 struct Log {
@@ -77,6 +80,21 @@ struct Log {
     /// stop or timeout drops the execution mid-save: the host may have
     /// stored them (see the final save in [`Run::execute`]).
     in_flight: usize,
+}
+
+/// A checkpoint being saved, whose position becomes the execution's last
+/// one (`Run::last_position`) once the save is over, or cut off: moved
+/// there, not copied (a position holds the state's input and every
+/// variable).
+struct LastPosition<'a> {
+    slot: &'a Mutex<Option<Position>>,
+    checkpoint: Checkpoint,
+}
+
+impl Drop for LastPosition<'_> {
+    fn drop(&mut self) {
+        *lock(self.slot) = self.checkpoint.head.position.take();
+    }
 }
 
 /// One execution in progress.
@@ -286,10 +304,11 @@ impl Run {
         if !lane.top {
             return Ok(());
         }
-        let position = position();
-        *lock(&self.last_position) = Some(position.clone());
-        let checkpoint = self.checkpoint(Some(position));
-        self.save(p.as_ref(), &checkpoint).await
+        let saving = LastPosition {
+            slot: &self.last_position,
+            checkpoint: self.checkpoint(Some(position())),
+        };
+        self.save(p.as_ref(), &saving.checkpoint).await
     }
 
     /// Run the whole execution to its end.

@@ -12,7 +12,11 @@
 //!
 //! The waiting costs nothing while the order does not change: it is woken by
 //! the store's commit of a change of that order
-//! ([`SqliteStore::order_changes`]), then reads the order again.
+//! ([`SqliteStore::order_changes`]). A wake reads the order's status alone
+//! ([`SqliteStore::order_status`], no document to parse); only a status that
+//! is no longer moving (or the deadline, after a change) builds the answer
+//! again: an order passes four moving statuses on its way, and each full
+//! answer loads, parses and serializes the whole order.
 
 use std::future::Future;
 use std::time::Duration;
@@ -84,7 +88,8 @@ fn still_moving(resp: &saga_apigw::Response) -> bool {
 }
 
 /// `respond()` (a `GET /orders/{id}`) until the order has settled or `wait`
-/// has passed; its last answer.
+/// has passed; its last answer (read again at the deadline if the order
+/// changed since).
 pub(crate) async fn settled<F: Future<Output = saga_apigw::Response>>(
     store: &SqliteStore,
     id: &OrderId,
@@ -93,20 +98,53 @@ pub(crate) async fn settled<F: Future<Output = saga_apigw::Response>>(
 ) -> saga_apigw::Response {
     let deadline = tokio::time::Instant::now() + wait;
     let changes = store.order_changes(id);
+    // The last answer, and whether the order changed after it.
+    let mut last: Option<saga_apigw::Response> = None;
     loop {
         // Listening before reading: a change committed in between wakes it.
         let changed = changes.notified();
         tokio::pin!(changed);
         changed.as_mut().enable();
-        let resp = respond().await;
-        if !still_moving(&resp) {
-            return resp;
-        }
+        let answer = match last.take() {
+            Some(resp) if status_moving(store, id) => Stale(resp),
+            _ => {
+                let resp = respond().await;
+                if !still_moving(&resp) {
+                    return resp;
+                }
+                Current(resp)
+            }
+        };
         tokio::select! {
-            () = changed => {}
-            () = tokio::time::sleep_until(deadline) => return resp,
+            () = changed => last = Some(answer.into_inner()),
+            () = tokio::time::sleep_until(deadline) => return match answer {
+                Current(resp) => resp,
+                Stale(_) => respond().await,
+            },
         }
     }
+}
+
+/// An answer as the order is now, or one it has moved past since.
+enum Answer {
+    Current(saga_apigw::Response),
+    Stale(saga_apigw::Response),
+}
+use Answer::{Current, Stale};
+
+impl Answer {
+    fn into_inner(self) -> saga_apigw::Response {
+        match self {
+            Current(resp) | Stale(resp) => resp,
+        }
+    }
+}
+
+/// Whether the stored status of order `id` is one the saga leaves by
+/// itself. Anything else (settled, gone, unreadable) is for the full answer
+/// to tell.
+fn status_moving(store: &SqliteStore, id: &OrderId) -> bool {
+    matches!(store.order_status(id), Ok(Some(s)) if MOVING.contains(&s.as_str()))
 }
 
 #[cfg(test)]
@@ -168,6 +206,107 @@ mod tests {
         }
         let not_found = saga_apigw::json_response(404, &serde_json::json!({"error": "x"}));
         assert!(!still_moving(&not_found));
+    }
+
+    /// A stored order in `RECEIVED`, and a `respond` reading its status
+    /// from the store that counts its calls.
+    async fn stored_order(
+        store: &SqliteStore,
+    ) -> (OrderId, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use saga_core::ports::OrderStore;
+        let now = saga_core::Clock::now(&saga_core::ManualClock::at_fixed_start());
+        let order = saga_core::fixtures::received_order(&[("SKU-1", 1)], "tok_visa", "10115", now);
+        store.insert(&order).await.unwrap();
+        (order.order_id().clone(), std::sync::Arc::default())
+    }
+
+    fn respond_from<'a>(
+        store: &'a SqliteStore,
+        id: &'a OrderId,
+        reads: &'a std::sync::atomic::AtomicUsize,
+    ) -> impl FnMut() -> std::future::Ready<saga_apigw::Response> + 'a {
+        move || {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let status = store.order_status(id).unwrap().unwrap();
+            std::future::ready(order(&status))
+        }
+    }
+
+    async fn move_to(store: &SqliteStore, id: &OrderId, to: saga_core::order::OrderStatus) {
+        use saga_core::order::{OrderStatus, OrderUpdate};
+        use saga_core::ports::OrderStore;
+        let now = saga_core::Clock::now(&saga_core::ManualClock::at_fixed_start());
+        let u = OrderUpdate::transition(to, &OrderStatus::ALL, vec![], now);
+        store.update(id, &u).await.unwrap();
+    }
+
+    /// A store in `dir` with an order in `RECEIVED`, and a task waiting up
+    /// to `wait` for it to settle, past its first read already.
+    async fn waiting(
+        dir: &std::path::Path,
+        wait: Duration,
+    ) -> (
+        SqliteStore,
+        OrderId,
+        std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        tokio::task::JoinHandle<saga_apigw::Response>,
+    ) {
+        let store = SqliteStore::open(&dir.join("saga.db")).unwrap();
+        let (id, reads) = stored_order(&store).await;
+        let waiter = {
+            let (store, id, reads) = (store.clone(), id.clone(), reads.clone());
+            tokio::spawn(async move {
+                settled(&store, &id, wait, respond_from(&store, &id, &reads)).await
+            })
+        };
+        while reads.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (store, id, reads, waiter)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_answers_the_settled_order_reading_it_whole_only_then() {
+        use saga_core::order::OrderStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, reads, waiter) = waiting(dir.path(), Duration::from_secs(10)).await;
+        for status in [
+            OrderStatus::Validated,
+            OrderStatus::Reserved,
+            OrderStatus::Failed,
+        ] {
+            move_to(&store, &id, status).await;
+        }
+        let resp = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+
+        assert!(!still_moving(&resp));
+        let body: serde_json::Value =
+            serde_json::from_slice(&saga_apigw::response_body(&resp)).unwrap();
+        assert_eq!(body["status"], "FAILED");
+        assert_eq!(
+            reads.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "read whole at the start and once settled, not at each move"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_wait_that_ends_after_a_move_answers_the_order_as_it_is_then() {
+        use saga_core::order::OrderStatus;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, _, waiter) = waiting(dir.path(), Duration::from_millis(500)).await;
+        move_to(&store, &id, OrderStatus::Validated).await;
+        let resp = waiter.await.unwrap();
+
+        let body: serde_json::Value =
+            serde_json::from_slice(&saga_apigw::response_body(&resp)).unwrap();
+        assert_eq!(
+            body["status"], "VALIDATED",
+            "not the RECEIVED of the first read"
+        );
     }
 
     #[tokio::test]
