@@ -55,18 +55,11 @@ pub(crate) fn to_sql_id(id: u64) -> i64 {
 }
 
 impl SqliteStore {
-    /// Insert an execution unless one with this name exists; `true` when inserted.
+    /// Insert an execution of the order saga unless one with this name
+    /// exists; `true` when inserted.
     pub async fn insert_execution(&self, row: ExecutionRow) -> Result<bool, StoreError> {
-        self.write("executions.insert", move |c| {
-            let n = execute(
-                c,
-                "executions.insert",
-                "INSERT OR IGNORE INTO executions (name, status, state, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![row.name, row.status, row.state, row.created_at_ms, row.updated_at_ms],
-            )?;
-            Ok((n == 1, true))
-        })
-        .await
+        self.insert_machine_execution(row, ExecutionMeta::default())
+            .await
     }
 
     /// Store the execution's current status and state (its events stay).

@@ -51,11 +51,24 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `saga-local serve` on `data`, starts an execution of a machine
-/// that waits 2 s, and kills the server with SIGKILL once the wait is
-/// saved. Returns the execution's ARN.
-async fn killed_while_waiting(data: &std::path::Path, port: u16) -> String {
-    let mut first = serve(data, port).await;
+/// A data directory whose server was killed while an execution waited.
+struct Killed {
+    _tmp: tempfile::TempDir,
+    data: std::path::PathBuf,
+    /// The Step Functions API's port of the killed server.
+    port: u16,
+    /// The execution's ARN.
+    arn: String,
+}
+
+/// Starts `saga-local serve` on a new data directory, starts an execution
+/// of a machine that waits 2 s, and kills the server with SIGKILL once the
+/// wait is saved.
+async fn killed_while_waiting() -> Killed {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let port = free_port();
+    let mut first = serve(&data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
     let definition = json!({"StartAt": "W", "States": {
         "W": {"Type": "Wait", "Seconds": 2, "Next": "Done"},
@@ -97,15 +110,22 @@ async fn killed_while_waiting(data: &std::path::Path, port: u16) -> String {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill().await.unwrap();
-    arn
+    Killed {
+        _tmp: tmp,
+        data,
+        port,
+        arn,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_execution_continues_after_kill_9() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let port = free_port();
-    let arn = killed_while_waiting(&data, port).await;
+    let Killed {
+        _tmp,
+        data,
+        port,
+        arn,
+    } = killed_while_waiting().await;
 
     let _second = serve(&data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
@@ -152,10 +172,12 @@ async fn a_running_execution_continues_after_kill_9() {
 /// had finished before that run started, so the second run finished it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_execution_continues_when_restarted_with_the_api_off() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let port = free_port();
-    let arn = killed_while_waiting(&data, port).await;
+    let Killed {
+        _tmp,
+        data,
+        port,
+        arn,
+    } = killed_while_waiting().await;
 
     let mut second = serve(&data, 0).await;
     // The wait (2 s from its start, before the kill) is over well before.

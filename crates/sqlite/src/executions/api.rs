@@ -39,8 +39,8 @@ fn meta_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<ExecutionMeta>
 }
 
 impl SqliteStore {
-    /// Insert an execution of the API-created state machine `meta.machine`
-    /// unless one with this name exists; `true` when inserted.
+    /// Insert an execution of the state machine `meta.machine` (`""`: the
+    /// order saga) unless one with this name exists; `true` when inserted.
     pub async fn insert_machine_execution(
         &self,
         row: ExecutionRow,
