@@ -348,6 +348,17 @@ impl Kind {
         }
     }
 
+    /// True for the states that only compute (`Pass`, `Choice`, `Succeed`,
+    /// `Fail`): no task, no wait, no branches. Entering one is saved with
+    /// the next save ([`crate::Persistence`]): run again after a restart,
+    /// it does the same.
+    pub(crate) fn only_computes(&self) -> bool {
+        matches!(
+            self,
+            Kind::Pass { .. } | Kind::Choice { .. } | Kind::Succeed | Kind::Fail { .. }
+        )
+    }
+
     /// True when the execution (or branch) can end in this state: `Succeed`,
     /// `Fail` and `End: true`.
     pub(crate) fn is_terminal(&self) -> bool {

@@ -214,9 +214,13 @@ impl Checkpoint {
 pub struct PersistenceError(pub String);
 
 /// A host-provided store for executions. `save` is awaited at every
-/// top-level state transition, when a task parks on a token (and on every
+/// top-level transition into a state that has effects or waits (`Task`,
+/// `Wait`, `Parallel`, `Map`), when a task parks on a token (and on every
 /// heartbeat), before a retry wait, and once more when the execution ends;
-/// always *before* the state's side effects run.
+/// always *before* the state's side effects run. Entering a state that only
+/// computes (`Pass`, `Choice`, `Succeed`, `Fail`) is saved with the next
+/// save: after a restart it runs again from the save before, to the same
+/// result.
 ///
 /// Resuming needs the head of the last successful save and every event
 /// saved so far ([`ExecutionSnapshot::with_history`]).

@@ -461,7 +461,8 @@ async fn resume_rejects_unknown_states_and_finished_snapshots() {
         )))
     );
 
-    let mut running = store.saved.lock().unwrap()[1].clone();
+    // The first save: Pay entered (entering the Pass state is saved with it).
+    let mut running = store.saved.lock().unwrap()[0].clone();
     running.position.as_mut().unwrap().state_name = "Gone".into();
     assert_eq!(
         engine.resume(&m, running, None).err(),

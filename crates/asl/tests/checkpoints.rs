@@ -6,8 +6,9 @@
 use std::sync::{Arc, Mutex};
 
 use asl::{
-    Checkpoint, Engine, ExecutionStatus, ManualClock, Persistence, PersistenceError, Phase,
-    StartExecution, StateMachine, TaskFailure, TaskHost, TaskOutput, TaskRequest, async_trait,
+    Checkpoint, Engine, EventType, ExecutionStatus, ManualClock, Persistence, PersistenceError,
+    Phase, StartExecution, StateMachine, TaskFailure, TaskHost, TaskOutput, TaskRequest,
+    async_trait,
 };
 use serde_json::json;
 
@@ -66,7 +67,13 @@ async fn the_checkpoints_carry_each_event_once_and_together_are_the_history() {
 
     assert_eq!(out.status, ExecutionStatus::Succeeded);
     let checkpoints = store.checkpoints.lock().unwrap().clone();
-    assert_eq!(checkpoints.len(), 6, "one per top-level state and the end");
+    // B (Task) and D (Parallel) entered, and the end: entering A (Pass),
+    // C (Choice) and E (Succeed) goes with the next save.
+    assert_eq!(
+        checkpoints.len(),
+        3,
+        "one per top-level state with effects, and the end"
+    );
     let mut next = 1;
     for c in &checkpoints {
         assert!(c.head.history.is_empty(), "the head carries no history");
@@ -81,8 +88,19 @@ async fn the_checkpoints_carry_each_event_once_and_together_are_the_history() {
     let last = checkpoints.last().unwrap();
     assert_eq!(last.head.status, ExecutionStatus::Succeeded);
     assert_eq!(last.head.position, None);
+    let first: Vec<_> = checkpoints[0].events.iter().map(|e| e.event_type).collect();
     assert_eq!(
-        checkpoints[1]
+        first,
+        [
+            EventType::ExecutionStarted,
+            EventType::PassStateEntered,
+            EventType::PassStateExited,
+            EventType::TaskStateEntered
+        ],
+        "entering the Pass state is saved with the Task's entry"
+    );
+    assert_eq!(
+        checkpoints[0]
             .head
             .position
             .as_ref()
@@ -99,10 +117,10 @@ async fn the_checkpoints_carry_each_event_once_and_together_are_the_history() {
 
 #[tokio::test]
 async fn the_events_of_a_refused_save_come_again_in_the_next() {
-    // The second save (entering B) is refused: the execution fails there,
+    // The first save (entering B) is refused: the execution fails there,
     // and its last save holds every event not saved before.
     let store = Arc::new(Recorder {
-        refuse: vec![2],
+        refuse: vec![1],
         ..Recorder::default()
     });
     let engine = Engine::new(Arc::new(Echo), Arc::new(ManualClock::default()));
@@ -114,7 +132,7 @@ async fn the_events_of_a_refused_save_come_again_in_the_next() {
     assert_eq!(out.status, ExecutionStatus::Failed);
     assert_eq!(out.error.as_deref(), Some("States.Runtime"));
     let checkpoints = store.checkpoints.lock().unwrap().clone();
-    assert_eq!(checkpoints.len(), 2);
+    assert_eq!(checkpoints.len(), 1, "the end's");
     let appended: Vec<_> = checkpoints.iter().flat_map(|c| c.events.clone()).collect();
     assert_eq!(appended, out.history, "nothing lost, nothing twice");
 }
@@ -126,8 +144,8 @@ async fn a_resumed_execution_sends_only_the_events_after_its_snapshot() {
     let m = StateMachine::parse(CHAIN).unwrap();
     let first = StartExecution::new("c-3", json!({"go": true})).with_persistence(store.clone());
     let done = engine.run(&m, first).unwrap().await;
-    // The snapshot of the second save (B entered), as a host would rebuild it.
-    let saved = store.checkpoints.lock().unwrap()[..2].to_vec();
+    // The snapshot of the first save (B entered), as a host would rebuild it.
+    let saved = store.checkpoints.lock().unwrap()[..1].to_vec();
     let snapshot = saved
         .iter()
         .fold(None, |whole, c| Some(c.applied_to(whole)))

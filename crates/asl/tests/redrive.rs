@@ -142,3 +142,36 @@ async fn a_succeeded_execution_is_not_redriven() {
         NotRedrivable::Succeeded
     );
 }
+
+#[tokio::test]
+async fn an_execution_failing_in_a_choice_stops_at_that_choice() {
+    // Entering the Choice is not saved on its own (it only computes): the
+    // end's save still says where the execution stopped, with the input
+    // and the variables of its entry.
+    let engine = Engine::new(Arc::new(Flaky::default()), Arc::new(RealClock));
+    let machine = StateMachine::parse(
+        r#"{"QueryLanguage": "JSONata", "StartAt": "Set", "States": {
+        "Set": {"Type": "Pass", "Assign": {"k": "{% $states.input.k %}"}, "Output": {"x": 2}, "Next": "Pick"},
+        "Pick": {"Type": "Choice", "Choices": [{"Condition": "{% $states.input.x = 1 %}", "Next": "Done"}]},
+        "Done": {"Type": "Succeed"}}}"#,
+    )
+    .unwrap();
+    let store = Arc::new(Store::default());
+    let start = StartExecution::new("c", json!({"k": "v"})).with_persistence(store.clone());
+    let outcome = engine.start(&machine, start).unwrap().outcome().await;
+    assert_eq!(outcome.status, ExecutionStatus::Failed);
+    assert_eq!(outcome.error.as_deref(), Some("States.NoChoiceMatched"));
+
+    let failed = store.0.lock().unwrap().clone().unwrap();
+    assert_eq!(failed.history, outcome.history, "every event saved");
+    let at = failed.stopped_at.clone().unwrap();
+    assert_eq!(at.state_name, "Pick");
+    assert_eq!(at.input, json!({"x": 2}));
+    assert_eq!(at.variables.get("k"), Some(&json!("v")));
+    let (snapshot, events) = failed.redriven(chrono::Utc::now(), 1).unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.event_type).collect::<Vec<_>>(),
+        [EventType::ExecutionRedriven, EventType::ChoiceStateEntered]
+    );
+    assert_eq!(snapshot.status, ExecutionStatus::Running);
+}

@@ -311,6 +311,15 @@ impl Run {
         self.save(p.as_ref(), &saving.checkpoint).await
     }
 
+    /// Where the top lane stands now, kept without a save: the next save
+    /// (or the end) carries its events. An execution that ends here still
+    /// ends at this position (a redrive continues from it).
+    fn remember(&self, lane: &Lane, position: impl FnOnce() -> Position) {
+        if self.persistence.is_some() && lane.top {
+            *lock(&self.last_position) = Some(position());
+        }
+    }
+
     /// Run the whole execution to its end.
     pub(crate) async fn execute(self: Arc<Self>) -> ExecutionOutcome {
         let stop = &self.stop;
@@ -519,13 +528,20 @@ impl Run {
     ) -> Result<(DateTime<Utc>, u64), Failure> {
         let entered = self.now();
         let entered_id = self.state_entered(lane, here.state, here.input);
-        self.persist(lane, || {
+        let position = || {
             let mut p = here.position(&[], 0, Phase::Entered);
             p.entered_time = entered;
             p.entered_event_id = entered_id;
             p
-        })
-        .await?;
+        };
+        // A state that only computes has nothing to protect: a restart
+        // before the next save runs it again from the last one, with the
+        // same input and variables, to the same result.
+        if here.state.kind.only_computes() {
+            self.remember(lane, position);
+        } else {
+            self.persist(lane, position).await?;
+        }
         Ok((entered, entered_id))
     }
 
