@@ -155,7 +155,9 @@ impl Writer {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return Some(job),
         };
-        batch(&conn, &mut VecDeque::from([job]));
+        let answers = batch(&conn, &mut VecDeque::from([job]));
+        drop(conn);
+        answers.send();
         None
     }
 
@@ -222,17 +224,36 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: 
         }
         // Writes reach the thread when they could not run right away:
         // others write concurrently, so they share its commits from now on.
+        // A write that had no company (alone in its batch, none arrived
+        // meanwhile) was a chance overlap, as when one client's next order
+        // starts while the last one's execution saves its end: the writes
+        // after it commit on their callers' threads again.
+        let alone = waiting.len() == 1;
         shared.quiet.store(false, Ordering::Relaxed);
         let conn = lock(&shared.conn);
-        batch(&conn, &mut waiting);
+        let answers = batch(&conn, &mut waiting);
+        let mut answers = Some(answers);
         if !restart.load(Ordering::Relaxed) {
             asked_at = None;
         } else {
             let at = *asked_at.get_or_insert_with(Instant::now);
             if at.elapsed() >= limits.idle_wait {
                 asked_at = None;
+                // The writes are committed: they need not wait for it.
+                if let Some(answers) = answers.take() {
+                    answers.send();
+                }
                 finish_checkpoint(&conn, restart);
             }
+        }
+        drop(conn);
+        if alone && waiting.is_empty() && shared.queued.load(Ordering::Acquire) == 0 {
+            shared.quiet.store(true, Ordering::Relaxed);
+        }
+        // Answered last: a caller's next write finds the connection free
+        // and the thread's quiet flag up to date.
+        if let Some(answers) = answers {
+            answers.send();
         }
     }
 }
@@ -357,19 +378,35 @@ fn checkpoints(
     let _ = passive();
 }
 
+/// The answers of a batch's writes, and how it ended.
+#[must_use = "the writes wait for their answers"]
+struct Answers {
+    answers: Vec<Answer>,
+    committed: Result<(), CommitFailed>,
+}
+
+impl Answers {
+    fn send(self) {
+        for answer in self.answers {
+            answer(self.committed.clone());
+        }
+    }
+}
+
 /// One transaction over the waiting writes (all of them, unless SQLite
-/// gives the transaction up midway: the rest stay waiting for the next).
+/// gives the transaction up midway: the rest stay waiting for the next);
+/// their answers, to send once the connection is let go.
 /// A write alone in its batch needs no savepoint: declined, the whole
 /// transaction is rolled back.
-fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) {
+fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) -> Answers {
     if let Err(e) = sql(conn, "BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, "cannot begin a write transaction");
         let failed = CommitFailed::from_sqlite(&e);
-        for job in waiting.drain(..) {
-            let (_, answer) = job(None);
-            answer(Err(failed.clone()));
-        }
-        return;
+        let answers = waiting.drain(..).map(|job| job(None).1).collect();
+        return Answers {
+            answers,
+            committed: Err(failed),
+        };
     }
     let alone = waiting.len() == 1;
     let mut answers: Vec<Answer> = Vec::with_capacity(waiting.len());
@@ -424,9 +461,7 @@ fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) {
             CommitFailed::from_sqlite(&e)
         }),
     };
-    for answer in answers {
-        answer(committed.clone());
-    }
+    Answers { answers, committed }
 }
 
 /// A statement without parameters or rows, prepared once.

@@ -88,3 +88,52 @@ fn checkpoint_sequence(wal: &std::path::Path) -> u32 {
     let header = std::fs::read(wal).unwrap();
     u32::from_be_bytes(header[12..16].try_into().unwrap())
 }
+
+/// The name of the thread a write ran on, after holding the connection
+/// for `hold`.
+async fn ran_on(store: &SqliteStore, hold: Duration) -> String {
+    store
+        .write("test.where", move |_| {
+            std::thread::sleep(hold);
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            Ok((name, true))
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_chance_overlap_lone_writes_commit_on_their_callers_thread_again() {
+    const WRITER: &str = "sqlite-writer";
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("saga.db")).unwrap();
+    assert_ne!(
+        ran_on(&store, Duration::ZERO).await,
+        WRITER,
+        "alone: on the caller's thread"
+    );
+    // A second write while the first holds the connection goes to the
+    // writer thread (as when one client's next order starts while its
+    // last execution saves its end).
+    let slow = tokio::spawn({
+        let store = store.clone();
+        async move { ran_on(&store, Duration::from_millis(100)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(ran_on(&store, Duration::ZERO).await, WRITER);
+    assert_ne!(slow.await.unwrap(), WRITER);
+    // One write at a time again, right after (well within the 0.5 ms the
+    // writer waits before it counts as quiet): on the caller's thread,
+    // once the writer has seen that it had no company (the first may
+    // still race its answer).
+    let mut on_writer = 0;
+    for _ in 0..20 {
+        if ran_on(&store, Duration::ZERO).await == WRITER {
+            on_writer += 1;
+        }
+    }
+    assert!(
+        on_writer <= 2,
+        "{on_writer} of 20 lone writes sent to the writer thread"
+    );
+}
