@@ -29,7 +29,9 @@
 //!   virtual-time runs ([`ManualClock::run`] auto-advances).
 //! - [`Persistence`] (optional, per execution): receives a [`Checkpoint`]
 //!   (the events since the last save and the small current position)
-//!   before every top-level state does its work; [`Engine::resume`]
+//!   before every top-level state with effects or waits (`Task`, `Wait`,
+//!   `Parallel`, `Map`) does its work, and at the end; entering a state
+//!   that only computes goes with the next save; [`Engine::resume`]
 //!   continues from the last position and the history saved up to it.
 //! - [`Observer`] (optional, per engine): every [`HistoryEvent`] and every
 //!   [`StateTransition`].

@@ -73,7 +73,8 @@ pub(crate) struct Writer {
 }
 
 /// How long the writer thread has had nothing to do before a write may
-/// commit on its caller's thread again ([`Writer::write_here`]).
+/// commit on its caller's thread again ([`Writer::write_here`]); sooner
+/// when the thread's last batch held one write and none came meanwhile.
 const QUIET_AFTER: Duration = Duration::from_micros(500);
 
 /// What the writer thread shares with the callers of [`Writer::write`].
