@@ -85,8 +85,9 @@ struct Shared {
     conn: Mutex<Connection>,
     /// Writes sent to the thread and not taken into a batch yet.
     queued: AtomicUsize,
-    /// The thread has had no write for [`QUIET_AFTER`]: nobody writes
-    /// concurrently, no batch is there to join.
+    /// Nobody writes concurrently, no batch is there to join: the thread
+    /// has had no write for [`QUIET_AFTER`], or its last batch held one
+    /// write and none arrived while it ran.
     quiet: AtomicBool,
 }
 
@@ -232,8 +233,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: 
         let alone = waiting.len() == 1;
         shared.quiet.store(false, Ordering::Relaxed);
         let conn = lock(&shared.conn);
-        let answers = batch(&conn, &mut waiting);
-        let mut answers = Some(answers);
+        let mut answers = Some(batch(&conn, &mut waiting));
         if !restart.load(Ordering::Relaxed) {
             asked_at = None;
         } else {

@@ -120,20 +120,16 @@ async fn killed_while_waiting() -> Killed {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_execution_continues_after_kill_9() {
-    let Killed {
-        _tmp,
-        data,
-        port,
-        arn,
-    } = killed_while_waiting().await;
+    let killed = killed_while_waiting().await;
+    let (data, port, arn) = (&killed.data, killed.port, &killed.arn);
 
-    let _second = serve(&data, port).await;
+    let _second = serve(data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
     let start = Instant::now();
     let d = loop {
         let d = sfn
             .describe_execution()
-            .execution_arn(&arn)
+            .execution_arn(arn)
             .send()
             .await
             .unwrap();
@@ -147,7 +143,7 @@ async fn a_running_execution_continues_after_kill_9() {
     assert_eq!(d.output.as_deref(), Some(r#"{"k":1}"#));
     let events = sfn
         .get_execution_history()
-        .execution_arn(&arn)
+        .execution_arn(arn)
         .send()
         .await
         .unwrap()
@@ -172,24 +168,20 @@ async fn a_running_execution_continues_after_kill_9() {
 /// had finished before that run started, so the second run finished it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_execution_continues_when_restarted_with_the_api_off() {
-    let Killed {
-        _tmp,
-        data,
-        port,
-        arn,
-    } = killed_while_waiting().await;
+    let killed = killed_while_waiting().await;
+    let (data, port, arn) = (&killed.data, killed.port, &killed.arn);
 
-    let mut second = serve(&data, 0).await;
+    let mut second = serve(data, 0).await;
     // The wait (2 s from its start, before the kill) is over well before.
     tokio::time::sleep(Duration::from_secs(5)).await;
     second.kill().await.unwrap();
 
     let third_started = std::time::SystemTime::now();
-    let _third = serve(&data, port).await;
+    let _third = serve(data, port).await;
     let sfn = client(&format!("http://127.0.0.1:{port}"));
     let d = sfn
         .describe_execution()
-        .execution_arn(&arn)
+        .execution_arn(arn)
         .send()
         .await
         .unwrap();
