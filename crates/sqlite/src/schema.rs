@@ -11,19 +11,28 @@
 //!   for the order saga's), `test_case` (the MockConfigFile test case they
 //!   run) and `redrive` (how often and when they were redriven, and the
 //!   recent `clientToken`s, as JSON).
+//! - 3: `execution_events` is numbered in the order its rows were written
+//!   (`seq`, the rowid) and found by execution through a unique index,
+//!   instead of being kept in (execution, event id) order (a `WITHOUT
+//!   ROWID` table): the events of concurrent executions are appended to
+//!   the table's last page, where before each execution's went to its own
+//!   place in the table, splitting a page there about once per save. At
+//!   concurrency 32 that is a third fewer pages written to the WAL per
+//!   order.
 //!
-//! Opening a layout-0 database migrates it in one transaction (every
-//! `history` array moved into `execution_events`); a layout newer than
+//! Opening an older database migrates it in one transaction (layout 0:
+//! every `history` array moved into `execution_events`; 1 and 2: the
+//! events copied into the layout-3 table); a layout newer than
 //! [`LAYOUT_VERSION`] is refused with [`OpenError::Newer`].
 
 use std::path::Path;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 use crate::OpenError;
 
 /// The layout this code writes.
-pub const LAYOUT_VERSION: i64 = 2;
+pub const LAYOUT_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS products (
@@ -71,15 +80,37 @@ CREATE TABLE IF NOT EXISTS executions (
     updated_at_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
--- Its history, append-only: one row per event, written in the transaction
--- that moves the head past it.
+";
+
+/// An execution's history, append-only: one row per event, written in the
+/// transaction that moves the head past it; numbered in the order written
+/// (layout 3). Its index is created after a layout-1 or -2 table is
+/// migrated ([`EVENTS_INDEX`]).
+const EVENTS: &str = "
 CREATE TABLE IF NOT EXISTS execution_events (
+    seq INTEGER PRIMARY KEY,
     execution TEXT NOT NULL,
     event_id INTEGER NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (execution, event_id)
-) WITHOUT ROWID;
-";
+    doc TEXT NOT NULL
+);";
+
+/// Each event once; an execution's events in order.
+const EVENTS_INDEX: &str = "
+CREATE UNIQUE INDEX IF NOT EXISTS execution_events_by_id ON execution_events (execution, event_id);";
+
+/// Layouts 1 and 2 kept the events in a `WITHOUT ROWID` table keyed by
+/// (execution, event id); copied in that order.
+const MIGRATE_EVENTS_TABLE: &str = "
+ALTER TABLE execution_events RENAME TO execution_events_2;
+CREATE TABLE execution_events (
+    seq INTEGER PRIMARY KEY,
+    execution TEXT NOT NULL,
+    event_id INTEGER NOT NULL,
+    doc TEXT NOT NULL
+);
+INSERT INTO execution_events (execution, event_id, doc)
+    SELECT execution, event_id, doc FROM execution_events_2 ORDER BY execution, event_id;
+DROP TABLE execution_events_2;";
 
 /// Layout 0 → 1: each snapshot's `history` array becomes rows, then
 /// leaves the snapshot.
@@ -123,6 +154,27 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
     tx.execute_batch(SCHEMA).map_err(err)?;
     tx.execute_batch(crate::state_machines::SCHEMA)
         .map_err(err)?;
+    let events_table: Option<bool> = tx
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM pragma_table_info('execution_events') WHERE name = 'seq')
+             FROM sqlite_schema WHERE type = 'table' AND name = 'execution_events'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    match events_table {
+        None => tx.execute_batch(EVENTS).map_err(err)?,
+        Some(true) => {}
+        Some(false) => {
+            tx.execute_batch(MIGRATE_EVENTS_TABLE).map_err(err)?;
+            let events: i64 = tx
+                .query_row("SELECT count(*) FROM execution_events", [], |r| r.get(0))
+                .map_err(err)?;
+            tracing::info!(path = %path.display(), events, "copied the execution events into layout 3's table");
+        }
+    }
+    tx.execute_batch(EVENTS_INDEX).map_err(err)?;
     if found < 1 {
         let events = tx.execute(MIGRATE_EVENTS, []).map_err(err)?;
         let executions = tx.execute(MIGRATE_HEADS, []).map_err(err)?;

@@ -343,6 +343,76 @@ async fn a_layout_1_database_gains_the_api_columns() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, crate::LAYOUT_VERSION);
     SqliteStore::open(&path).expect("opened again: migrated once");
+}
+
+/// A layout-2 database: its events in the `WITHOUT ROWID` table, the
+/// executions' rows as layout 2 wrote them.
+fn layout_2(path: &std::path::Path) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(
+        "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
+             created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
+             machine TEXT NOT NULL DEFAULT '', test_case TEXT, redrive TEXT);
+         CREATE TABLE execution_events (execution TEXT NOT NULL, event_id INTEGER NOT NULL,
+             doc TEXT NOT NULL, PRIMARY KEY (execution, event_id)) WITHOUT ROWID;
+         INSERT INTO executions VALUES ('b', 'RUNNING', '{\"next\":4}', 1, 2, '', NULL, NULL);
+         INSERT INTO executions VALUES ('a', 'SUCCEEDED', '{}', 1, 2, '', NULL, NULL);
+         INSERT INTO execution_events VALUES ('b', 2, '{\"id\":2}'), ('a', 1, '{\"id\":1}'),
+             ('b', 1, '{\"id\":1}'), ('b', 3, '{\"id\":3}');
+         PRAGMA user_version = 2;",
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_layout_2_database_keeps_its_events_in_the_layout_3_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    layout_2(&path);
+
+    let store = SqliteStore::open(&path).unwrap();
+
+    assert_eq!(ids(&store.all_events("b").await.unwrap()), [1, 2, 3]);
+    assert_eq!(ids(&store.all_events("a").await.unwrap()), [1]);
+    assert_eq!(
+        ids(&store.events("b", None, 2, true).await.unwrap()),
+        [3, 2],
+        "paged backwards as before"
+    );
+    let again = store
+        .append_execution("b", "RUNNING", "{}".into(), vec![event(4), event(3)], 3)
+        .await;
+    assert!(again.is_err(), "event 3 is stored already");
+    assert_eq!(
+        store.execution("b").await.unwrap().unwrap().state,
+        "{\"next\":4}",
+        "a refused save changes nothing"
+    );
+    store
+        .append_execution("b", "SUCCEEDED", "{}".into(), vec![event(4)], 3)
+        .await
+        .unwrap();
+    assert_eq!(ids(&store.all_events("b").await.unwrap()), [1, 2, 3, 4]);
+    drop(store);
+    let c = Connection::open(&path).unwrap();
+    let (version, seq): (i64, bool) = (
+        c.pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap(),
+        c.query_row(
+            "SELECT count(*) FROM pragma_table_info('execution_events') WHERE name = 'seq'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap(),
+    );
+    assert_eq!((version, seq), (3, true));
+    drop(c);
+    let reopened = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        ids(&reopened.all_events("b").await.unwrap()),
+        [1, 2, 3, 4],
+        "migrated once"
+    );
 }
