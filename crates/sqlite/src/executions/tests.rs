@@ -10,6 +10,14 @@ fn store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// A database file written by `setup` (an older layout), not opened yet.
+fn old_database(setup: impl FnOnce(&Connection)) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    setup(&Connection::open(&path).unwrap());
+    (dir, path)
+}
+
 fn event(id: u64) -> EventRow {
     EventRow {
         id,
@@ -129,8 +137,7 @@ async fn concurrent_saves_of_many_executions_are_all_committed() {
 
 /// A database as the previous layout (0) left it: the whole snapshot,
 /// history included, in `state`.
-fn layout_0(path: &std::path::Path) {
-    let c = Connection::open(path).unwrap();
+fn layout_0(c: &Connection) {
     c.execute_batch(
         "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
              created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL);
@@ -144,9 +151,7 @@ fn layout_0(path: &std::path::Path) {
 
 #[tokio::test]
 async fn an_older_layout_is_migrated_on_open() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("saga.db");
-    layout_0(&path);
+    let (_dir, path) = old_database(layout_0);
 
     let store = SqliteStore::open(&path).unwrap();
 
@@ -181,12 +186,7 @@ async fn an_older_layout_is_migrated_on_open() {
 
 #[test]
 fn a_newer_layout_is_refused_with_a_clear_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("saga.db");
-    Connection::open(&path)
-        .unwrap()
-        .pragma_update(None, "user_version", 7)
-        .unwrap();
+    let (_dir, path) = old_database(|c| c.pragma_update(None, "user_version", 7).unwrap());
 
     let err = SqliteStore::open(&path).unwrap_err();
 
@@ -316,10 +316,7 @@ async fn a_redrive_is_stored_once_from_the_status_it_was_read_with() {
 
 #[tokio::test]
 async fn a_layout_1_database_gains_the_api_columns() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("saga.db");
-    {
-        let c = Connection::open(&path).unwrap();
+    let (_dir, path) = old_database(|c| {
         c.execute_batch(
             "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
                  created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL);
@@ -327,7 +324,7 @@ async fn a_layout_1_database_gains_the_api_columns() {
              PRAGMA user_version = 1;",
         )
         .unwrap();
-    }
+    });
 
     let store = SqliteStore::open(&path).unwrap();
 
@@ -349,8 +346,7 @@ async fn a_layout_1_database_gains_the_api_columns() {
 
 /// A layout-2 database: its events in the `WITHOUT ROWID` table, the
 /// executions' rows as layout 2 wrote them.
-fn layout_2(path: &std::path::Path) {
-    let c = Connection::open(path).unwrap();
+fn layout_2(c: &Connection) {
     c.execute_batch(
         "CREATE TABLE executions (name TEXT PRIMARY KEY, status TEXT NOT NULL, state TEXT NOT NULL,
              created_at_ms INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
@@ -368,9 +364,7 @@ fn layout_2(path: &std::path::Path) {
 
 #[tokio::test]
 async fn a_layout_2_database_keeps_its_events_in_the_layout_3_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("saga.db");
-    layout_2(&path);
+    let (_dir, path) = old_database(layout_2);
 
     let store = SqliteStore::open(&path).unwrap();
 
