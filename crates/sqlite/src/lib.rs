@@ -111,14 +111,14 @@ fn from_json<T: serde::de::DeserializeOwned>(
     serde_json::from_str(text).map_err(|e| StoreError::corrupt(operation, e))
 }
 
+/// Bytes the WAL file is cut back to when it starts over.
+const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// A connection with the store's settings: WAL, `synchronous = NORMAL`,
 /// a WAL file cut back to 64 MiB when it starts over (the checkpoint thread
 /// restarts it, see writer.rs), a busy timeout (another process may hold
 /// the write lock for a moment) and room for every statement of the hot
 /// path.
-/// Bytes the WAL file is cut back to when it starts over.
-const JOURNAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
-
 fn connect(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
