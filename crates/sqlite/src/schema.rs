@@ -99,18 +99,12 @@ const EVENTS_INDEX: &str = "
 CREATE UNIQUE INDEX IF NOT EXISTS execution_events_by_id ON execution_events (execution, event_id);";
 
 /// Layouts 1 and 2 kept the events in a `WITHOUT ROWID` table keyed by
-/// (execution, event id); copied in that order.
-const MIGRATE_EVENTS_TABLE: &str = "
-ALTER TABLE execution_events RENAME TO execution_events_2;
-CREATE TABLE execution_events (
-    seq INTEGER PRIMARY KEY,
-    execution TEXT NOT NULL,
-    event_id INTEGER NOT NULL,
-    doc TEXT NOT NULL
-);
+/// (execution, event id): moved aside, then copied in that order into the
+/// table [`EVENTS`] creates.
+const SET_ASIDE_EVENTS: &str = "ALTER TABLE execution_events RENAME TO execution_events_2";
+const COPY_EVENTS: &str = "
 INSERT INTO execution_events (execution, event_id, doc)
-    SELECT execution, event_id, doc FROM execution_events_2 ORDER BY execution, event_id;
-DROP TABLE execution_events_2;";
+    SELECT execution, event_id, doc FROM execution_events_2 ORDER BY execution, event_id";
 
 /// Layout 0 → 1: each snapshot's `history` array becomes rows, then
 /// leaves the snapshot.
@@ -163,16 +157,16 @@ pub(crate) fn prepare(conn: &mut Connection, path: &Path) -> Result<(), OpenErro
         )
         .optional()
         .map_err(err)?;
-    match events_table {
-        None => tx.execute_batch(EVENTS).map_err(err)?,
-        Some(true) => {}
-        Some(false) => {
-            tx.execute_batch(MIGRATE_EVENTS_TABLE).map_err(err)?;
-            let events: i64 = tx
-                .query_row("SELECT count(*) FROM execution_events", [], |r| r.get(0))
-                .map_err(err)?;
-            tracing::info!(path = %path.display(), events, "copied the execution events into layout 3's table");
-        }
+    let older_table = events_table == Some(false);
+    if older_table {
+        tx.execute_batch(SET_ASIDE_EVENTS).map_err(err)?;
+    }
+    tx.execute_batch(EVENTS).map_err(err)?;
+    if older_table {
+        let events = tx.execute(COPY_EVENTS, []).map_err(err)?;
+        tx.execute_batch("DROP TABLE execution_events_2")
+            .map_err(err)?;
+        tracing::info!(path = %path.display(), events, "copied the execution events into layout 3's table");
     }
     tx.execute_batch(EVENTS_INDEX).map_err(err)?;
     if found < 1 {
