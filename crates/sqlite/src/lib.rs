@@ -17,6 +17,15 @@
 //! answered only after that commit. Reads use their own connection and see
 //! what is committed.
 //!
+//! A [`SqliteStore::deferring`] handle is for the writes nobody outside the
+//! process has seen yet (the steps of an execution): its writes are
+//! answered before they are committed and committed with the next write
+//! that waits for its commit (within a few milliseconds at the latest), and
+//! its reads see them. Whoever acknowledges something outside (an HTTP
+//! answer, a message) first writes through a committing handle or calls
+//! [`SqliteStore::flush`]. See [`writer`] for what a crash or a failed
+//! commit does to them.
+//!
 //! Durability: WAL with `synchronous = NORMAL`. An acknowledged write is in
 //! the WAL file, written (not fsynced) before the answer: a killed process
 //! (`kill -9`, a panic, an OOM kill) loses nothing acknowledged, since the
@@ -46,7 +55,7 @@ pub use executions::{EventRow, ExecutionMeta, ExecutionRow, ExecutionSummary};
 pub use schema::LAYOUT_VERSION;
 pub use state_machines::StateMachineRow;
 
-use writer::{WalLimits, Writer};
+use writer::{Ack, Hook, WalLimits, Writer};
 
 /// The database could not be opened or prepared.
 #[derive(Debug, thiserror::Error)]
@@ -78,12 +87,15 @@ pub struct SqliteStore {
     /// Who waits for which order to change ([`SqliteStore::order_changes`]).
     watch: Arc<watch::OrderWatch>,
     path: PathBuf,
+    /// How this handle's writes are acknowledged ([`SqliteStore::deferring`]).
+    ack: Ack,
 }
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
+            .field("ack", &self.ack)
             .finish()
     }
 }
@@ -134,12 +146,17 @@ impl SqliteStore {
     /// Open (creating if needed) the database at `path`, migrating an older
     /// layout ([`schema`]); a layout newer than this code is refused.
     pub fn open(path: &Path) -> Result<Self, OpenError> {
-        Self::open_with(path, WalLimits::default())
+        Self::open_with(path, WalLimits::default(), writer::lost_deferred_writes)
     }
 
     /// [`SqliteStore::open`] with other limits of the WAL (tests: a WAL
-    /// that starts over after a few pages).
-    pub(crate) fn open_with(path: &Path, wal: WalLimits) -> Result<Self, OpenError> {
+    /// that starts over after a few pages) and what a failed commit of
+    /// answered deferred writes does (tests: count it instead of stopping).
+    pub(crate) fn open_with(
+        path: &Path,
+        wal: WalLimits,
+        lost: fn(&str),
+    ) -> Result<Self, OpenError> {
         let err = |source| OpenError::Sqlite {
             path: path.to_owned(),
             source,
@@ -149,7 +166,7 @@ impl SqliteStore {
         let reader = connect(path).map_err(err)?;
         let checkpointer = connect(path).map_err(err)?;
         let writer =
-            Writer::spawn(conn, checkpointer, wal).map_err(|source| OpenError::Thread {
+            Writer::spawn(conn, checkpointer, wal, lost).map_err(|source| OpenError::Thread {
                 path: path.to_owned(),
                 source,
             })?;
@@ -158,11 +175,46 @@ impl SqliteStore {
             writer,
             watch: Arc::default(),
             path: path.to_owned(),
+            ack: Ack::Committed,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A handle on the same database for writes nobody outside the process
+    /// has seen yet (an execution's steps): each is answered as soon as it
+    /// ran, before it is committed; it is committed with the next write of
+    /// a committing handle, by [`SqliteStore::flush`], or within
+    /// [`writer::DEFERRED_AT_MOST`]. Its reads see those writes. A crash
+    /// before the commit loses them together with every later write (they
+    /// run in order), as if the process had stopped before them. Whoever
+    /// shows something outside first flushes or writes through a
+    /// committing handle.
+    #[must_use]
+    pub fn deferring(&self) -> Self {
+        Self {
+            ack: Ack::Deferred,
+            ..self.clone()
+        }
+    }
+
+    /// A handle on the same database whose writes are answered once
+    /// committed (what [`SqliteStore::open`] returns).
+    #[must_use]
+    pub fn committing(&self) -> Self {
+        Self {
+            ack: Ack::Committed,
+            ..self.clone()
+        }
+    }
+
+    /// Wait until every write answered so far (deferred ones included) is
+    /// committed: before something is shown outside the process. At once
+    /// when there is nothing to commit.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush("store.flush").await
     }
 
     /// Notified each time a change of order `id` (its status, history,
@@ -176,36 +228,75 @@ impl SqliteStore {
     /// Run the point read `f` (a lookup by key: tens of microseconds) on
     /// the reading connection, right here: a hop to a blocking thread
     /// would cost more than the read. In WAL mode a reader never waits for
-    /// the writer.
+    /// the writer. A deferring handle reads on the writing connection while
+    /// deferred writes are uncommitted, to see them.
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if self.sees_uncommitted() {
+            return self.writer.read_uncommitted(f);
+        }
         f(&lock(&self.reader))
     }
 
+    /// This handle's reads are to see deferred writes, and some are
+    /// uncommitted.
+    fn sees_uncommitted(&self) -> bool {
+        self.ack == Ack::Deferred && self.writer.has_uncommitted()
+    }
+
     /// Run the read `f` that may scan many rows on the reading connection,
-    /// off the async runtime.
+    /// off the async runtime (a deferring handle: as [`SqliteStore::read`]).
     async fn run<T: Send + 'static>(
         &self,
         operation: &'static str,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = self.reader.clone();
-        tokio::task::spawn_blocking(move || f(&mut lock(&conn)))
-            .await
-            .map_err(|e| StoreError::permanent(operation, e))?
+        let (conn, writer) = (self.reader.clone(), self.writer.clone());
+        let uncommitted = self.sees_uncommitted();
+        tokio::task::spawn_blocking(move || {
+            if uncommitted {
+                writer.read_uncommitted(f)
+            } else {
+                f(&lock(&conn))
+            }
+        })
+        .await
+        .map_err(|e| StoreError::permanent(operation, e))?
     }
 
     /// Run the write `f` in the next group commit: kept when it returns
     /// `Ok((value, true))`, rolled back (alone) otherwise; answered once
-    /// committed.
+    /// committed (a deferring handle: once it ran).
     async fn write<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.writer.write(operation, f).await
+        self.writer.write_with(operation, self.ack, None, f).await
+    }
+
+    /// [`SqliteStore::write`], then `after` once the write is committed or
+    /// refused (for a deferred write: once its transaction has ended).
+    async fn write_then<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
+        after: Hook,
+    ) -> Result<T, StoreError> {
+        match self.ack {
+            Ack::Committed => {
+                let outcome = self.writer.write(operation, f).await;
+                after();
+                outcome
+            }
+            Ack::Deferred => {
+                self.writer
+                    .write_with(operation, Ack::Deferred, Some(after), f)
+                    .await
+            }
+        }
     }
 }
 

@@ -229,8 +229,11 @@ impl SqliteStore {
         let (id, lines, update) = (id.to_string(), lines.to_vec(), update.clone());
         let watch = self.watch.clone();
         let changed = id.clone();
-        let outcome = self
-            .write(op, move |tx| {
+        // Committed or refused: either way whoever waits may look again.
+        let after = Box::new(move || watch.changed(&changed));
+        self.write_then(
+            op,
+            move |tx| {
                 let order = match checked_order(tx, op, &id, &update)? {
                     Ok(order) => order,
                     Err(refused) => return Ok((refused.into(), false)),
@@ -240,11 +243,10 @@ impl SqliteStore {
                 }
                 let order = apply(tx, op, order, &update)?;
                 Ok((applied(order), true))
-            })
-            .await;
-        // Committed or refused: either way whoever waits may look again.
-        watch.changed(&changed);
-        outcome
+            },
+            after,
+        )
+        .await
     }
 }
 

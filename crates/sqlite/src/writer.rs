@@ -8,6 +8,23 @@
 //! never acts on something a crash could take back; many executions share
 //! the cost of a commit.
 //!
+//! A write may instead be *deferred* ([`Ack::Deferred`]): answered as soon
+//! as it ran, its transaction left open for the writes after it and
+//! committed with the next write that waits for its commit, or after
+//! [`DEFERRED_AT_MOST`] at the latest. It is for a write nobody outside the
+//! process can have seen yet (a step's change of its order, the save of the
+//! execution after it): crash before the commit and it is lost together
+//! with everything that ran after it (the writes run in the order they
+//! came), exactly as if the process had died before it ran. Whoever
+//! acknowledges something outside first waits for a commit
+//! ([`Writer::flush`], or a write of its own that is not deferred). Reads
+//! that must see such writes run on the writing connection while its
+//! transaction is open ([`Writer::read_uncommitted`]). When the commit of a
+//! transaction holding answered deferred writes fails, their callers have
+//! gone on as if they had been kept: the process is stopped
+//! ([`lost_deferred_writes`]), so that the next start resumes from what
+//! was committed.
+//!
 //! A write whose closure fails or declines (`Ok((_, false))`) is rolled back
 //! to its savepoint; the others of its batch are unaffected. When SQLite
 //! itself gives up the whole transaction (it is no longer open after a
@@ -32,10 +49,57 @@ const MAX_BATCH: usize = 256;
 /// if the batch committed, else with the error.
 type Answer = Box<dyn FnOnce(Result<(), CommitFailed>) + Send>;
 
-/// A write: runs on the writing connection inside its savepoint (`None`:
-/// not run, the batch failed before it), returns whether to keep it and how
-/// to answer once the batch has committed.
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>;
+/// What a write does: runs on the writing connection inside its savepoint
+/// (`None`: not run, the batch failed before it), returns whether to keep
+/// it and how to answer once the batch has committed.
+type Run = Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>;
+
+/// Run once the transaction a write ran in has ended, committed or not.
+pub(crate) type Hook = Box<dyn FnOnce() + Send>;
+
+/// When a write's caller is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ack {
+    /// Once the write is committed.
+    Committed,
+    /// Once the write ran; it is committed with a later write (see the
+    /// module's documentation).
+    Deferred,
+}
+
+/// A write and how it is acknowledged.
+struct Job {
+    run: Run,
+    ack: Ack,
+    after: Option<Hook>,
+}
+
+/// What the writer thread is sent.
+enum Msg {
+    Write(Job),
+    /// A caller's thread left a transaction open with deferred writes: it
+    /// is to be committed within [`DEFERRED_AT_MOST`].
+    Opened,
+}
+
+/// How long deferred writes stay uncommitted at most, when no write that
+/// waits for its commit comes meanwhile (e.g. an execution waiting between
+/// two retries of a step).
+pub(crate) const DEFERRED_AT_MOST: Duration = Duration::from_millis(5);
+
+/// The writing connection and its open transaction, if deferred writes
+/// left one.
+pub(crate) struct Conn {
+    pub(crate) conn: Connection,
+    open: Option<Open>,
+}
+
+/// A transaction holding deferred writes, answered but not committed.
+struct Open {
+    since: Instant,
+    /// The hooks of its writes, run when it ends.
+    hooks: Vec<Hook>,
+}
 
 /// The batch's transaction could not be committed (or was given up by
 /// SQLite); nothing of it was written.
@@ -66,10 +130,16 @@ impl CommitFailed {
 
 /// The sending side of the writer thread (the thread ends when every clone
 /// is dropped, after the writes already sent).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Writer {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Msg>,
     shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
 }
 
 /// How long the writer thread has had nothing to do before a write may
@@ -78,11 +148,15 @@ pub(crate) struct Writer {
 const QUIET_AFTER: Duration = Duration::from_micros(500);
 
 /// What the writer thread shares with the callers of [`Writer::write`].
-#[derive(Debug)]
 struct Shared {
     /// The writing connection: the thread's, and a caller's that finds it
     /// free while nothing waits ([`Writer::write_here`]).
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
+    /// The connection holds an open transaction with answered deferred
+    /// writes (set and cleared under `conn`'s lock, before the answers).
+    uncommitted: AtomicBool,
+    /// What a failed commit of answered deferred writes does.
+    lost: fn(&str),
     /// Writes sent to the thread and not taken into a batch yet.
     queued: AtomicUsize,
     /// Nobody writes concurrently, no batch is there to join: the thread
@@ -91,8 +165,20 @@ struct Shared {
     quiet: AtomicBool,
 }
 
-fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+fn lock(conn: &Mutex<Conn>) -> MutexGuard<'_, Conn> {
     conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The default of [`Shared::lost`]: deferred writes whose callers went on
+/// were not committed, so this process's executions are ahead of the
+/// database. Stop, loudly: the next start resumes them from what was
+/// committed, as after a crash.
+pub(crate) fn lost_deferred_writes(why: &str) {
+    tracing::error!(
+        error = why,
+        "the commit of deferred writes failed after their callers went on; stopping, so that the next start resumes from the last commit"
+    );
+    std::process::abort();
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,19 +196,24 @@ impl Writer {
     /// of two fsyncs. A passive checkpoint on its own connection never
     /// blocks the writer. Only the small remainder that lets the WAL start
     /// over is checkpointed by the writer itself ([`checkpoints`]).
+    /// A failed commit of answered deferred writes calls `lost`
+    /// ([`lost_deferred_writes`] outside tests).
     pub(crate) fn spawn(
         conn: Connection,
         checkpointer: Connection,
         limits: WalLimits,
+        lost: fn(&str),
     ) -> std::io::Result<Self> {
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(std::io::Error::other)?;
-        let (jobs, rx) = mpsc::channel::<Job>();
+        let (jobs, rx) = mpsc::channel::<Msg>();
         let (running, stopped) = mpsc::channel::<()>();
         let restart = Arc::new(AtomicBool::new(false));
         let wanted = restart.clone();
         let shared = Arc::new(Shared {
-            conn: Mutex::new(conn),
+            conn: Mutex::new(Conn { conn, open: None }),
+            uncommitted: AtomicBool::new(false),
+            lost,
             queued: AtomicUsize::new(0),
             quiet: AtomicBool::new(true),
         });
@@ -152,15 +243,42 @@ impl Writer {
         if !s.quiet.load(Ordering::Relaxed) || s.queued.load(Ordering::Acquire) > 0 {
             return Some(job);
         }
-        let conn = match s.conn.try_lock() {
+        let mut conn = match s.conn.try_lock() {
             Ok(conn) => conn,
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return Some(job),
         };
-        let answers = batch(&conn, &mut VecDeque::from([job]));
+        let was_open = conn.open.is_some();
+        let answers = batch(&mut conn, &mut VecDeque::from([job]), s);
+        let opened = !was_open && conn.open.is_some();
         drop(conn);
-        answers.send();
+        if opened {
+            // The writer thread commits it in time.
+            let _ = self.jobs.send(Msg::Opened);
+        }
+        answers.send(s);
         None
+    }
+
+    /// Deferred writes are answered and not committed yet.
+    pub(crate) fn has_uncommitted(&self) -> bool {
+        self.shared.uncommitted.load(Ordering::Acquire)
+    }
+
+    /// Run the read `f` on the writing connection, where the deferred
+    /// writes not committed yet are seen (it waits for a batch under way).
+    pub(crate) fn read_uncommitted<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        f(&lock(&self.shared.conn).conn)
+    }
+
+    /// Wait until every write answered so far is committed (at once when
+    /// none is deferred).
+    pub(crate) async fn flush(&self, operation: &'static str) -> Result<(), StoreError> {
+        if !self.has_uncommitted() {
+            return Ok(());
+        }
+        self.write_with(operation, Ack::Committed, None, |_| Ok(((), true)))
+            .await
     }
 
     /// Run `f` in the next batch: kept when it returns `Ok((value, true))`,
@@ -171,8 +289,20 @@ impl Writer {
         operation: &'static str,
         f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        self.write_with(operation, Ack::Committed, None, f).await
+    }
+
+    /// [`Writer::write`], answered as `ack` says; `after` runs once the
+    /// transaction it ran in has ended (committed or not).
+    pub(crate) async fn write_with<T: Send + 'static>(
+        &self,
+        operation: &'static str,
+        ack: Ack,
+        after: Option<Hook>,
+        f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |c| {
+        let run: Run = Box::new(move |c| {
             let outcome = c.map(f);
             let keep = matches!(outcome, Some(Ok((_, true))));
             let answer: Answer = Box::new(move |committed| {
@@ -186,10 +316,11 @@ impl Writer {
             });
             (keep, answer)
         });
+        let job = Job { run, ack, after };
         if let Some(job) = self.write_here(job) {
             self.shared.queued.fetch_add(1, Ordering::Release);
             self.jobs
-                .send(job)
+                .send(Msg::Write(job))
                 .map_err(|_| StoreError::permanent(operation, WriteDropped))?;
         }
         rx.await
@@ -200,29 +331,40 @@ impl Writer {
 /// Take the waiting writes in batches. When the checkpoint thread asks
 /// for it (`restart`), checkpoint the rest of the WAL between two batches:
 /// at the first moment no write waits, or after [`WalLimits::idle_wait`]
-/// under steady load.
-fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: WalLimits) {
+/// under steady load. Deferred writes left uncommitted are committed in
+/// time ([`DEFERRED_AT_MOST`]) and before the thread ends.
+fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, restart: &AtomicBool, limits: WalLimits) {
     let mut waiting: VecDeque<Job> = VecDeque::new();
     let mut asked_at: Option<Instant> = None;
-    let take = |waiting: &mut VecDeque<Job>, job| {
-        shared.queued.fetch_sub(1, Ordering::AcqRel);
-        waiting.push_back(job);
+    let take = |waiting: &mut VecDeque<Job>, msg| {
+        if let Msg::Write(job) = msg {
+            shared.queued.fetch_sub(1, Ordering::AcqRel);
+            waiting.push_back(job);
+        }
     };
     loop {
         if waiting.is_empty() {
             let first = match rx.try_recv() {
-                Ok(job) => Some(job),
-                Err(mpsc::TryRecvError::Empty) => idle(shared, rx, restart, limits),
+                Ok(Msg::Write(job)) => Some(Msg::Write(job)),
+                Ok(Msg::Opened) | Err(mpsc::TryRecvError::Empty) => {
+                    idle(shared, rx, restart, limits).map(Msg::Write)
+                }
                 Err(mpsc::TryRecvError::Disconnected) => None,
             };
-            let Some(first) = first else { return };
+            let Some(first) = first else {
+                commit_open(shared);
+                return;
+            };
             take(&mut waiting, first);
         }
         while waiting.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(job) => take(&mut waiting, job),
+                Ok(msg) => take(&mut waiting, msg),
                 Err(_) => break,
             }
+        }
+        if waiting.is_empty() {
+            continue;
         }
         // Writes reach the thread when they could not run right away:
         // others write concurrently, so they share its commits from now on.
@@ -232,19 +374,21 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: 
         // after it commit on their callers' threads again.
         let alone = waiting.len() == 1;
         shared.quiet.store(false, Ordering::Relaxed);
-        let conn = lock(&shared.conn);
-        let mut answers = Some(batch(&conn, &mut waiting));
+        let mut conn = lock(&shared.conn);
+        let mut answers = Some(batch(&mut conn, &mut waiting, shared));
         if !restart.load(Ordering::Relaxed) {
             asked_at = None;
         } else {
             let at = *asked_at.get_or_insert_with(Instant::now);
             if at.elapsed() >= limits.idle_wait {
                 asked_at = None;
+                let open = end_open(&mut conn, shared);
                 // The writes are committed: they need not wait for it.
                 if let Some(answers) = answers.take() {
-                    answers.send();
+                    answers.send(shared);
                 }
-                finish_checkpoint(&conn, restart);
+                open.send(shared);
+                finish_checkpoint(&conn.conn, restart);
             }
         }
         drop(conn);
@@ -254,29 +398,53 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Job>, restart: &AtomicBool, limits: 
         // Answered last: a caller's next write finds the connection free
         // and the thread's quiet flag up to date.
         if let Some(answers) = answers {
-            answers.send();
+            answers.send(shared);
         }
     }
 }
 
-/// No write waits: finish the checkpoint when asked, meanwhile or before;
-/// the next write (`None`: the writer is dropped).
+/// Commit the open transaction of deferred writes, if any.
+fn commit_open(shared: &Shared) {
+    let mut conn = lock(&shared.conn);
+    let answers = end_open(&mut conn, shared);
+    drop(conn);
+    answers.send(shared);
+}
+
+/// No write waits: finish the checkpoint when asked, meanwhile or before,
+/// and commit deferred writes in time; the next write (`None`: the writer
+/// is dropped).
 fn idle(
     shared: &Shared,
-    rx: &mpsc::Receiver<Job>,
+    rx: &mpsc::Receiver<Msg>,
     restart: &AtomicBool,
     limits: WalLimits,
 ) -> Option<Job> {
     let mut wait = QUIET_AFTER;
     loop {
         if restart.load(Ordering::Relaxed) {
-            finish_checkpoint(&lock(&shared.conn), restart);
+            let mut conn = lock(&shared.conn);
+            let open = end_open(&mut conn, shared);
+            finish_checkpoint(&conn.conn, restart);
+            drop(conn);
+            open.send(shared);
         }
-        match rx.recv_timeout(wait) {
-            Ok(job) => return Some(job),
+        let open_since = lock(&shared.conn).open.as_ref().map(|o| o.since);
+        let timeout = match open_since {
+            Some(since) => DEFERRED_AT_MOST.saturating_sub(since.elapsed()).min(wait),
+            None => wait,
+        };
+        match rx.recv_timeout(timeout) {
+            Ok(Msg::Write(job)) => return Some(job),
+            Ok(Msg::Opened) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                shared.quiet.store(true, Ordering::Relaxed);
-                wait = limits.every;
+                if open_since.is_some_and(|since| since.elapsed() >= DEFERRED_AT_MOST) {
+                    commit_open(shared);
+                }
+                if timeout == wait {
+                    shared.quiet.store(true, Ordering::Relaxed);
+                    wait = limits.every;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
         }
@@ -384,44 +552,77 @@ fn checkpoints(
 struct Answers {
     answers: Vec<Answer>,
     committed: Result<(), CommitFailed>,
+    /// The hooks of the writes of the transaction that ended (none while
+    /// it stays open).
+    hooks: Vec<Hook>,
+    /// Answered deferred writes were not committed: why.
+    lost: Option<String>,
 }
 
 impl Answers {
-    fn send(self) {
+    fn none() -> Self {
+        Answers {
+            answers: Vec::new(),
+            committed: Ok(()),
+            hooks: Vec::new(),
+            lost: None,
+        }
+    }
+
+    fn send(self, shared: &Shared) {
+        if let Some(why) = &self.lost {
+            (shared.lost)(why);
+        }
         for answer in self.answers {
             answer(self.committed.clone());
+        }
+        for hook in self.hooks {
+            hook();
         }
     }
 }
 
 /// One transaction over the waiting writes (all of them, unless SQLite
-/// gives the transaction up midway: the rest stay waiting for the next);
-/// their answers, to send once the connection is let go.
-/// A write alone in its batch needs no savepoint: declined, the whole
-/// transaction is rolled back.
-fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) -> Answers {
-    if let Err(e) = sql(conn, "BEGIN IMMEDIATE") {
+/// gives the transaction up midway: the rest stay waiting for the next),
+/// continuing the open one of deferred writes if there is one; their
+/// answers, to send once the connection is let go. The transaction is
+/// committed unless every write in it is deferred and it has been open
+/// less than [`DEFERRED_AT_MOST`]: then it stays open, and its writes are
+/// answered as if committed.
+/// A write alone in a new transaction needs no savepoint: declined, the
+/// whole transaction is rolled back.
+fn batch(c: &mut Conn, waiting: &mut VecDeque<Job>, shared: &Shared) -> Answers {
+    let continuing = c.open.is_some();
+    if !continuing && let Err(e) = sql(&c.conn, "BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, "cannot begin a write transaction");
         let failed = CommitFailed::from_sqlite(&e);
-        let answers = waiting.drain(..).map(|job| job(None).1).collect();
-        return Answers {
-            answers,
-            committed: Err(failed),
-        };
+        let mut answers = Answers::none();
+        for job in waiting.drain(..) {
+            answers.answers.push((job.run)(None).1);
+            answers.hooks.extend(job.after);
+        }
+        answers.committed = Err(failed);
+        return answers;
     }
-    let alone = waiting.len() == 1;
+    let conn = &c.conn;
+    let alone = !continuing && waiting.len() == 1;
     let mut answers: Vec<Answer> = Vec::with_capacity(waiting.len());
+    let mut hooks: Vec<Hook> = Vec::new();
     let mut given_up = None;
     let mut declined = false;
+    let mut waits_for_commit = false;
     while let Some(job) = waiting.pop_front() {
         if !alone && let Err(e) = sql(conn, "SAVEPOINT w") {
             given_up = Some(CommitFailed::from_sqlite(&e));
             waiting.push_front(job);
             break;
         }
+        let Job { run, ack, after } = job;
+        waits_for_commit |= ack == Ack::Committed;
+        hooks.extend(after);
         // A panicking write is dropped (its caller is told) and rolled
         // back; the thread keeps serving the others.
-        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| job(Some(conn))));
+        let ran = std::panic::catch_unwind(AssertUnwindSafe(|| run(Some(conn))));
         let keep = match ran {
             Ok((keep, answer)) => {
                 answers.push(answer);
@@ -450,6 +651,21 @@ fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) -> Answers {
             break;
         }
     }
+    let since = c.open.as_ref().map_or_else(Instant::now, |o| o.since);
+    let stays_open =
+        given_up.is_none() && !declined && !waits_for_commit && since.elapsed() < DEFERRED_AT_MOST;
+    if stays_open {
+        let open = c.open.get_or_insert_with(|| Open {
+            since,
+            hooks: Vec::new(),
+        });
+        open.hooks.append(&mut hooks);
+        shared.uncommitted.store(true, Ordering::Release);
+        return Answers {
+            answers,
+            ..Answers::none()
+        };
+    }
     let committed = match given_up {
         Some(e) => {
             let _ = sql(conn, "ROLLBACK");
@@ -462,7 +678,47 @@ fn batch(conn: &Connection, waiting: &mut VecDeque<Job>) -> Answers {
             CommitFailed::from_sqlite(&e)
         }),
     };
-    Answers { answers, committed }
+    ended(c, shared, answers, hooks, committed)
+}
+
+/// Commit the open transaction of deferred writes (nothing when there is
+/// none).
+fn end_open(c: &mut Conn, shared: &Shared) -> Answers {
+    if c.open.is_none() {
+        return Answers::none();
+    }
+    let committed = sql(&c.conn, "COMMIT").map_err(|e| {
+        let _ = sql(&c.conn, "ROLLBACK");
+        CommitFailed::from_sqlite(&e)
+    });
+    ended(c, shared, Vec::new(), Vec::new(), committed)
+}
+
+/// The transaction has ended (`committed` says how): no longer open, and
+/// the deferred writes answered in it before are lost when it failed.
+fn ended(
+    c: &mut Conn,
+    shared: &Shared,
+    answers: Vec<Answer>,
+    mut hooks: Vec<Hook>,
+    committed: Result<(), CommitFailed>,
+) -> Answers {
+    let earlier = c.open.take();
+    shared.uncommitted.store(false, Ordering::Release);
+    let lost = match (&earlier, &committed) {
+        (Some(_), Err(e)) => Some(e.message.clone()),
+        _ => None,
+    };
+    if let Some(mut open) = earlier {
+        open.hooks.append(&mut hooks);
+        hooks = open.hooks;
+    }
+    Answers {
+        answers,
+        committed,
+        hooks,
+        lost,
+    }
 }
 
 /// A statement without parameters or rows, prepared once.

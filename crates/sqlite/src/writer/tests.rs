@@ -42,7 +42,7 @@ async fn the_wal_starts_over_under_steady_writes_and_stays_bounded() {
         restart_after_frames: 64,
         idle_wait: Duration::from_millis(5),
     };
-    let store = SqliteStore::open_with(&path, limits).unwrap();
+    let store = SqliteStore::open_with(&path, limits, super::lost_deferred_writes).unwrap();
     let wal = dir.path().join("saga.db-wal");
     let (largest, done) = (
         Arc::new(AtomicU64::new(0)),
@@ -136,4 +136,208 @@ async fn after_a_chance_overlap_lone_writes_commit_on_their_callers_thread_again
         on_writer <= 2,
         "{on_writer} of 20 lone writes sent to the writer thread"
     );
+}
+
+/// A store on a new database with a table `t (k)`, and a connection of
+/// its own on the file (what another process, or the next start, sees).
+struct Deferred {
+    _dir: tempfile::TempDir,
+    store: SqliteStore,
+    other: rusqlite::Connection,
+}
+
+static LOST: AtomicU64 = AtomicU64::new(0);
+
+fn count_lost(_why: &str) {
+    LOST.fetch_add(1, Ordering::SeqCst);
+}
+
+fn deferred_db() -> Deferred {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("saga.db");
+    let store = SqliteStore::open_with(&path, WalLimits::default(), count_lost).unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch(
+            "CREATE TABLE t (k TEXT PRIMARY KEY);
+             CREATE TABLE parent (id TEXT PRIMARY KEY);
+             CREATE TABLE child (p TEXT REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);",
+        )
+        .unwrap();
+    Deferred {
+        _dir: dir,
+        store,
+        other,
+    }
+}
+
+async fn put(store: &SqliteStore, k: &str) -> Result<(), saga_core::ports::StoreError> {
+    let k = k.to_owned();
+    store
+        .write("test.put", move |c| {
+            crate::execute(c, "test.put", "INSERT INTO t (k) VALUES (?1)", [k])?;
+            Ok(((), true))
+        })
+        .await
+}
+
+fn keys_in(c: &rusqlite::Connection) -> Vec<String> {
+    let mut stmt = c.prepare("SELECT k FROM t ORDER BY k").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// What `store` reads of `t`.
+fn keys(store: &SqliteStore) -> Vec<String> {
+    store.read(|c| Ok(keys_in(c))).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_write_is_seen_by_deferring_reads_only_until_the_next_committing_write() {
+    let db = deferred_db();
+    let deferring = db.store.deferring();
+    put(&deferring, "a").await.unwrap();
+    put(&deferring, "b").await.unwrap();
+    assert_eq!(keys(&deferring), ["a", "b"], "its own reads see it");
+    assert!(keys(&db.store).is_empty(), "committed reads do not");
+    assert!(keys_in(&db.other).is_empty(), "nor another connection");
+
+    put(&db.store, "c").await.unwrap();
+    assert_eq!(keys_in(&db.other), ["a", "b", "c"], "committed with it");
+    assert_eq!(keys(&db.store), ["a", "b", "c"]);
+    assert_eq!(keys(&deferring), ["a", "b", "c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_writes_are_committed_by_a_flush_or_within_a_few_milliseconds() {
+    let db = deferred_db();
+    let deferring = db.store.deferring();
+    put(&deferring, "a").await.unwrap();
+    assert!(keys_in(&db.other).is_empty());
+    db.store.flush().await.unwrap();
+    assert_eq!(keys_in(&db.other), ["a"], "flushed");
+    db.store.flush().await.unwrap();
+
+    put(&deferring, "b").await.unwrap();
+    let start = std::time::Instant::now();
+    while keys_in(&db.other) != ["a", "b"] {
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "not committed after {:?}",
+            start.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(!db.store.writer.has_uncommitted());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_deferred_write_is_rolled_back_alone() {
+    let db = deferred_db();
+    let deferring = db.store.deferring();
+    put(&deferring, "a").await.unwrap();
+    assert!(put(&deferring, "a").await.is_err(), "the key is taken");
+    put(&deferring, "b").await.unwrap();
+    db.store.flush().await.unwrap();
+    assert_eq!(keys_in(&db.other), ["a", "b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deferred_and_committing_writes_are_all_kept() {
+    let db = deferred_db();
+    let writes = (0..64).map(|i| {
+        let store = if i % 3 == 0 {
+            db.store.clone()
+        } else {
+            db.store.deferring()
+        };
+        tokio::spawn(async move {
+            for j in 0..20 {
+                put(&store, &format!("{i:02}-{j:02}")).await.unwrap();
+                let own = format!("{i:02}-{j:02}");
+                assert!(keys(&store).contains(&own), "{own} read back");
+            }
+        })
+    });
+    for w in writes.collect::<Vec<_>>() {
+        w.await.unwrap();
+    }
+    db.store.flush().await.unwrap();
+    assert_eq!(keys_in(&db.other).len(), 64 * 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_commit_of_answered_deferred_writes_stops_the_process() {
+    let db = deferred_db();
+    let deferring = db.store.deferring();
+    let before = LOST.load(Ordering::SeqCst);
+    put(&deferring, "a").await.unwrap();
+    // A deferred foreign key is only checked at the commit.
+    deferring
+        .write("test.orphan", |c| {
+            crate::execute(
+                c,
+                "test.orphan",
+                "INSERT INTO child (p) VALUES ('none')",
+                [],
+            )?;
+            Ok(((), true))
+        })
+        .await
+        .unwrap();
+    let committing = put(&db.store, "b").await;
+    assert!(committing.is_err(), "the committing write is told");
+    assert_eq!(LOST.load(Ordering::SeqCst), before + 1, "stopped once");
+    assert!(keys_in(&db.other).is_empty(), "nothing of it was kept");
+    assert!(!db.store.writer.has_uncommitted());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_order_change_wakes_its_waiters_once_committed() {
+    use saga_core::fixtures::received_order;
+    use saga_core::order::{OrderStatus, OrderUpdate};
+    use saga_core::ports::{OrderStore, UpdateOutcome};
+    use saga_core::{Clock, ManualClock};
+
+    let db = deferred_db();
+    let now = ManualClock::at_fixed_start().now();
+    let order = received_order(&[("SKU-1", 1)], "tok_visa", "10115", now);
+    db.store.insert(&order).await.unwrap();
+    let id = order.order_id();
+    let changes = db.store.order_changes(id);
+    let changed = changes.notified();
+    tokio::pin!(changed);
+    changed.as_mut().enable();
+
+    let deferring = db.store.deferring();
+    let cancel =
+        OrderUpdate::transition(OrderStatus::Failed, &[OrderStatus::Received], vec![], now);
+    let outcome = deferring.update(id, &cancel).await.unwrap();
+    assert!(matches!(outcome, UpdateOutcome::Applied(_)), "{outcome:?}");
+    let seen = |store: &SqliteStore| {
+        let store = store.clone();
+        let id = id.clone();
+        async move {
+            OrderStore::get(&store, &id)
+                .await
+                .unwrap()
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(seen(&deferring).await, OrderStatus::Failed);
+    assert_eq!(seen(&db.store).await, OrderStatus::Received);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), changed.as_mut())
+            .await
+            .is_err(),
+        "nobody is woken before the commit"
+    );
+    db.store.flush().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(2), changed)
+        .await
+        .expect("woken by the commit");
+    assert_eq!(seen(&db.store).await, OrderStatus::Failed);
 }
