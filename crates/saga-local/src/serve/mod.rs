@@ -387,6 +387,10 @@ impl RunningServer {
         self.gate.close();
         // It stops at the closed gate; a sweep in progress is refused by it.
         let _ = self.redelivery.await;
+        // What the steps wrote last is kept: the next start goes on from it.
+        if let Err(e) = self.store.flush().await {
+            tracing::warn!(error = %saga_core::ports::error_chain(&e), "the last writes were not committed; the next start repeats their steps");
+        }
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServeError::Http(e)),
@@ -452,7 +456,14 @@ impl Server {
                 }
             })?;
         let shared = Arc::new(store.clone());
-        let adapters = Adapters::simulated(shared.clone(), Arc::new(notifier), clock.clone());
+        // The steps' writes are committed with the next write that is
+        // shown outside (an HTTP answer, a message, an execution's end).
+        let notifier = outbox::AfterCommit::new(store.clone(), notifier);
+        let adapters = Adapters::simulated(
+            Arc::new(store.deferring()),
+            Arc::new(notifier),
+            clock.clone(),
+        );
         let settings = StepSettings {
             approval_threshold: config.approval_threshold,
             public_base_url: url.clone(),

@@ -18,6 +18,9 @@
 //! Every message also gets a console line; an approval message gets its
 //! approve / reject links (they are in the body: the task token never is).
 //!
+//! A message leaves only once what the steps wrote before it is committed
+//! ([`AfterCommit`]): an approval link finds its approval after a crash.
+//!
 //! Delivery is at least once, as with SNS: a step killed after writing its
 //! message but before its execution saved the next state runs again after a
 //! restart and writes the message again (a second file). An unnamed file
@@ -32,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use async_trait::async_trait;
 use saga_core::ports::{Message, Notifier, StoreError, Topic};
 use saga_core::{Clock, OrderId};
+use saga_sqlite::SqliteStore;
 
 use crate::serve::console::Console;
 use crate::serve::private::{self, Tightened};
@@ -303,6 +307,28 @@ impl Notifier for OutboxNotifier {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default())
+    }
+}
+
+/// A [`Notifier`] that first commits the steps' deferred writes (see
+/// [`SqliteStore::deferring`]): what a message says (an approval waiting
+/// behind its links, an order's status) is never taken back by a crash.
+pub(crate) struct AfterCommit<N> {
+    store: SqliteStore,
+    notifier: N,
+}
+
+impl<N> AfterCommit<N> {
+    pub(crate) fn new(store: SqliteStore, notifier: N) -> Self {
+        Self { store, notifier }
+    }
+}
+
+#[async_trait]
+impl<N: Notifier> Notifier for AfterCommit<N> {
+    async fn publish(&self, topic: Topic, message: &Message) -> Result<String, StoreError> {
+        self.store.flush().await?;
+        self.notifier.publish(topic, message).await
     }
 }
 

@@ -7,12 +7,20 @@
 //! The `state` column of the row holds the head (the engine's
 //! [`ExecutionSnapshot`] without its history) as JSON, or
 //! `{"notStarted": true, "input": …}` until the first save.
+//!
+//! Given a [`SqliteStore::deferring`] store, the saves between two steps of
+//! a running execution are deferred (committed with the next committing
+//! write, see saga-sqlite's writer): nobody outside has seen them. A save
+//! that ends the execution, parks it on a task token or follows such a
+//! wait is committed before the engine goes on: an HTTP client, a
+//! `SendTaskSuccess` or a redelivery acts on it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use asl::{
-    Checkpoint, ExecutionSnapshot, HistoryEvent, Persistence, PersistenceError, Phase, async_trait,
+    Checkpoint, ExecutionSnapshot, ExecutionStatus, HistoryEvent, Persistence, PersistenceError,
+    Phase, async_trait,
 };
 use saga_core::ports::StoreError;
 use saga_sqlite::{EventRow, SqliteStore};
@@ -46,7 +54,10 @@ fn parked_token(head: &ExecutionSnapshot) -> Option<String> {
 
 /// Saves one execution's checkpoints into its row and its events.
 pub(crate) struct RowPersistence {
+    /// The saves between two steps (deferred when the store given is).
     store: SqliteStore,
+    /// The saves that are committed before the engine goes on.
+    committing: SqliteStore,
     name: String,
     gate: Arc<Gate>,
     /// Fired after the first successful save (a resumed parked task has
@@ -68,6 +79,7 @@ impl RowPersistence {
     ) -> (Self, oneshot::Receiver<()>) {
         let (tx, rx) = oneshot::channel();
         let p = Self {
+            committing: store.committing(),
             store,
             name: name.to_owned(),
             gate,
@@ -131,7 +143,17 @@ impl Persistence for RowPersistence {
             .or_else(|| checkpoint.events.last().map(|e| e.timestamp))
             .unwrap_or(head.execution.start_time)
             .timestamp_millis();
-        self.store
+        // Running on, neither waiting nor back from a wait: a save between
+        // two steps.
+        let between_steps = head.status == ExecutionStatus::Running
+            && parked_token(head).is_none()
+            && self.saves.borrow().parked_on.is_none();
+        let store = if between_steps {
+            &self.store
+        } else {
+            &self.committing
+        };
+        store
             .append_execution(&self.name, head.status.as_str(), state, events, at)
             .await
             .map_err(|e| PersistenceError(saga_core::ports::error_chain(&e)))?;

@@ -149,3 +149,37 @@ async fn a_data_dir_with_loose_modes_is_made_private_at_start_and_the_banner_say
     );
     server.shutdown().await.unwrap();
 }
+
+/// The steps' writes are deferred (committed with the next write shown
+/// outside): a message must not leave before them. An approval mail,
+/// caught the moment it appears, leads to an approval that a reader of the
+/// committed database (another process, the next start) finds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_mail_leaves_only_once_what_the_steps_wrote_before_it_is_committed() {
+    use saga_core::ports::OrderStore;
+    use saga_core::{OrderId, OrderStatus};
+    use saga_tests::local::outbox_files;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(&dir, crate::steps::STEPS).await;
+    let api = Api::new(server.url(), server.outbox());
+    for _ in 0..5 {
+        let id = api.post_order(&[("SKU-4", 1)], "tok_visa", "10115").await;
+        let start = Instant::now();
+        while outbox_files(server.outbox(), &format!("-approvals-{id}-")).is_empty() {
+            assert!(start.elapsed() < DEADLINE, "no approval mail for {id}");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let committed = OrderStore::get(server.store(), &OrderId::parse(&id).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            committed.status(),
+            OrderStatus::AwaitingApproval,
+            "committed when its mail appeared"
+        );
+        assert!(committed.approval().is_some(), "{committed:?}");
+    }
+    server.shutdown().await.unwrap();
+}

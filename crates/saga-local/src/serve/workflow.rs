@@ -152,7 +152,7 @@ impl DurableWorkflow {
 
     fn persistence(&self, name: &str) -> (Arc<dyn Persistence>, oneshot::Receiver<()>) {
         let (p, rx) = RowPersistence::new(
-            self.store.clone(),
+            self.store.deferring(),
             name,
             self.gate.clone(),
             self.parked.clone(),
@@ -283,6 +283,8 @@ async fn record_panic(store: &SqliteStore, name: &str, message: &str) -> Result<
     let error = "States.Runtime";
     let cause = format!("saga-local: the execution panicked: {message}");
     let now = chrono::Utc::now();
+    // Its last saves may be deferred: read them once committed.
+    store.flush().await?;
     let snapshot = store
         .execution(name)
         .await?
