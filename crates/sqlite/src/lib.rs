@@ -214,7 +214,7 @@ impl SqliteStore {
     /// committed: before something is shown outside the process. At once
     /// when there is nothing to commit.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.writer.flush("store.flush").await
+        self.writer.flush("store.flush")
     }
 
     /// Notified each time a change of order `id` (its status, history,
@@ -229,7 +229,8 @@ impl SqliteStore {
     /// the reading connection, right here: a hop to a blocking thread
     /// would cost more than the read. In WAL mode a reader never waits for
     /// the writer. A deferring handle reads on the writing connection while
-    /// deferred writes are uncommitted, to see them.
+    /// deferred writes are uncommitted, to see them: such a read waits for
+    /// the batch under way, if any.
     fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,

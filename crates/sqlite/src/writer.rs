@@ -249,15 +249,17 @@ impl Writer {
             Err(TryLockError::WouldBlock) => return Some(job),
         };
         let was_open = conn.open.is_some();
-        let answers = batch(&mut conn, &mut VecDeque::from([job]), s);
+        let mut job = VecDeque::from([job]);
+        let answers = batch(&mut conn, &mut job, s);
         let opened = !was_open && conn.open.is_some();
         drop(conn);
-        if opened {
-            // The writer thread commits it in time.
-            let _ = self.jobs.send(Msg::Opened);
+        answers.send();
+        if opened && self.jobs.send(Msg::Opened).is_err() {
+            // Nobody would commit it.
+            (s.lost)("the SQLite writer thread stopped");
         }
-        answers.send(s);
-        None
+        // Not run (the transaction failed before it): the thread runs it.
+        job.pop_front()
     }
 
     /// Deferred writes are answered and not committed yet.
@@ -268,17 +270,31 @@ impl Writer {
     /// Run the read `f` on the writing connection, where the deferred
     /// writes not committed yet are seen (it waits for a batch under way).
     pub(crate) fn read_uncommitted<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
-        f(&lock(&self.shared.conn).conn)
+        let mut conn = lock(&self.shared.conn);
+        let value = f(&conn.conn);
+        let hooks = rolled_back(&mut conn, &self.shared);
+        drop(conn);
+        Answers {
+            hooks,
+            ..Answers::none()
+        }
+        .send();
+        value
     }
 
-    /// Wait until every write answered so far is committed (at once when
-    /// none is deferred).
-    pub(crate) async fn flush(&self, operation: &'static str) -> Result<(), StoreError> {
+    /// Commit every write answered so far, right here (it waits for a
+    /// batch under way; nothing to do when no write is deferred). It never
+    /// begins a transaction of its own.
+    pub(crate) fn flush(&self, operation: &'static str) -> Result<(), StoreError> {
         if !self.has_uncommitted() {
             return Ok(());
         }
-        self.write_with(operation, Ack::Committed, None, |_| Ok(((), true)))
-            .await
+        let mut conn = lock(&self.shared.conn);
+        let answers = end_open(&mut conn, &self.shared);
+        drop(conn);
+        let committed = answers.committed.clone();
+        answers.send();
+        committed.map_err(|e| e.into_store_error(operation))
     }
 
     /// Run `f` in the next batch: kept when it returns `Ok((value, true))`,
@@ -385,9 +401,9 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, restart: &AtomicBool, limits: 
                 let open = end_open(&mut conn, shared);
                 // The writes are committed: they need not wait for it.
                 if let Some(answers) = answers.take() {
-                    answers.send(shared);
+                    answers.send();
                 }
-                open.send(shared);
+                open.send();
                 finish_checkpoint(&conn.conn, restart);
             }
         }
@@ -398,7 +414,7 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, restart: &AtomicBool, limits: 
         // Answered last: a caller's next write finds the connection free
         // and the thread's quiet flag up to date.
         if let Some(answers) = answers {
-            answers.send(shared);
+            answers.send();
         }
     }
 }
@@ -408,7 +424,7 @@ fn commit_open(shared: &Shared) {
     let mut conn = lock(&shared.conn);
     let answers = end_open(&mut conn, shared);
     drop(conn);
-    answers.send(shared);
+    answers.send();
 }
 
 /// No write waits: finish the checkpoint when asked, meanwhile or before,
@@ -427,7 +443,7 @@ fn idle(
             let open = end_open(&mut conn, shared);
             finish_checkpoint(&conn.conn, restart);
             drop(conn);
-            open.send(shared);
+            open.send();
         }
         let open_since = lock(&shared.conn).open.as_ref().map(|o| o.since);
         let timeout = match open_since {
@@ -555,8 +571,6 @@ struct Answers {
     /// The hooks of the writes of the transaction that ended (none while
     /// it stays open).
     hooks: Vec<Hook>,
-    /// Answered deferred writes were not committed: why.
-    lost: Option<String>,
 }
 
 impl Answers {
@@ -565,19 +579,16 @@ impl Answers {
             answers: Vec::new(),
             committed: Ok(()),
             hooks: Vec::new(),
-            lost: None,
         }
     }
 
-    fn send(self, shared: &Shared) {
-        if let Some(why) = &self.lost {
-            (shared.lost)(why);
-        }
+    fn send(self) {
         for answer in self.answers {
             answer(self.committed.clone());
         }
         for hook in self.hooks {
-            hook();
+            // A panicking hook must not take the writer thread with it.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(hook));
         }
     }
 }
@@ -592,11 +603,13 @@ impl Answers {
 /// A write alone in a new transaction needs no savepoint: declined, the
 /// whole transaction is rolled back.
 fn batch(c: &mut Conn, waiting: &mut VecDeque<Job>, shared: &Shared) -> Answers {
+    let mut hooks = rolled_back(c, shared);
     let continuing = c.open.is_some();
     if !continuing && let Err(e) = sql(&c.conn, "BEGIN IMMEDIATE") {
         tracing::warn!(error = %e, "cannot begin a write transaction");
         let failed = CommitFailed::from_sqlite(&e);
         let mut answers = Answers::none();
+        answers.hooks = hooks;
         for job in waiting.drain(..) {
             answers.answers.push((job.run)(None).1);
             answers.hooks.extend(job.after);
@@ -607,7 +620,6 @@ fn batch(c: &mut Conn, waiting: &mut VecDeque<Job>, shared: &Shared) -> Answers 
     let conn = &c.conn;
     let alone = !continuing && waiting.len() == 1;
     let mut answers: Vec<Answer> = Vec::with_capacity(waiting.len());
-    let mut hooks: Vec<Hook> = Vec::new();
     let mut given_up = None;
     let mut declined = false;
     let mut waits_for_commit = false;
@@ -684,14 +696,18 @@ fn batch(c: &mut Conn, waiting: &mut VecDeque<Job>, shared: &Shared) -> Answers 
 /// Commit the open transaction of deferred writes (nothing when there is
 /// none).
 fn end_open(c: &mut Conn, shared: &Shared) -> Answers {
+    let hooks = rolled_back(c, shared);
     if c.open.is_none() {
-        return Answers::none();
+        return Answers {
+            hooks,
+            ..Answers::none()
+        };
     }
     let committed = sql(&c.conn, "COMMIT").map_err(|e| {
         let _ = sql(&c.conn, "ROLLBACK");
         CommitFailed::from_sqlite(&e)
     });
-    ended(c, shared, Vec::new(), Vec::new(), committed)
+    ended(c, shared, Vec::new(), hooks, committed)
 }
 
 /// The transaction has ended (`committed` says how): no longer open, and
@@ -704,11 +720,12 @@ fn ended(
     committed: Result<(), CommitFailed>,
 ) -> Answers {
     let earlier = c.open.take();
+    if let (Some(_), Err(e)) = (&earlier, &committed) {
+        // Before anyone can find nothing uncommitted and go on (a flush, a
+        // message about to leave).
+        (shared.lost)(&e.message);
+    }
     shared.uncommitted.store(false, Ordering::Release);
-    let lost = match (&earlier, &committed) {
-        (Some(_), Err(e)) => Some(e.message.clone()),
-        _ => None,
-    };
     if let Some(mut open) = earlier {
         open.hooks.append(&mut hooks);
         hooks = open.hooks;
@@ -717,8 +734,22 @@ fn ended(
         answers,
         committed,
         hooks,
-        lost,
     }
+}
+
+/// The open transaction of deferred writes was rolled back behind the
+/// writer's back (SQLite does so on some I/O and memory errors): its
+/// writes are lost. Noticed before anything continues it, which would
+/// commit later writes without them. The hooks of its writes, to run.
+fn rolled_back(c: &mut Conn, shared: &Shared) -> Vec<Hook> {
+    if c.open.is_none() || !c.conn.is_autocommit() {
+        return Vec::new();
+    }
+    let failed = Err(CommitFailed {
+        message: "SQLite rolled the open transaction back".into(),
+        transient: false,
+    });
+    ended(c, shared, Vec::new(), Vec::new(), failed).hooks
 }
 
 /// A statement without parameters or rows, prepared once.

@@ -387,7 +387,9 @@ impl RunningServer {
         self.gate.close();
         // It stops at the closed gate; a sweep in progress is refused by it.
         let _ = self.redelivery.await;
-        // What the steps wrote last is kept: the next start goes on from it.
+        // The steps' writes so far are committed, so the next start goes on
+        // from them. (A step still under way may write after this: lost at
+        // the exit, it runs again at the next start, as after a crash.)
         if let Err(e) = self.store.flush().await {
             tracing::warn!(error = %saga_core::ports::error_chain(&e), "the last writes were not committed; the next start repeats their steps");
         }

@@ -146,16 +146,31 @@ struct Deferred {
     other: rusqlite::Connection,
 }
 
-static LOST: AtomicU64 = AtomicU64::new(0);
+/// How often deferred writes were lost (each test that loses some counts
+/// them in its own).
+static LOST_AT_COMMIT: AtomicU64 = AtomicU64::new(0);
+static LOST_BEHIND_ITS_BACK: AtomicU64 = AtomicU64::new(0);
 
-fn count_lost(_why: &str) {
-    LOST.fetch_add(1, Ordering::SeqCst);
+fn lost_at_commit(_why: &str) {
+    LOST_AT_COMMIT.fetch_add(1, Ordering::SeqCst);
+}
+
+fn lost_behind_its_back(_why: &str) {
+    LOST_BEHIND_ITS_BACK.fetch_add(1, Ordering::SeqCst);
+}
+
+fn never_lost(why: &str) {
+    panic!("deferred writes lost: {why}");
 }
 
 fn deferred_db() -> Deferred {
+    deferred_db_losing(never_lost)
+}
+
+fn deferred_db_losing(lost: fn(&str)) -> Deferred {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("saga.db");
-    let store = SqliteStore::open_with(&path, WalLimits::default(), count_lost).unwrap();
+    let store = SqliteStore::open_with(&path, WalLimits::default(), lost).unwrap();
     let other = rusqlite::Connection::open(&path).unwrap();
     other
         .execute_batch(
@@ -270,9 +285,8 @@ async fn concurrent_deferred_and_committing_writes_are_all_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_of_answered_deferred_writes_stops_the_process() {
-    let db = deferred_db();
+    let db = deferred_db_losing(lost_at_commit);
     let deferring = db.store.deferring();
-    let before = LOST.load(Ordering::SeqCst);
     put(&deferring, "a").await.unwrap();
     // A deferred foreign key is only checked at the commit.
     deferring
@@ -289,9 +303,30 @@ async fn a_failed_commit_of_answered_deferred_writes_stops_the_process() {
         .unwrap();
     let committing = put(&db.store, "b").await;
     assert!(committing.is_err(), "the committing write is told");
-    assert_eq!(LOST.load(Ordering::SeqCst), before + 1, "stopped once");
+    assert_eq!(LOST_AT_COMMIT.load(Ordering::SeqCst), 1, "stopped once");
     assert!(keys_in(&db.other).is_empty(), "nothing of it was kept");
     assert!(!db.store.writer.has_uncommitted());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_rolled_back_behind_the_writers_back_is_noticed_before_it_is_continued() {
+    let db = deferred_db_losing(lost_behind_its_back);
+    let deferring = db.store.deferring();
+    put(&deferring, "a").await.unwrap();
+    // As SQLite does itself on some I/O and memory errors.
+    db.store
+        .writer
+        .read_uncommitted(|c| c.execute_batch("ROLLBACK").unwrap());
+    assert_eq!(
+        LOST_BEHIND_ITS_BACK.load(Ordering::SeqCst),
+        1,
+        "stopped at once"
+    );
+    assert!(!db.store.writer.has_uncommitted());
+    put(&deferring, "b").await.unwrap();
+    db.store.flush().await.unwrap();
+    assert_eq!(keys_in(&db.other), ["b"], "b in a transaction of its own");
+    assert_eq!(LOST_BEHIND_ITS_BACK.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
