@@ -3,10 +3,10 @@
 //! savepoint inside one `BEGIN IMMEDIATE` transaction, commits once, and only
 //! then answers them. (A write that finds the connection free and no batch
 //! to join, as when one client at a time writes, commits alone on its
-//! caller's thread: [`Writer::write_here`].) A write is acknowledged only once committed, so its
-//! caller (an execution about to run a step, a handler about to answer)
-//! never acts on something a crash could take back; many executions share
-//! the cost of a commit.
+//! caller's thread: [`Writer::write_here`].) A write is acknowledged only
+//! once committed (unless deferred, below), so its caller (a handler about
+//! to answer, an execution about to wait) never acts on something a crash
+//! could take back; many executions share the cost of a commit.
 //!
 //! A write may instead be *deferred* ([`Ack::Deferred`]): answered as soon
 //! as it ran, its transaction left open for the writes after it and
