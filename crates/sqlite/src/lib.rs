@@ -23,8 +23,9 @@
 //! that waits for its commit (within a few milliseconds at the latest), and
 //! its reads see them. Whoever acknowledges something outside (an HTTP
 //! answer, a message) first writes through a committing handle or calls
-//! [`SqliteStore::flush`]. See [`writer`] for what a crash or a failed
-//! commit does to them.
+//! [`SqliteStore::flush`]. A crash before their commit loses them (and
+//! every write after them); a failed commit after they were answered stops
+//! the process, so that the next start resumes from the last commit.
 //!
 //! Durability: WAL with `synchronous = NORMAL`. An acknowledged write is in
 //! the WAL file, written (not fsynced) before the answer: a killed process
@@ -186,8 +187,8 @@ impl SqliteStore {
     /// A handle on the same database for writes nobody outside the process
     /// has seen yet (an execution's steps): each is answered as soon as it
     /// ran, before it is committed; it is committed with the next write of
-    /// a committing handle, by [`SqliteStore::flush`], or within
-    /// [`writer::DEFERRED_AT_MOST`]. Its reads see those writes. A crash
+    /// a committing handle, by [`SqliteStore::flush`], or within 5 ms. Its
+    /// reads see those writes. A crash
     /// before the commit loses them together with every later write (they
     /// run in order), as if the process had stopped before them. Whoever
     /// shows something outside first flushes or writes through a
