@@ -279,26 +279,17 @@ impl SqliteStore {
         self.writer.write_with(operation, self.ack, None, f).await
     }
 
-    /// [`SqliteStore::write`], then `after` once the write is committed or
-    /// refused (for a deferred write: once its transaction has ended).
+    /// [`SqliteStore::write`], then `after` once the transaction it ran in
+    /// has ended, committed or not (for a deferred write: with a later one).
     async fn write_then<T: Send + 'static>(
         &self,
         operation: &'static str,
         f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
         after: Hook,
     ) -> Result<T, StoreError> {
-        match self.ack {
-            Ack::Committed => {
-                let outcome = self.writer.write(operation, f).await;
-                after();
-                outcome
-            }
-            Ack::Deferred => {
-                self.writer
-                    .write_with(operation, Ack::Deferred, Some(after), f)
-                    .await
-            }
-        }
+        self.writer
+            .write_with(operation, self.ack, Some(after), f)
+            .await
     }
 }
 

@@ -89,8 +89,8 @@ pub(crate) const DEFERRED_AT_MOST: Duration = Duration::from_millis(5);
 
 /// The writing connection and its open transaction, if deferred writes
 /// left one.
-pub(crate) struct Conn {
-    pub(crate) conn: Connection,
+struct Conn {
+    conn: Connection,
     open: Option<Open>,
 }
 
@@ -147,7 +147,7 @@ impl std::fmt::Debug for Writer {
 /// when the thread's last batch held one write and none came meanwhile.
 const QUIET_AFTER: Duration = Duration::from_micros(500);
 
-/// What the writer thread shares with the callers of [`Writer::write`].
+/// What the writer thread shares with the callers of [`Writer::write_with`].
 struct Shared {
     /// The writing connection: the thread's, and a caller's that finds it
     /// free while nothing waits ([`Writer::write_here`]).
@@ -289,27 +289,14 @@ impl Writer {
         if !self.has_uncommitted() {
             return Ok(());
         }
-        let mut conn = lock(&self.shared.conn);
-        let answers = end_open(&mut conn, &self.shared);
-        drop(conn);
-        let committed = answers.committed.clone();
-        answers.send();
-        committed.map_err(|e| e.into_store_error(operation))
+        commit_open(&self.shared).map_err(|e| e.into_store_error(operation))
     }
 
     /// Run `f` in the next batch: kept when it returns `Ok((value, true))`,
-    /// rolled back otherwise; answered once the batch has committed. An
-    /// error of `f` is its answer; otherwise a failed commit is.
-    pub(crate) async fn write<T: Send + 'static>(
-        &self,
-        operation: &'static str,
-        f: impl FnOnce(&Connection) -> Result<(T, bool), StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.write_with(operation, Ack::Committed, None, f).await
-    }
-
-    /// [`Writer::write`], answered as `ack` says; `after` runs once the
-    /// transaction it ran in has ended (committed or not).
+    /// rolled back otherwise; answered once the batch has committed (or,
+    /// [`Ack::Deferred`], once it ran). An error of `f` is its answer;
+    /// otherwise a failed commit is. `after` runs once the transaction it
+    /// ran in has ended (committed or not).
     pub(crate) async fn write_with<T: Send + 'static>(
         &self,
         operation: &'static str,
@@ -368,7 +355,8 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, restart: &AtomicBool, limits: 
                 Err(mpsc::TryRecvError::Disconnected) => None,
             };
             let Some(first) = first else {
-                commit_open(shared);
+                // A failure is handled (`lost`) inside.
+                let _ = commit_open(shared);
                 return;
             };
             take(&mut waiting, first);
@@ -419,12 +407,14 @@ fn run(shared: &Shared, rx: &mpsc::Receiver<Msg>, restart: &AtomicBool, limits: 
     }
 }
 
-/// Commit the open transaction of deferred writes, if any.
-fn commit_open(shared: &Shared) {
+/// Commit the open transaction of deferred writes, if any; how it went.
+fn commit_open(shared: &Shared) -> Result<(), CommitFailed> {
     let mut conn = lock(&shared.conn);
     let answers = end_open(&mut conn, shared);
     drop(conn);
+    let committed = answers.committed.clone();
     answers.send();
+    committed
 }
 
 /// No write waits: finish the checkpoint when asked, meanwhile or before,
@@ -455,7 +445,8 @@ fn idle(
             Ok(Msg::Opened) => {}
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if open_since.is_some_and(|since| since.elapsed() >= DEFERRED_AT_MOST) {
-                    commit_open(shared);
+                    // A failure is handled (`lost`) inside.
+                    let _ = commit_open(shared);
                 }
                 if timeout == wait {
                     shared.quiet.store(true, Ordering::Relaxed);
